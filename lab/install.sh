@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Install the real-kernel lab: QEMU >= 8 (bookworm-backports), Debian's kernel, pciutils,
+# libvirt (Debian 12's 9.0) and virtme-ng in the project's venv. Idempotent.
+# The backports suite is derived from the machine's own Debian source entry: no host name is written here.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+venv=${SRIOVCTL_VENV:-$here/.venv}
+export DEBIAN_FRONTEND=noninteractive
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+need_apt=0
+qemu_ok() {
+    command -v qemu-system-x86_64 >/dev/null || return 1
+    local v; v=$(qemu-system-x86_64 --version | sed -n 's/.*version \([0-9]*\)\..*/\1/p' | head -1)
+    [ "${v:-0}" -ge 8 ]
+}
+qemu_ok || need_apt=1
+ls /boot/vmlinuz-* >/dev/null 2>&1 || need_apt=1
+command -v lspci >/dev/null || need_apt=1
+command -v virsh >/dev/null || need_apt=1
+command -v libvirtd >/dev/null || need_apt=1
+command -v busybox >/dev/null || need_apt=1
+
+if [ "$need_apt" = 1 ]; then
+    bp=/etc/apt/sources.list.d/sriovctl-backports.sources
+    if [ ! -f "$bp" ]; then
+        src=/etc/apt/sources.list.d/debian.sources
+        # The stanza whose Suites line lists plain "bookworm", with that line replaced.
+        awk -v RS= -v ORS='\n\n' '/\nSuites:[^\n]*(^|[ \t])bookworm([ \t]|$)/ || /\nSuites:[ \t]*bookworm([ \t\n]|$)/' "$src" \
+            | sed -e 's/^Suites:.*/Suites: bookworm-backports/' | awk 'NF || p {print} {p=NF}' > /tmp/sriovctl-bp.$$
+        grep -q '^Suites: bookworm-backports' /tmp/sriovctl-bp.$$ || { echo "lab/install: no bookworm stanza in $src" >&2; exit 69; }
+        as_root install -m 0644 /tmp/sriovctl-bp.$$ "$bp"; rm -f /tmp/sriovctl-bp.$$
+    fi
+    # Services cannot start here (no systemd): keep package scripts quiet.
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
+        as_root chmod +x /usr/sbin/policy-rc.d
+    fi
+    as_root apt-get update -q || true   # third-party entries may be unreachable; Debian's must work
+    as_root apt-get install -y -q -t bookworm-backports --no-install-recommends qemu-system-x86 ipxe-qemu qemu-system-data seabios
+    as_root apt-get install -y -q --no-install-recommends linux-image-amd64 pciutils iproute2 kmod \
+        libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients libvirt-daemon busybox-static || true
+    # The libvirt packages' post-install may fail without systemd: finish configuring what can be.
+    as_root dpkg --configure -a || true
+fi
+qemu_ok || { echo "lab/install: QEMU >= 8 not installed" >&2; exit 69; }
+ls /boot/vmlinuz-* >/dev/null 2>&1 || { echo "lab/install: no kernel in /boot" >&2; exit 69; }
+
+if [ ! -x "$venv/bin/vng" ]; then
+    [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+    "$venv/bin/pip" install -q 'virtme-ng==1.42' || "$venv/bin/pip" install -q virtme-ng
+fi
+echo "lab installed: $(qemu-system-x86_64 --version | head -1); kernel $(ls /boot/vmlinuz-* | head -1); $("$venv/bin/vng" --version 2>&1 | head -1)"

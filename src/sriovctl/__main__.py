@@ -1,0 +1,3 @@
+from sriovctl.cli.main import main
+
+raise SystemExit(main())

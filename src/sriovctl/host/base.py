@@ -1,0 +1,133 @@
+"""The Host: one injectable object for everything sriovctl reads from or writes to the OS.
+
+Paths are relative to the host's root (``sys/bus/pci/devices/0000:0b:00.0/sriov_numvfs``). Every
+component must come from a validated value (a parsed PciAddress, a name checked by :func:`safe_name`);
+``..`` and absolute components are refused, so a crafted name cannot escape the tree.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass, field
+
+from sriovctl.errors import BugError, HostIOError, HostPermissionError, ReadOnlyError, UsageError
+
+_SAFE = re.compile(r"^[A-Za-z0-9_.:@+-]{1,64}$")
+
+
+def safe_name(value: str, what: str) -> str:
+    """Validate one path component taken from user input or from the host (driver, netdev, group)."""
+    if not _SAFE.match(value) or value in (".", ".."):
+        raise UsageError(f"{what} {value!r}: not a valid name", hint="letters, digits and _.:@+- only")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class WriteRecord:
+    path: str
+    value: str
+    dry_run: bool
+    error: str | None = None
+
+
+@dataclass
+class Host:
+    """A host rooted at ``root``. ``read_only`` refuses every write (snapshots)."""
+
+    root: str
+    read_only: bool = False
+    label: str = "live host"
+    writes: list[WriteRecord] = field(default_factory=list)
+    dry_run: bool = False
+
+    def _abs(self, rel: str) -> str:
+        if rel.startswith("/") or "/../" in f"/{rel}/" or "\x00" in rel:
+            raise BugError(f"host path {rel!r}: not a relative path inside the host tree")
+        return os.path.join(self.root, rel)
+
+    # ---- reads: None when absent ----
+    def read_bytes(self, rel: str, limit: int = 65536) -> bytes | None:
+        try:
+            fd = os.open(self._abs(rel), os.O_RDONLY)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except PermissionError as e:
+            raise HostPermissionError(f"{rel}: permission denied", hint="run as root") from e
+        try:
+            return os.read(fd, limit)
+        except OSError:
+            return None  # sysfs attributes may refuse reads (EIO, EINVAL): treat as absent
+        finally:
+            os.close(fd)
+
+    def read_text(self, rel: str) -> str | None:
+        b = self.read_bytes(rel, 4096)
+        return None if b is None else b.decode("utf-8", "replace").strip()
+
+    def read_int(self, rel: str, base: int = 10) -> int | None:
+        t = self.read_text(rel)
+        if t is None or t == "":
+            return None
+        try:
+            return int(t, base) if base != 16 else int(t, 16)
+        except ValueError:
+            return None
+
+    def readlink(self, rel: str) -> str | None:
+        try:
+            return os.readlink(self._abs(rel))
+        except OSError:
+            return None
+
+    def link_name(self, rel: str) -> str | None:
+        """Basename of a symlink's target (``driver`` → ``igb``)."""
+        t = self.readlink(rel)
+        return None if t is None else t.rstrip("/").rsplit("/", 1)[-1]
+
+    def listdir(self, rel: str) -> list[str]:
+        try:
+            return sorted(os.listdir(self._abs(rel)))
+        except OSError:
+            return []
+
+    def exists(self, rel: str) -> bool:
+        return os.path.lexists(self._abs(rel))
+
+    def is_dir(self, rel: str) -> bool:
+        return os.path.isdir(self._abs(rel))
+
+    # ---- writes ----
+    def write(self, rel: str, value: str) -> None:
+        """Write ``value`` to a (sysfs) file, logging it; honours dry-run and read-only."""
+        if self.read_only:
+            raise ReadOnlyError(f"{self.label}: read-only, cannot write {value!r} to /{rel}",
+                                hint="a snapshot is for reading; use the live host or --sim")
+        if self.dry_run:
+            self.writes.append(WriteRecord(rel, value, True))
+            return
+        try:
+            self._do_write(rel, value)
+        except OSError as e:
+            self.writes.append(WriteRecord(rel, value, False, os.strerror(e.errno or 0)))
+            raise
+        self.writes.append(WriteRecord(rel, value, False))
+
+    def _do_write(self, rel: str, value: str) -> None:
+        fd = os.open(self._abs(rel), os.O_WRONLY)
+        try:
+            os.write(fd, value.encode())
+        finally:
+            os.close(fd)
+
+    # ---- clock ----
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+def wrap_os_error(e: OSError, what: str) -> HostIOError:
+    return HostIOError(f"{what}: {os.strerror(e.errno or 0)}")

@@ -1,0 +1,210 @@
+"""Simulated hosts: a tree on disk plus the kernel's reactions to writes.
+
+The semantics follow what the lab's real kernel does (tests/lab/test_fidelity.py holds them to it):
+``sriov_numvfs`` creates or removes ``virtfnN`` and the VF devices, refuses a non-zero → non-zero change
+with EBUSY and a count above ``sriov_totalvfs`` with ERANGE; ``sriov_drivers_autoprobe`` 0 leaves new VFs
+unbound; ``driver_override``, ``unbind``, ``bind`` and ``drivers_probe`` behave as the PCI core does.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import struct
+from dataclasses import dataclass, field
+
+from sriovctl.host.base import Host
+from sriovctl.host.simbuild import vf_config
+from sriovctl.host.simtree import PCI_DEVICES, PCI_DRIVERS, SimTree
+from sriovctl.pci.address import PciAddress, vf_address
+from sriovctl.pci.config import decode
+
+_DEV_ATTR = re.compile(r"^sys/bus/pci/devices/([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7])/([a-z_]+)$")
+_DRV_ATTR = re.compile(r"^sys/bus/pci/drivers/([A-Za-z0-9_.-]+)/(bind|unbind|new_id|remove_id)$")
+
+
+def _err(code: int, path: str) -> OSError:
+    return OSError(code, os.strerror(code), path)
+
+
+def vf_defaults() -> dict[str, object]:
+    """The netlink view of a new VF (what `ip link` shows after enabling, seen in the lab)."""
+    return {"mac": "00:00:00:00:00:00", "vlan": 0, "qos": 0, "vlan_proto": "802.1Q", "spoofchk": True,
+            "trust": False, "link_state": "auto", "min_tx_rate": 0, "max_tx_rate": 0}
+
+
+def _match_driver(t: SimTree, addr: PciAddress) -> str | None:
+    override = t.get(f"{PCI_DEVICES}/{addr}/driver_override")
+    if override != "(null)":
+        return override if os.path.isdir(t.p(f"{PCI_DRIVERS}/{override}")) else None
+    v, d = int(t.get(f"{PCI_DEVICES}/{addr}/vendor"), 16), int(t.get(f"{PCI_DEVICES}/{addr}/device"), 16)
+    for name, ids in sorted(t.state.get("drivers", {}).items()):
+        if [v, d] in ids:
+            return str(name)
+    return None
+
+
+def enable_vfs(t: SimTree, pf: PciAddress, n: int) -> None:
+    cfg = t.config(pf)
+    cs = decode(bytes(cfg))
+    sr = cs.sriov
+    assert sr is not None
+    pfdir = t.devdir(pf)
+    parent = os.path.dirname(pfdir)
+    on_root = not PciAddress.try_parse(os.path.basename(parent))
+    vendor = int(t.get(f"{pfdir}/vendor"), 16)
+    sub = (int(t.get(f"{pfdir}/subsystem_vendor"), 16), int(t.get(f"{pfdir}/subsystem_device"), 16))
+    numa = int(t.get(f"{pfdir}/numa_node"))
+    with open(t.p(f"{pfdir}/resource"), encoding="ascii") as f:
+        res = [tuple(int(x, 16) for x in line.split()) for line in f if line.strip()]
+    autoprobe = t.get(f"{pfdir}/sriov_drivers_autoprobe") == "1"
+    vfs = []
+    for i in range(n):
+        va = vf_address(pf, sr.vf_offset, sr.vf_stride, i)
+        b0s, b0e = res[7][0], res[7][1]
+        b3s, b3e = res[10][0], res[10][1]
+        size0 = (b0e - b0s + 1) // sr.total_vfs if b0s else 0
+        size3 = (b3e - b3s + 1) // sr.total_vfs if b3s else 0
+        bar0 = b0s + i * size0 if b0s else 0
+        bar3 = b3s + i * size3 if b3s else 0
+        vres = [(0, 0, 0)] * 13
+        if bar0:
+            vres[0] = (bar0, bar0 + size0 - 1, 0x14220C)
+        if bar3:
+            vres[3] = (bar3, bar3 + size3 - 1, 0x14220C)
+        vdir = t.create_device(parent, va, vf_config(cs.class_code, cs.revision, on_root, bar0, bar3),
+                               vendor=vendor, device=sr.vf_device_id, class_code=cs.class_code,
+                               revision=cs.revision, subsystem=sub, numa_node=numa, resources=vres,
+                               extra={"sriov_vf_msix_count": "0"})
+        t.link(f"{vdir}/physfn", pfdir)
+        t.link(f"{pfdir}/virtfn{i}", vdir)
+        if t.state.get("groups_enabled"):
+            t.assign_group(va)
+        vfs.append(va)
+    struct.pack_into("<H", cfg, sr.offset + 0x10, n)
+    struct.pack_into("<H", cfg, sr.offset + 8, (struct.unpack_from("<H", cfg, sr.offset + 8)[0] | 0x9))
+    t.set_config(pf, bytes(cfg))
+    t.put(f"{pfdir}/sriov_numvfs", f"{n}\n")
+    t.state["vfinfo"][str(pf)] = [vf_defaults() for _ in range(n)]
+    if autoprobe:
+        for va in vfs:
+            drv = _match_driver(t, va)
+            if drv:
+                t.bind(va, drv)
+    t.save()
+
+
+def disable_vfs(t: SimTree, pf: PciAddress) -> None:
+    pfdir = t.devdir(pf)
+    links = sorted((int(x[6:]), x) for x in os.listdir(t.p(pfdir)) if x.startswith("virtfn"))
+    for _, name in reversed(links):
+        va = PciAddress.parse(os.path.basename(os.readlink(t.p(f"{pfdir}/{name}"))))
+        t.unlink(f"{pfdir}/{name}")
+        t.remove_device(va)
+    cfg = t.config(pf)
+    sr = decode(bytes(cfg)).sriov
+    assert sr is not None
+    struct.pack_into("<H", cfg, sr.offset + 0x10, 0)
+    struct.pack_into("<H", cfg, sr.offset + 8, (struct.unpack_from("<H", cfg, sr.offset + 8)[0] & ~0x9))
+    t.set_config(pf, bytes(cfg))
+    t.put(f"{pfdir}/sriov_numvfs", "0\n")
+    t.state["vfinfo"][str(pf)] = []
+    t.save()
+
+
+@dataclass
+class SimHost(Host):
+    """A simulated host rooted at its tree; writes get the kernel's reactions."""
+
+    tree: SimTree = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.tree is None:
+            self.tree = SimTree(self.root)
+
+    def _do_write(self, rel: str, value: str) -> None:
+        t = self.tree
+        v = value.strip()
+        m = _DEV_ATTR.match(rel)
+        if m:
+            addr, attr = PciAddress.parse(m.group(1)), m.group(2)
+            if not t.has_device(addr):
+                raise _err(errno.ENOENT, rel)
+            if attr == "sriov_numvfs":
+                self._numvfs(rel, addr, v)
+            elif attr == "sriov_drivers_autoprobe":
+                if v not in ("0", "1"):
+                    raise _err(errno.EINVAL, rel)
+                t.put(f"{t.devdir(addr)}/{attr}", v + "\n")
+            elif attr == "driver_override":
+                t.put(f"{t.devdir(addr)}/{attr}", (v or "(null)") + "\n")
+            elif attr == "remove":
+                t.remove_device(addr)
+            else:
+                raise _err(errno.EACCES, rel)
+            t.save()
+            return
+        m = _DRV_ATTR.match(rel)
+        if m:
+            drv, attr = m.group(1), m.group(2)
+            addr_p = PciAddress.try_parse(v)
+            if attr in ("new_id", "remove_id"):
+                return  # IDs are accepted and ignored: drivers here match by override or table
+            if addr_p is None or not t.has_device(addr_p):
+                raise _err(errno.ENODEV, rel)
+            current = t.driver_of(addr_p)
+            if attr == "unbind":
+                if current != drv:
+                    raise _err(errno.ENODEV, rel)
+                self._unbind(addr_p, drv)
+            else:
+                if current is not None:
+                    raise _err(errno.EBUSY, rel)
+                if _match_driver(t, addr_p) != drv:
+                    raise _err(errno.ENODEV, rel)
+                t.bind(addr_p, drv)
+            t.save()
+            return
+        if rel == "sys/bus/pci/drivers_probe":
+            a = PciAddress.try_parse(v)
+            if a is None or not t.has_device(a):
+                raise _err(errno.ENODEV, rel)
+            if t.driver_of(a) is None:
+                drv = _match_driver(t, a)
+                if drv:
+                    t.bind(a, drv)
+            t.save()
+            return
+        super()._do_write(rel, value)
+
+    def _unbind(self, addr: PciAddress, drv: str) -> None:
+        t = self.tree
+        if os.path.exists(t.p(f"{t.devdir(addr)}/sriov_numvfs")) and t.get(
+                f"{t.devdir(addr)}/sriov_numvfs") != "0":
+            disable_vfs(t, addr)  # a PF driver's remove() disables SR-IOV (igb does, seen in the lab)
+        t.unbind(addr, drv)
+
+    def _numvfs(self, rel: str, pf: PciAddress, v: str) -> None:
+        t = self.tree
+        try:
+            n = int(v, 0)
+        except ValueError:
+            raise _err(errno.EINVAL, rel) from None
+        d = t.devdir(pf)
+        total = int(t.get(f"{d}/sriov_totalvfs"))
+        cur = int(t.get(f"{d}/sriov_numvfs"))
+        if n < 0:
+            raise _err(errno.EINVAL, rel)
+        if n > total:
+            raise _err(errno.ERANGE, rel)
+        if n == cur:
+            return
+        if t.driver_of(pf) is None:
+            raise _err(errno.ENOENT, rel)  # "no driver bound to device"
+        if cur and n:
+            raise _err(errno.EBUSY, rel)
+        if n == 0:
+            disable_vfs(t, pf)
+        else:
+            enable_vfs(t, pf, n)

@@ -1,0 +1,264 @@
+"""A /sys-shaped directory tree for simulated hosts: real files and relative symlinks laid out as the
+kernel lays them out, so that other tools (lspci -A linux-sysfs) read it too.
+
+This module only knows the layout. What the kernel does in reaction to writes lives in
+:mod:`sriovctl.host.sim`; how a spec becomes a tree lives in :mod:`sriovctl.host.simbuild`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from typing import Any
+
+from sriovctl.host.base import safe_name
+from sriovctl.pci.address import PciAddress
+from sriovctl.pci.config import PortType, decode
+
+PCI_DEVICES = "sys/bus/pci/devices"
+PCI_DRIVERS = "sys/bus/pci/drivers"
+GROUPS = "sys/kernel/iommu_groups"
+NET_DRIVERS = frozenset({"igb", "igbvf", "ice", "iavf", "ixgbe", "ixgbevf", "i40e", "mlx5_core", "e1000e"})
+REQ_ACS = 0b11101  # SV RR CR UF: what the kernel requires for isolation (REQ_ACS_FLAGS)
+STATE_FILE = "sim.json"
+
+
+def _rel(from_dir: str, to: str) -> str:
+    return os.path.relpath(to, from_dir)
+
+
+class SimTree:
+    """A simulated host's tree at ``root``, with its out-of-/sys state in ``sim.json``."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.state: dict[str, Any] = {}
+        p = os.path.join(root, STATE_FILE)
+        if os.path.exists(p):
+            with open(p, encoding="utf-8") as f:
+                self.state = json.load(f)
+
+    def save(self) -> None:
+        tmp = os.path.join(self.root, STATE_FILE + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(self.state, f, indent=1, sort_keys=True)
+        os.replace(tmp, os.path.join(self.root, STATE_FILE))
+
+    # ---- plain file helpers ----
+    def p(self, rel: str) -> str:
+        return os.path.join(self.root, rel)
+
+    def put(self, rel: str, content: str | bytes, mode: int = 0o644) -> None:
+        path = self.p(rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(content.encode() if isinstance(content, str) else content)
+        os.chmod(path, mode)
+
+    def get(self, rel: str) -> str:
+        with open(self.p(rel), encoding="utf-8") as f:
+            return f.read().strip()
+
+    def link(self, rel: str, target_rel: str) -> None:
+        path = self.p(rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        if os.path.lexists(path):
+            os.unlink(path)
+        os.symlink(_rel(os.path.dirname(path), self.p(target_rel)), path)
+
+    def unlink(self, rel: str) -> None:
+        if os.path.lexists(self.p(rel)):
+            os.unlink(self.p(rel))
+
+    # ---- devices ----
+    def devdir(self, addr: PciAddress) -> str:
+        """The device's real directory, relative to the root (sys/devices/pci0000:00/…/ADDR)."""
+        target = os.path.realpath(self.p(f"{PCI_DEVICES}/{addr}"))
+        return os.path.relpath(target, self.root)
+
+    def has_device(self, addr: PciAddress) -> bool:
+        return os.path.lexists(self.p(f"{PCI_DEVICES}/{addr}"))
+
+    def create_device(self, parent_dir: str, addr: PciAddress, config: bytes, *, vendor: int, device: int,
+                      class_code: int, revision: int, subsystem: tuple[int, int], numa_node: int,
+                      resources: list[tuple[int, int, int]], extra: dict[str, str] | None = None) -> str:
+        d = f"{parent_dir}/{addr}"
+        os.makedirs(self.p(d), exist_ok=True)
+        files = {
+            "vendor": f"0x{vendor:04x}", "device": f"0x{device:04x}", "class": f"0x{class_code:06x}",
+            "revision": f"0x{revision:02x}", "subsystem_vendor": f"0x{subsystem[0]:04x}",
+            "subsystem_device": f"0x{subsystem[1]:04x}", "numa_node": str(numa_node), "irq": "0",
+            "enable": "1", "driver_override": "(null)", "local_cpulist": "0-1",
+            "modalias": f"pci:v{vendor:08X}d{device:08X}sv{subsystem[0]:08X}sd{subsystem[1]:08X}"
+                        f"bc{class_code >> 16:02X}sc{(class_code >> 8) & 0xFF:02X}i{class_code & 0xFF:02X}",
+        }
+        files.update(extra or {})
+        for name, value in files.items():
+            self.put(f"{d}/{name}", value + "\n")
+        self.put(f"{d}/config", config)
+        lines = [f"0x{s:016x} 0x{e:016x} 0x{fl:016x}" for s, e, fl in resources]
+        self.put(f"{d}/resource", "\n".join(lines) + "\n")
+        for name in ("remove", "rescan", "reset"):
+            self.put(f"{d}/{name}", "", 0o200)
+        self.link(f"{d}/subsystem", "sys/bus/pci")
+        self.link(f"{PCI_DEVICES}/{addr}", d)
+        return d
+
+    def remove_device(self, addr: PciAddress) -> None:
+        d = self.devdir(addr)
+        drv = self.driver_of(addr)
+        if drv:
+            self.unbind(addr, drv)
+        grp = self.group_of(addr)
+        if grp is not None:
+            self.unlink(f"{GROUPS}/{grp}/devices/{addr}")
+            if not os.listdir(self.p(f"{GROUPS}/{grp}/devices")):
+                shutil.rmtree(self.p(f"{GROUPS}/{grp}"))
+                self.unlink(f"dev/vfio/{grp}")
+        self.unlink(f"{PCI_DEVICES}/{addr}")
+        shutil.rmtree(self.p(d))
+
+    def config(self, addr: PciAddress) -> bytearray:
+        with open(self.p(f"{PCI_DEVICES}/{addr}/config"), "rb") as f:
+            return bytearray(f.read())
+
+    def set_config(self, addr: PciAddress, data: bytes) -> None:
+        with open(self.p(f"{PCI_DEVICES}/{addr}/config"), "wb") as f:
+            f.write(data)
+
+    # ---- drivers ----
+    def register_driver(self, name: str, ids: list[tuple[int, int]]) -> None:
+        safe_name(name, "driver")
+        drivers = self.state.setdefault("drivers", {})
+        known = drivers.setdefault(name, [])
+        for v, dv in ids:
+            if [v, dv] not in known:
+                known.append([v, dv])
+        base = f"{PCI_DRIVERS}/{name}"
+        if not os.path.isdir(self.p(base)):
+            for f in ("bind", "unbind", "new_id", "remove_id", "uevent"):
+                self.put(f"{base}/{f}", "", 0o200)
+            self.link(f"{base}/module", f"sys/module/{name.replace('-', '_')}")
+            os.makedirs(self.p(f"sys/module/{name.replace('-', '_')}/drivers"), exist_ok=True)
+
+    def driver_of(self, addr: PciAddress) -> str | None:
+        t = os.readlink(self.p(f"{self.devdir(addr)}/driver")) if os.path.lexists(
+            self.p(f"{self.devdir(addr)}/driver")) else None
+        return None if t is None else os.path.basename(t)
+
+    def bind(self, addr: PciAddress, driver: str) -> None:
+        d = self.devdir(addr)
+        self.link(f"{d}/driver", f"{PCI_DRIVERS}/{driver}")
+        self.link(f"{PCI_DRIVERS}/{driver}/{addr}", d)
+        if driver in NET_DRIVERS:
+            self.create_netdev(addr)
+        if driver == "vfio-pci":
+            grp = self.group_of(addr)
+            if grp is not None:
+                self.put(f"dev/vfio/{grp}", "", 0o600)
+
+    def unbind(self, addr: PciAddress, driver: str) -> None:
+        d = self.devdir(addr)
+        self.unlink(f"{d}/driver")
+        self.unlink(f"{PCI_DRIVERS}/{driver}/{addr}")
+        for ifname in self.netdevs(addr):
+            self.remove_netdev(addr, ifname)
+        grp = self.group_of(addr)
+        if driver == "vfio-pci" and grp is not None and not any(
+                self.driver_of(PciAddress.parse(m)) == "vfio-pci" for m in self.group_members(grp)):
+            self.unlink(f"dev/vfio/{grp}")
+
+    # ---- network devices ----
+    def netdevs(self, addr: PciAddress) -> list[str]:
+        p = self.p(f"{self.devdir(addr)}/net")
+        return sorted(os.listdir(p)) if os.path.isdir(p) else []
+
+    def create_netdev(self, addr: PciAddress) -> str:
+        names = self.state.setdefault("netdev_names", {})
+        ifname = names.get(str(addr)) or f"enp{addr.bus}s{addr.slot}" + (f"f{addr.function}" if addr.function else "")
+        macs = self.state.setdefault("macs", {})
+        mac = macs.get(str(addr))
+        if mac is None:  # a random-looking, locally administered MAC, stable per address (as igbvf makes one)
+            h = hashlib.sha256(f"{self.state.get('name', '')}/{addr}".encode()).digest()
+            mac = ":".join(f"{b:02x}" for b in bytes([(h[0] & 0xFC) | 0x02]) + h[1:6])
+        self.state["next_ifindex"] = idx = self.state.get("next_ifindex", 2) + 1
+        nd = f"{self.devdir(addr)}/net/{ifname}"
+        for name, value in {"address": mac, "operstate": "down", "mtu": "1500", "ifindex": str(idx - 1),
+                            "type": "1", "carrier": "0", "flags": "0x1002", "addr_len": "6",
+                            "broadcast": "ff:ff:ff:ff:ff:ff"}.items():
+            self.put(f"{nd}/{name}", value + "\n")
+        self.link(f"{nd}/device", self.devdir(addr))
+        self.link(f"sys/class/net/{ifname}", nd)
+        return ifname
+
+    def remove_netdev(self, addr: PciAddress, ifname: str) -> None:
+        self.unlink(f"sys/class/net/{ifname}")
+        shutil.rmtree(self.p(f"{self.devdir(addr)}/net/{ifname}"))
+        if not os.listdir(self.p(f"{self.devdir(addr)}/net")):
+            os.rmdir(self.p(f"{self.devdir(addr)}/net"))
+
+    # ---- IOMMU groups (the kernel's pci_device_group, simplified) ----
+    def group_of(self, addr: PciAddress) -> int | None:
+        t = self.p(f"{self.devdir(addr)}/iommu_group")
+        return int(os.path.basename(os.readlink(t))) if os.path.lexists(t) else None
+
+    def group_members(self, group: int) -> list[str]:
+        p = self.p(f"{GROUPS}/{group}/devices")
+        return sorted(os.listdir(p)) if os.path.isdir(p) else []
+
+    def _parent_bridge(self, addr: PciAddress) -> PciAddress | None:
+        parent = os.path.basename(os.path.dirname(self.devdir(addr)))
+        return PciAddress.try_parse(parent)
+
+    def _acs_ok(self, addr: PciAddress) -> bool:
+        cs = decode(bytes(self.config(addr)))
+        quirk = str(addr) in self.state.get("mf_acs_quirk", [])
+        port = cs.pcie.port_type if cs.pcie else None
+        required = port in (PortType.ROOT_PORT, PortType.DOWNSTREAM_PORT) or (cs.multifunction and not quirk)
+        if not required:
+            return True
+        return cs.acs is not None and all(
+            getattr(cs.acs.control, n) for n in ("source_validation", "p2p_request_redirect",
+                                                 "p2p_completion_redirect", "upstream_forwarding"))
+
+    def _path_ok(self, bridge: PciAddress | None) -> bool:
+        while bridge is not None:
+            if not self._acs_ok(bridge):
+                return False
+            bridge = self._parent_bridge(bridge)
+        return True
+
+    def group_anchor(self, addr: PciAddress) -> str:
+        pdev = addr
+        b = self._parent_bridge(addr)
+        while b is not None:
+            if self._path_ok(b):
+                break
+            pdev = b
+            b = self._parent_bridge(b)
+        cs = decode(bytes(self.config(pdev)))
+        is_vf = os.path.lexists(self.p(f"{self.devdir(pdev)}/physfn"))
+        if cs.multifunction and not is_vf and not self._acs_ok(pdev):
+            return f"slot:{pdev.domain:04x}:{pdev.bus:02x}:{pdev.slot:02x}"
+        return str(pdev)
+
+    def assign_group(self, addr: PciAddress) -> int:
+        anchors: dict[str, int] = self.state.setdefault("group_anchors", {})
+        key = self.group_anchor(addr)
+        if key not in anchors or not os.path.isdir(self.p(f"{GROUPS}/{anchors[key]}")):
+            used = {int(g) for g in os.listdir(self.p(GROUPS))} if os.path.isdir(self.p(GROUPS)) else set()
+            n = self.state.get("next_group", 0)
+            while n in used:
+                n += 1
+            anchors[key] = n
+            self.state["next_group"] = n + 1
+            os.makedirs(self.p(f"{GROUPS}/{n}/devices"), exist_ok=True)
+            self.put(f"{GROUPS}/{n}/type", "DMA\n")
+            self.put(f"{GROUPS}/{n}/reserved_regions", "0x00000000fee00000 0x00000000feefffff msi\n")
+        n = anchors[key]
+        d = self.devdir(addr)
+        self.link(f"{GROUPS}/{n}/devices/{addr}", d)
+        self.link(f"{d}/iommu_group", f"{GROUPS}/{n}")
+        return n

@@ -1,0 +1,1 @@
+"""Pure PCI code: addresses, config-space decoding, dumps and names. Nothing here touches the host."""
