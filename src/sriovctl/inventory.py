@@ -150,7 +150,7 @@ def read_inventory(host: Host, ids: PciIds | None = None) -> Inventory:
 
 
 def _replace(d: PciDevice, **kw: object) -> PciDevice:
-    from dataclasses import replace  # noqa: PLC0415
+    from dataclasses import replace
 
     return replace(d, **kw)  # type: ignore[arg-type]
 

@@ -199,7 +199,7 @@ def build(spec: HostSpec, root: str, spec_text: str) -> SimTree:
             t.bind(a, drv)
     t.save()
     # VFs that exist at boot (a driver parameter such as igb max_vfs): enable them through the kernel model.
-    from sriovctl.host.sim import enable_vfs  # noqa: PLC0415 - sim builds on this module
+    from sriovctl.host.sim import enable_vfs
 
     def boot_vfs(ds: tuple[DeviceSpec, ...]) -> None:
         for d in ds:
@@ -212,12 +212,12 @@ def build(spec: HostSpec, root: str, spec_text: str) -> SimTree:
 
 
 def _with_ids(d: DeviceSpec, vendor: int, device: int, cls: int | None = None) -> DeviceSpec:
-    from dataclasses import replace  # noqa: PLC0415
+    from dataclasses import replace
     return replace(d, vendor=vendor, device=device, class_code=cls if cls is not None else 0x060400)
 
 
 def _with_driver(d: DeviceSpec, driver: str) -> DeviceSpec:
-    from dataclasses import replace  # noqa: PLC0415
+    from dataclasses import replace
     return replace(d, driver=driver)
 
 

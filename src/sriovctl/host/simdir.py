@@ -34,7 +34,7 @@ def builtin_text(name: str) -> str:
 
 
 def load_spec_text(text: str, source: str) -> HostSpec:
-    import yaml  # noqa: PLC0415 - only specs need YAML
+    import yaml
 
     try:
         data = yaml.safe_load(text)
@@ -50,7 +50,7 @@ def _check_name(name: str) -> str:
 
 
 def build_sim(name: str, text: str, source: str) -> Path:
-    from sriovctl.host.simbuild import build  # noqa: PLC0415
+    from sriovctl.host.simbuild import build
 
     spec = load_spec_text(text, source)
     if spec.name != name:

@@ -154,7 +154,7 @@ class _Reader:
                 raise self.fail(f"{path}.model", f"must be one of {', '.join(NIC_MODELS)}, got {model!r}")
             nic = NIC_MODELS[model]
             if "vf_offset" in d:
-                from dataclasses import replace  # noqa: PLC0415
+                from dataclasses import replace
                 nic = replace(nic, vf_offset=self.get(d, "vf_offset", path, int))
         children_raw = self.get(d, "children", path, list, [])
         children = tuple(self.device(c, f"{path}.children[{i}]") for i, c in enumerate(children_raw))

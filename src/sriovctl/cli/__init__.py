@@ -1,0 +1,1 @@
+"""The command line: verbs, rendering, exit codes."""

@@ -1,0 +1,253 @@
+"""Human rendering: tables and trees with rich (colour only on a terminal)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from sriovctl.model import Inventory, PciDevice
+from sriovctl.pci.address import PciAddress
+from sriovctl.pci.config import ACS_BITS, ConfigSpace
+
+_ACS_SHORT = dict(zip(ACS_BITS, ("SV", "TB", "RR", "CR", "UF", "EC", "DT"), strict=True))
+
+
+def _console(out: Any) -> Any:
+    from rich.console import Console
+
+    tty = hasattr(out, "isatty") and out.isatty()
+    width = None if tty else int(os.environ.get("COLUMNS", "160"))
+    return Console(file=out, width=width, highlight=False, soft_wrap=False,
+                   no_color=not tty or "NO_COLOR" in os.environ, force_terminal=tty)
+
+
+def lspci_line(d: PciDevice) -> str:
+    rev = f" (rev {d.revision:02x})" if d.revision else ""
+    return f"{d.address.short} {d.class_name}: {d.vendor_name} {d.device_name}{rev}"
+
+
+def _netdev(d: PciDevice) -> str:
+    return ",".join(n.name for n in d.netdevs) or "-"
+
+
+def _group(d: PciDevice) -> str:
+    return "-" if d.iommu_group is None else str(d.iommu_group)
+
+
+def render_status(inv: Inventory, out: Any) -> None:
+    from rich.table import Table
+
+    c = _console(out)
+    c.print(f"[bold]{inv.host}[/]: {len(inv.pfs)} SR-IOV PFs, {len(inv.vfs)} VFs, "
+            f"IOMMU groups {'present' if inv.iommu_groups_present else '[red]absent[/]'}")
+    for n in inv.notes:
+        c.print(f"[yellow]note:[/] {n}")
+    t = Table(title="Physical Functions", title_justify="left", box=None, header_style="bold")
+    for col in ("PF", "netdev", "driver", "device", "VFs", "assignable", "SR-IOV", "NUMA", "group"):
+        t.add_column(col)
+    for pf in inv.pfs:
+        s = pf.sriov
+        assert s is not None
+        vfs = inv.vfs_of(pf)
+        ok = sum(1 for v in vfs if v.assignability and v.assignability.assignable)
+        counts = f"{s.numvfs if s.numvfs is not None else '?'}/{s.totalvfs if s.totalvfs is not None else '?'}"
+        t.add_row(str(pf.address), _netdev(pf), pf.driver or "-", pf.device_name, counts,
+                  f"{ok}/{len(vfs)}" if vfs else "-", s.state.value,
+                  "-" if pf.numa_node is None else str(pf.numa_node), _group(pf))
+    c.print(t)
+    if inv.vfs:
+        v = Table(title="Virtual Functions", title_justify="left", box=None, header_style="bold")
+        for col in ("VF", "PF#N", "netdev", "driver", "group", "assignable"):
+            v.add_column(col)
+        for vf in inv.vfs:
+            owner = inv.devices.get(vf.physfn) if vf.physfn else None
+            pfname = owner.netdevs[0].name if owner and owner.netdevs else str(vf.physfn)
+            a = vf.assignability
+            v.add_row(str(vf.address), f"{pfname}#{vf.vf_index}", _netdev(vf), vf.driver or "-", _group(vf),
+                      ("[green]yes[/]" if a and a.assignable else f"[red]no[/]: {a.reason if a else '?'}"))
+        c.print(v)
+
+
+def render_show(inv: Inventory, d: PciDevice, out: Any) -> None:
+    c = _console(out)
+    role = "PF" if d.is_pf else "VF" if d.is_vf else "device"
+    c.print(f"[bold]{lspci_line(d)}[/]  ({role})")
+    rows: list[tuple[str, str]] = [
+        ("address", f"{d.address}  (nodedev {d.address.nodedev_name})"),
+        ("ids", f"{d.vendor_id:04x}:{d.device_id:04x} class {d.class_code:06x} rev {d.revision:02x}"
+                + (f" subsystem {d.subsystem_vendor_id:04x}:{d.subsystem_id:04x}"
+                   if d.subsystem_vendor_id is not None and d.subsystem_id is not None else "")),
+        ("driver", f"{d.driver or '(none)'}" + (f" (module {d.module})" if d.module else "")
+                   + (f", driver_override {d.driver_override}" if d.driver_override else "")),
+        ("netdev", ", ".join(f"{n.name} {n.mac or ''} {n.operstate or ''} mtu {n.mtu}" for n in d.netdevs) or "-"),
+        ("NUMA node", "-" if d.numa_node is None else str(d.numa_node)),
+        ("IOMMU group", "-" if d.iommu_group is None else
+         f"{d.iommu_group}: " + " ".join(str(m) for m in inv.groups[d.iommu_group].members)),
+        ("upstream", str(d.parent) if d.parent else "root bus"),
+    ]
+    if d.assignability:
+        rows.append(("assignable", ("yes: " if d.assignability.assignable else "no: ") + d.assignability.reason))
+    if d.is_vf:
+        rows.append(("PF", f"{d.physfn} (VF index {d.vf_index})"))
+    if d.is_pf and d.sriov:
+        s = d.sriov
+        rows.append(("SR-IOV", f"{s.state.value}: numvfs {s.numvfs} of totalvfs {s.totalvfs}, offset {s.offset}, "
+                               f"stride {s.stride}, VF device {'-' if s.vf_device is None else f'{s.vf_device:04x}'}, "
+                               f"drivers_autoprobe {s.drivers_autoprobe}"))
+        rows.append(("VFs", " ".join(str(v) for v in d.vfs) or "-"))
+    w = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        c.print(f"  {k:<{w}}  {v}", markup=False)
+    if d.config is not None:
+        out.write("\n")
+        render_decoded(None, "", d.config, out, indent="  ")
+
+
+def _flags(obj: Any, names: tuple[str, ...]) -> str:
+    return " ".join(f"{_ACS_SHORT.get(n, n)}{'+' if getattr(obj, n) else '-'}" for n in names)
+
+
+def render_decoded(addr: PciAddress | None, title: str, c: ConfigSpace, out: Any, indent: str = "") -> None:
+    w = out.write
+    if addr is not None or title:
+        w(f"{indent}{addr.short if addr else '??:??.?'} {title}\n")
+    w(f"{indent}  header: {c.vendor_id:04x}:{c.device_id:04x} class {c.class_code:06x} rev {c.revision:02x} "
+      f"type {c.header_type}{' multi-function' if c.multifunction else ''}, {c.size} bytes ({c.coverage})\n")
+    if c.primary_bus is not None:
+        w(f"{indent}  bus: primary {c.primary_bus:02x}, secondary {c.secondary_bus:02x}, "
+          f"subordinate {c.subordinate_bus:02x}\n")
+    if c.pcie:
+        w(f"{indent}  PCIe: {c.pcie.port_type_name} (cap v{c.pcie.version} at {c.pcie.offset:02x})\n")
+    caps = " ".join(f"[{x.offset:02x}] {x.name}" for x in c.capabilities)
+    if caps:
+        w(f"{indent}  capabilities: {caps}\n")
+    ext = " ".join(f"[{x.offset:03x} v{x.version}] {x.name}" for x in c.ext_capabilities)
+    if ext:
+        w(f"{indent}  extended: {ext}\n")
+    if c.sriov:
+        s = c.sriov
+        w(f"{indent}  SR-IOV [{s.offset:03x}]:\n")
+        w(f"{indent}    IOVCap: Migration{'+' if s.migration_capable else '-'} "
+          f"ARIPreserved{'+' if s.ari_capable_hierarchy_preserved else '-'} "
+          f"10BitTagReq{'+' if s.vf_10bit_tag_requester_supported else '-'} "
+          f"Interrupt Message Number: {s.migration_interrupt_message_number:03x}\n")
+        w(f"{indent}    IOVCtl: Enable{'+' if s.vf_enable else '-'} Migration{'+' if s.migration_enable else '-'} "
+          f"Interrupt{'+' if s.migration_interrupt_enable else '-'} MSE{'+' if s.vf_mse else '-'} "
+          f"ARIHierarchy{'+' if s.ari_capable_hierarchy else '-'} "
+          f"10BitTagReq{'+' if s.vf_10bit_tag_requester_enable else '-'}\n")
+        w(f"{indent}    IOVSta: Migration{'+' if s.migration_status else '-'}\n")
+        w(f"{indent}    Initial VFs: {s.initial_vfs}, Total VFs: {s.total_vfs}, Number of VFs: {s.num_vfs}, "
+          f"Function Dependency Link: {s.function_dependency_link:02x}\n")
+        w(f"{indent}    VF offset: {s.vf_offset}, stride: {s.vf_stride}, Device ID: {s.vf_device_id:04x}\n")
+        w(f"{indent}    Supported Page Size: {s.supported_page_sizes:08x}, System Page Size: {s.system_page_size:08x}\n")
+        for b in s.vf_bars:
+            w(f"{indent}    VF BAR {b.index}: {b.address:016x} ({'64' if b.is_64bit else '32'}-bit, "
+              f"{'' if b.prefetchable else 'non-'}prefetchable)\n")
+        if not s.vf_bars:
+            w(f"{indent}    VF BARs: none assigned\n")
+        w(f"{indent}    VF Migration: offset: {s.migration_state_offset:08x}, BIR: {s.migration_state_bir}\n")
+    if c.acs:
+        w(f"{indent}  ACS [{c.acs.offset:03x}]:\n{indent}    ACSCap: {_flags(c.acs.capability, ACS_BITS)}\n"
+          f"{indent}    ACSCtl: {_flags(c.acs.control, ACS_BITS)}\n")
+    if c.ari:
+        a = c.ari
+        w(f"{indent}  ARI [{a.offset:03x}]: MFVC{'+' if a.mfvc_function_groups else '-'} "
+          f"ACS{'+' if a.acs_function_groups else '-'}, Next Function: {a.next_function}; "
+          f"control MFVC{'+' if a.mfvc_enable else '-'} ACS{'+' if a.acs_enable else '-'}, "
+          f"Function Group: {a.function_group}\n")
+    for p in c.problems:
+        w(f"{indent}  warning: {p}\n")
+
+
+# ---------------------------------------------------------------- tree
+
+def _children(inv: Inventory) -> dict[PciAddress | None, list[PciDevice]]:
+    kids: dict[PciAddress | None, list[PciDevice]] = {}
+    for d in inv.devices.values():
+        if d.is_vf:
+            continue  # VFs are shown under their PF
+        kids.setdefault(d.parent, []).append(d)
+    return kids
+
+
+def _acs_label(d: PciDevice) -> str | None:
+    if not d.is_bridge or d.config is None:
+        return None
+    if d.config.pcie is None:
+        return None
+    if d.config.acs is None:
+        return "no ACS"
+    on = [_ACS_SHORT[n] for n in ACS_BITS if getattr(d.config.acs.control, n)]
+    return "ACS " + (" ".join(on) if on else "present, all off")
+
+
+def _label(d: PciDevice) -> str:
+    parts = [f"{d.address.short} {d.vendor_name} {d.device_name}"]
+    if d.config and d.config.pcie and d.is_bridge:
+        parts.append(f"({d.config.pcie.port_type_name})")
+    acs = _acs_label(d)
+    if acs:
+        parts.append(f"[{acs}]")
+    if d.driver:
+        parts.append(f"driver {d.driver}")
+    if d.netdevs:
+        parts.append(_netdev(d))
+    if d.iommu_group is not None:
+        parts.append(f"group {d.iommu_group}")
+    if d.is_pf and d.sriov:
+        parts.append(f"SR-IOV {d.sriov.numvfs}/{d.sriov.totalvfs} VFs")
+    return " ".join(parts)
+
+
+def _node_json(inv: Inventory, d: PciDevice, kids: dict[PciAddress | None, list[PciDevice]]) -> dict[str, Any]:
+    node: dict[str, Any] = {
+        "address": str(d.address), "role": "pf" if d.is_pf else "vf" if d.is_vf else
+        ("bridge" if d.is_bridge else "device"),
+        "name": f"{d.vendor_name} {d.device_name}", "driver": d.driver, "iommu_group": d.iommu_group,
+        "port_type": d.config.pcie.port_type_name if d.config and d.config.pcie else None,
+        "acs": _acs_label(d), "children": [_node_json(inv, k, kids) for k in kids.get(d.address, [])],
+    }
+    if d.is_pf:
+        node["vfs"] = [_node_json(inv, inv.devices[v], kids) for v in d.vfs if v in inv.devices]
+    if d.is_vf:
+        node["vf_index"] = d.vf_index
+        node["assignable"] = bool(d.assignability and d.assignability.assignable)
+    return node
+
+
+def _roots(inv: Inventory, kids: dict[PciAddress | None, list[PciDevice]]) -> dict[str, list[PciDevice]]:
+    roots: dict[str, list[PciDevice]] = {}
+    for d in kids.get(None, []):
+        roots.setdefault(f"pci{d.address.domain:04x}:{d.address.bus:02x}", []).append(d)
+    return roots
+
+
+def tree_json(inv: Inventory) -> dict[str, Any]:
+    kids = _children(inv)
+    return {"schema_version": 1, "host": inv.host, "root_buses": [
+        {"name": name, "children": [_node_json(inv, d, kids) for d in devs]}
+        for name, devs in sorted(_roots(inv, kids).items())]}
+
+
+def render_tree(inv: Inventory, out: Any) -> None:
+    from rich.tree import Tree
+
+    kids = _children(inv)
+    c = _console(out)
+
+    def add(t: Any, d: PciDevice) -> None:
+        node = t.add(_label(d), highlight=False)
+        for k in kids.get(d.address, []):
+            add(node, k)
+        for v in d.vfs:
+            vf = inv.devices.get(v)
+            if vf:
+                a = vf.assignability
+                mark = "assignable" if a and a.assignable else f"not assignable: {a.reason if a else '?'}"
+                node.add(f"VF {vf.vf_index}: {_label(vf)} — {mark}", highlight=False)
+
+    for name, devs in sorted(_roots(inv, kids).items()):
+        t = Tree(f"[bold]{name}[/] (root complex)", highlight=False)
+        for d in devs:
+            add(t, d)
+        c.print(t)

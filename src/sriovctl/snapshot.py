@@ -1,0 +1,181 @@
+"""Snapshots: the files sriovctl reads, captured as a real directory tree (tar.gz), so that
+``--root SNAPSHOT`` elsewhere prints the same thing, and lspci can read its PCI tree.
+
+What goes in: the PCI sysfs subset (attribute files and links of every PCI device, driver and module
+links), IOMMU groups, the net class, /sys/class/iommu, the *names* of ACPI tables (empty files, no
+contents), /proc/cmdline, the vendor and flags lines of /proc/cpuinfo, the kernel release and the
+IOMMU/VFIO/SR-IOV lines of the kernel config. Nothing else: no table contents, no other /proc data.
+"""
+
+from __future__ import annotations
+
+import atexit
+import io
+import json
+import os
+import posixpath
+import re
+import shutil
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+from sriovctl import __version__
+from sriovctl.errors import DataError, NoInputError
+from sriovctl.host.base import Host
+
+MARKER = "SRIOVCTL-SNAPSHOT.json"
+PCI_FILES = ("vendor", "device", "class", "revision", "subsystem_vendor", "subsystem_device", "numa_node",
+             "config", "resource", "driver_override", "enable", "irq", "modalias", "local_cpulist",
+             "sriov_totalvfs", "sriov_numvfs", "sriov_offset", "sriov_stride", "sriov_vf_device",
+             "sriov_drivers_autoprobe", "sriov_vf_total_msix", "sriov_vf_msix_count", "ari_enabled",
+             "current_link_speed", "current_link_width", "max_link_speed", "max_link_width", "label")
+PCI_LINKS = ("driver", "iommu_group", "physfn", "subsystem")
+NET_FILES = ("address", "operstate", "mtu", "ifindex", "type", "carrier", "flags", "addr_len", "broadcast")
+_KCONFIG = re.compile(r"^(# )?CONFIG_[A-Z0-9_]*(IOMMU|VFIO|PCI_IOV|IRQ_REMAP|PCI_ATS|PCI_PRI|PCI_PASID|DMAR)[A-Z0-9_]*[= ]")
+
+
+class _Writer:
+    def __init__(self, src: Host, dst: str) -> None:
+        self.src, self.dst = src, dst
+        self.count = 0
+
+    def copy(self, rel: str, limit: int = 65536) -> None:
+        data = self.src.read_bytes(rel, limit)
+        if data is not None:
+            self.put(rel, data)
+
+    def put(self, rel: str, data: bytes) -> None:
+        p = os.path.join(self.dst, rel)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "wb") as f:
+            f.write(data)
+        self.count += 1
+
+    def link(self, rel: str) -> str | None:
+        t = self.src.readlink(rel)
+        if t is None or t.startswith("/"):
+            return None
+        p = os.path.join(self.dst, rel)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        if not os.path.lexists(p):
+            os.symlink(t, p)
+        return t
+
+
+def _norm(rel_dir: str, target: str) -> str:
+    return posixpath.normpath(posixpath.join(rel_dir, target))
+
+
+def capture(host: Host, out: Path) -> dict[str, object]:
+    """Capture ``host`` into the tarball ``out``. Returns the marker's metadata."""
+    tmp = tempfile.mkdtemp(prefix="sriovctl-snap-")
+    try:
+        w = _Writer(host, tmp)
+        drivers: set[str] = set()
+        groups: set[str] = set()
+        for name in host.listdir("sys/bus/pci/devices"):
+            t = w.link(f"sys/bus/pci/devices/{name}")
+            if t is None:
+                continue
+            dev = _norm("sys/bus/pci/devices", t)
+            for f in PCI_FILES:
+                w.copy(f"{dev}/{f}", 4096)
+            for lk in PCI_LINKS:
+                lt = w.link(f"{dev}/{lk}")
+                if lt and lk == "driver":
+                    drivers.add(posixpath.basename(lt))
+                if lt and lk == "iommu_group":
+                    groups.add(posixpath.basename(lt))
+            for entry in host.listdir(dev):
+                if entry.startswith("virtfn"):
+                    w.link(f"{dev}/{entry}")
+            for nd in host.listdir(f"{dev}/net"):
+                for f in NET_FILES:
+                    w.copy(f"{dev}/net/{nd}/{f}", 256)
+                w.link(f"sys/class/net/{nd}")
+        for drv in sorted(drivers):
+            d = f"sys/bus/pci/drivers/{drv}"
+            os.makedirs(os.path.join(tmp, d), exist_ok=True)
+            mod = w.link(f"{d}/module")
+            if mod:
+                os.makedirs(os.path.join(tmp, _norm(d, mod)), exist_ok=True)
+            for entry in host.listdir(d):
+                if ":" in entry:
+                    w.link(f"{d}/{entry}")
+        for g in sorted(groups, key=lambda x: int(x) if x.isdigit() else -1):
+            gd = f"sys/kernel/iommu_groups/{g}"
+            for m in host.listdir(f"{gd}/devices"):
+                w.link(f"{gd}/devices/{m}")
+            w.copy(f"{gd}/type", 64)
+        os.makedirs(os.path.join(tmp, "sys/kernel/iommu_groups"), exist_ok=True)
+        for unit in host.listdir("sys/class/iommu"):
+            t = w.link(f"sys/class/iommu/{unit}")
+            if t:
+                os.makedirs(os.path.join(tmp, _norm("sys/class/iommu", t)), exist_ok=True)
+        os.makedirs(os.path.join(tmp, "sys/class/iommu"), exist_ok=True)
+        os.makedirs(os.path.join(tmp, "sys/class/net"), exist_ok=True)
+        for table in host.listdir("sys/firmware/acpi/tables"):
+            if host.is_dir(f"sys/firmware/acpi/tables/{table}"):
+                continue
+            w.put(f"sys/firmware/acpi/tables/{table}", b"")  # the name only
+        w.copy("proc/cmdline", 4096)
+        cpuinfo = (host.read_bytes("proc/cpuinfo", 1 << 20) or b"").decode("utf-8", "replace")
+        keep = [ln for ln in cpuinfo.splitlines() if ln.startswith(("processor", "vendor_id", "flags"))
+                or not ln.strip()]
+        w.put("proc/cpuinfo", ("\n".join(keep) + "\n").encode())
+        release = host.read_text("proc/sys/kernel/osrelease")
+        if release:
+            w.put("proc/sys/kernel/osrelease", (release + "\n").encode())
+            kc = host.read_bytes(f"boot/config-{release}", 1 << 22)
+            if kc:
+                lines = [ln for ln in kc.decode("utf-8", "replace").splitlines() if _KCONFIG.match(ln)]
+                w.put(f"boot/config-{release}", ("\n".join(lines) + "\n").encode())
+        for extra in ("sim.json",):  # a simulated host's out-of-/sys state (netlink VF view)
+            w.copy(extra, 1 << 24)
+        meta = {"format": 1, "sriovctl": __version__, "source": host.label, "files": w.count,
+                "captured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        w.put(MARKER, json.dumps(meta, indent=1).encode())
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(out, "w:gz") as tar:
+            for entry in sorted(os.listdir(tmp)):
+                tar.add(os.path.join(tmp, entry), arcname=entry)
+        return meta
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def open_root(path: str) -> Host:
+    """A read-only host from a snapshot tarball, a snapshot directory, or any directory shaped like /."""
+    p = Path(path)
+    if not p.exists():
+        raise NoInputError(f"{path}: no such snapshot file or directory")
+    if p.is_dir():
+        if not (p / "sys/bus/pci/devices").is_dir():
+            raise DataError(f"{path}: not a snapshot: no sys/bus/pci/devices inside",
+                            hint="make one with `sriovctl snapshot OUT.tar.gz`")
+        return Host(root=str(p), read_only=True, label=f"snapshot {path}")
+    try:
+        with open(p, "rb") as f:
+            head = f.read(2)
+    except OSError as e:
+        raise NoInputError(f"{path}: {e.strerror}") from None
+    if head != b"\x1f\x8b" and not tarfile.is_tarfile(p):
+        raise DataError(f"{path}: not a snapshot: neither a directory nor a tar archive",
+                        hint="make one with `sriovctl snapshot OUT.tar.gz`")
+    tmp = tempfile.mkdtemp(prefix="sriovctl-root-")
+    atexit.register(shutil.rmtree, tmp, True)
+    try:
+        with tarfile.open(p, "r:*") as tar:
+            names = tar.getnames()
+            if MARKER not in names and not any(n.startswith("sys/bus/pci/devices") for n in names):
+                raise DataError(f"{path}: not a snapshot: the archive has no {MARKER} and no sys/bus/pci",
+                                hint="make one with `sriovctl snapshot OUT.tar.gz`")
+            tar.extractall(tmp, filter="data")
+    except (tarfile.TarError, EOFError, OSError) as e:
+        raise DataError(f"{path}: not a readable snapshot archive: {e}") from None
+    return Host(root=tmp, read_only=True, label=f"snapshot {path}")
+
+
+__all__ = ["MARKER", "capture", "io", "open_root"]
