@@ -53,7 +53,7 @@ def resolve(inv: Inventory, name: str) -> list[PciDevice]:
 
 
 def _resolve_plain(inv: Inventory, text: str, whole: str) -> PciDevice:
-    addr = PciAddress.try_parse(text)
+    addr = PciAddress.parse(text) if ":" in text or text.startswith("pci_") else None
     if addr is not None:
         dev = inv.devices.get(addr)
         if dev is None:

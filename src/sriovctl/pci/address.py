@@ -9,6 +9,7 @@ from functools import total_ordering
 from sriovctl.errors import UsageError
 
 _FULL = re.compile(r"^(?:([0-9a-fA-F]{1,4}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})\.([0-7])$")
+_LOOSE = re.compile(r"^(?:[0-9a-fA-F]+:)?[0-9a-fA-F]+:[0-9a-fA-F]+\.[0-9a-fA-F]+$")
 _NODEDEV = re.compile(r"^pci_([0-9a-fA-F]{4})_([0-9a-fA-F]{2})_([0-9a-fA-F]{2})_([0-7])$")
 
 
@@ -23,13 +24,16 @@ class PciAddress:
     def __post_init__(self) -> None:
         if not (0 <= self.domain <= 0xFFFF and 0 <= self.bus <= 0xFF
                 and 0 <= self.slot <= 0x1F and 0 <= self.function <= 7):
-            raise UsageError(f"PCI address {self.domain:x}:{self.bus:x}:{self.slot:x}.{self.function:x}: "
+            raise UsageError(f"PCI address {self.domain:04x}:{self.bus:02x}:{self.slot:02x}.{self.function:x}: "
                              "out of range (domain ≤ ffff, bus ≤ ff, device ≤ 1f, function ≤ 7)")
 
     @classmethod
     def parse(cls, text: str) -> PciAddress:
         """Parse ``0000:0b:10.0``, ``0b:10.0`` (domain 0) or ``pci_0000_0b_10_0``."""
         m = _FULL.match(text) or _NODEDEV.match(text)
+        if m is None and (_LOOSE.match(text)):
+            raise UsageError(f"{text!r}: malformed PCI address: a field is out of range",
+                             hint="bus ≤ ff, device ≤ 1f, function ≤ 7, e.g. 0000:0b:10.0")
         if m is None:
             raise UsageError(f"{text!r}: not a PCI address",
                              hint="expected DDDD:BB:DD.F, BB:DD.F or pci_DDDD_BB_DD_F, e.g. 0000:0b:10.0")

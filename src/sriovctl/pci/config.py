@@ -293,7 +293,7 @@ def decode(data: bytes, *, what: str = "config space") -> ConfigSpace:
             ext.append(Capability(ptr, cid, ver))
             try:
                 if cid == ExtCapId.SRIOV:
-                    sriov = _decode_sriov(data, ptr)
+                    sriov = _decode_sriov(data, ptr, problems)
                 elif cid == ExtCapId.ACS:
                     acs = _decode_acs(data, ptr)
                 elif cid == ExtCapId.ARI:
@@ -315,7 +315,7 @@ def decode(data: bytes, *, what: str = "config space") -> ConfigSpace:
     )
 
 
-def _decode_sriov(b: bytes, o: int) -> SriovCap:
+def _decode_sriov(b: bytes, o: int, problems: list[str] | None = None) -> SriovCap:
     cap, ctl, sta = _u32(b, o + 4), _u16(b, o + 8), _u16(b, o + 0x0A)
     bars: list[VfBar] = []
     i = 0
@@ -327,6 +327,8 @@ def _decode_sriov(b: bytes, o: int) -> SriovCap:
         if is64 and i < 5:
             addr |= _u32(b, o + 0x24 + 4 * (i + 1)) << 32
             i += 1
+        elif is64 and problems is not None:
+            problems.append("SR-IOV VF BAR 5 claims 64-bit but has no upper half: lower 32 bits only")
         i += 1
         if lo != 0:
             bars.append(VfBar(idx, addr, is64, bool(lo & 8)))

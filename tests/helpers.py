@@ -1,0 +1,56 @@
+"""Shared test helpers: run the CLI in-process, hash a tree, validate JSON against the shipped schemas."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from sriovctl.cli.main import Ctx, run
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+    ctx: Ctx | None
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+def cli(*args: str) -> Result:
+    out, err = io.StringIO(), io.StringIO()
+    code, ctx = run(list(args), out=out, err=err)
+    return Result(code, out.getvalue(), err.getvalue(), ctx)
+
+
+def tree_hash(root: str) -> str:
+    """Hash of every file's path, content and every link's target under root."""
+    h = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]):
+            p = os.path.join(dirpath, name)
+            h.update(os.path.relpath(p, root).encode())
+            if os.path.islink(p):
+                h.update(b"->" + os.readlink(p).encode())
+            else:
+                with open(p, "rb") as f:
+                    h.update(f.read())
+    return h.hexdigest()
+
+
+def schema(name: str) -> dict[str, Any]:
+    return json.loads((resources.files("sriovctl") / "schemas" / f"{name}.json").read_text())
+
+
+def validate(doc: Any, name: str) -> None:
+    import jsonschema
+
+    jsonschema.validate(doc, schema(name), cls=jsonschema.Draft202012Validator)

@@ -1,0 +1,160 @@
+"""The real-kernel lab: boot Debian's kernel in QEMU (TCG) through virtme-ng with an emulated Intel 82576
+(igb) and a virtual VT-d, run one pytest process inside the guest per topology, bring results back.
+
+Used by tests/conftest.py (lab tests run on the host as proxies of their in-guest results) and by the
+scripts in lab/. See docs/LAB.md.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+VENV = Path(os.environ.get("SRIOVCTL_VENV", REPO / ".venv"))
+OUT = REPO / "lab" / "out"
+
+_IOMMU = "-device intel-iommu,intremap=on,caching-mode=on -machine kernel-irqchip=split"
+_IGB = "-device igb,netdev=n{i} -netdev user,id=n{i}"
+
+
+@dataclass(frozen=True)
+class Topology:
+    name: str
+    qemu_opts: str
+    append: str
+    memory: str = "1G"
+    description: str = ""
+
+
+TOPOLOGIES: dict[str, Topology] = {
+    "default": Topology("default", f"{_IOMMU} {_IGB.format(i=0)}", "intel_iommu=on",
+                        description="q35 + intel-iommu (intremap, caching-mode) + one igb"),
+    "no-iommu": Topology("no-iommu", _IGB.format(i=0), "intel_iommu=off",
+                         description="one igb, no IOMMU device, intel_iommu=off"),
+    "two-pf": Topology("two-pf", f"{_IOMMU} {_IGB.format(i=0)} {_IGB.format(i=1)}", "intel_iommu=on",
+                       description="two igb devices with VT-d"),
+    "switch": Topology(
+        "switch",
+        f"{_IOMMU} -device pcie-root-port,id=rp1,chassis=1,slot=1 -device x3130-upstream,id=up1,bus=rp1 "
+        "-device xio3130-downstream,id=dn1,bus=up1,chassis=2,slot=0 -device igb,netdev=n0,bus=dn1 -netdev user,id=n0 "
+        "-device pcie-root-port,id=rp2,chassis=4,slot=2 -device igb,netdev=n2,bus=rp2 -netdev user,id=n2",
+        "intel_iommu=on",
+        description="one igb behind a TI XIO3130 switch (no ACS), one on an ACS-capable pcie-root-port"),
+    "libvirt": Topology("libvirt", f"{_IOMMU} {_IGB.format(i=0)} -device pcie-root-port,id=rp9,chassis=9,slot=9",
+                        "intel_iommu=on", memory="2G",
+                        description="default + a spare pcie-root-port; virtlogd and libvirtd run in the guest"),
+}
+
+
+def kernel() -> str | None:
+    found = sorted(glob.glob("/boot/vmlinuz-*"), key=lambda p: [int(x) if x.isdigit() else x
+                                                                for x in re.split(r"(\d+)", p)])
+    return found[-1] if found else None
+
+
+def missing() -> str | None:
+    """Why the lab cannot run here, or None."""
+    if not (VENV / "bin" / "vng").exists():
+        return f"virtme-ng not installed in {VENV} (run lab/install.sh)"
+    qemu = shutil.which("qemu-system-x86_64")
+    if qemu is None:
+        return "qemu-system-x86_64 not installed (run lab/install.sh)"
+    out = subprocess.run([qemu, "--version"], capture_output=True, text=True, check=False).stdout
+    m = re.search(r"version (\d+)\.", out)
+    if not m or int(m.group(1)) < 8:
+        return f"QEMU >= 8 needed for -device igb, found: {out.splitlines()[0] if out else '?'}"
+    if kernel() is None:
+        return "no kernel in /boot (run lab/install.sh)"
+    if not shutil.which("busybox"):
+        return "busybox not installed (virtme-ng needs it for its initramfs; run lab/install.sh)"
+    return None
+
+
+def vng_argv(topo: Topology, command: str | None, rwdir: Path | None) -> list[str]:
+    argv = [str(VENV / "bin" / "vng"), "-r", str(kernel()), "--disable-kvm", "--memory", topo.memory,
+            "--cpus", "2", "--append", topo.append, f"--qemu-opts={topo.qemu_opts}"]
+    if rwdir is not None:
+        argv += ["--rwdir", str(rwdir)]
+    if command is not None:
+        argv += ["--exec", command]
+    return argv
+
+
+def boot_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{VENV / 'bin'}:{env.get('PATH', '/usr/bin:/bin')}"
+    return env
+
+
+@dataclass
+class GuestRun:
+    topology: str
+    results: dict[str, dict[str, str]]  # nodeid -> {"outcome": ..., "longrepr": ...}
+    returncode: int
+    seconds: float
+    log: str
+    dmesg_tail: str
+
+
+def run_guest_pytest(topo_name: str, nodeids: list[str], timeout: float = 900) -> GuestRun:
+    """Boot ``topo_name`` once and run the given lab tests in one pytest process inside it."""
+    topo = TOPOLOGIES[topo_name]
+    OUT.mkdir(parents=True, exist_ok=True)
+    rw = OUT / topo_name
+    if rw.exists():
+        shutil.rmtree(rw)
+    rw.mkdir(parents=True)
+    report = rw / "report.json"
+    py = shlex.quote(str(VENV / "bin" / "python"))
+    args = " ".join(shlex.quote(n) for n in nodeids)
+    guest_env = (f"SRIOVCTL_LAB_GUEST={shlex.quote(topo_name)} SRIOVCTL_LAB_OUT={shlex.quote(str(rw))} "
+                 f"SRIOVCTL_SIM_DIR=/tmp/sriovctl-sim PYTHONDONTWRITEBYTECODE=1 HOME=/tmp "
+                 f"SRIOVCTL_LAB_REPORT={shlex.quote(str(report))}")
+    command = (f"exec >{shlex.quote(str(rw / 'guest.log'))} 2>&1; cd {shlex.quote(str(REPO))} && "
+               f"env {guest_env} {py} -m pytest -p no:cacheprovider -q -rA -m lab "
+               f"-o addopts= {args}; rc=$?; dmesg | tail -n 60 > {shlex.quote(str(rw / 'dmesg.txt'))}; exit $rc")
+    t0 = time.monotonic()
+    try:
+        proc = subprocess.run(vng_argv(topo, command, rw), env=boot_env(), capture_output=True, text=True,
+                              timeout=timeout, check=False, cwd=REPO)
+        rc, vng_out = proc.returncode, proc.stdout + proc.stderr
+    except subprocess.TimeoutExpired as e:
+        rc, vng_out = 124, f"lab boot of {topo_name} timed out after {timeout} s: {e}"
+    seconds = time.monotonic() - t0
+    results: dict[str, dict[str, str]] = {}
+    if report.exists():
+        results = json.loads(report.read_text())
+    log = (rw / "guest.log").read_text(errors="replace") if (rw / "guest.log").exists() else ""
+    dmesg = (rw / "dmesg.txt").read_text(errors="replace") if (rw / "dmesg.txt").exists() else ""
+    if not log:
+        log = vng_out
+    return GuestRun(topo_name, results, rc, seconds, log, dmesg)
+
+
+def main(argv: list[str]) -> int:
+    """lab/boot: an interactive shell (or a command) in a topology."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="lab/boot", description="boot a lab topology")
+    p.add_argument("topology", choices=sorted(TOPOLOGIES), nargs="?", default="default")
+    p.add_argument("--exec", dest="command", help="run this command as root in the guest instead of a shell")
+    a = p.parse_args(argv)
+    why = missing()
+    if why:
+        print(f"lab: {why}", file=sys.stderr)
+        return 69
+    return subprocess.call(vng_argv(TOPOLOGIES[a.topology], a.command, None), env=boot_env(), cwd=REPO)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
