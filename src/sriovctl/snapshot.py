@@ -22,14 +22,14 @@ import time
 from pathlib import Path
 
 from sriovctl import __version__
-from sriovctl.errors import DataError, NoInputError
+from sriovctl.errors import DataError, HostPermissionError, NoInputError
 from sriovctl.host.base import Host
 
 MARKER = "SRIOVCTL-SNAPSHOT.json"
 PCI_FILES = ("vendor", "device", "class", "revision", "subsystem_vendor", "subsystem_device", "numa_node",
              "config", "resource", "driver_override", "enable", "irq", "modalias", "local_cpulist",
              "sriov_totalvfs", "sriov_numvfs", "sriov_offset", "sriov_stride", "sriov_vf_device",
-             "sriov_drivers_autoprobe", "sriov_vf_total_msix", "sriov_vf_msix_count", "ari_enabled",
+             "sriov_drivers_autoprobe", "sriov_vf_total_msix", "ari_enabled",
              "current_link_speed", "current_link_width", "max_link_speed", "max_link_width", "label")
 PCI_LINKS = ("driver", "iommu_group", "physfn", "subsystem")
 NET_FILES = ("address", "operstate", "mtu", "ifindex", "type", "carrier", "flags", "addr_len", "broadcast")
@@ -42,7 +42,11 @@ class _Writer:
         self.count = 0
 
     def copy(self, rel: str, limit: int = 65536) -> None:
-        data = self.src.read_bytes(rel, limit)
+        try:
+            data = self.src.read_bytes(rel, limit)
+        except HostPermissionError:
+            return  # e.g. a write-only sysfs attribute
+
         if data is not None:
             self.put(rel, data)
 

@@ -34,6 +34,15 @@ def vf_defaults() -> dict[str, object]:
             "trust": False, "link_state": "auto", "min_tx_rate": 0, "max_tx_rate": 0}
 
 
+def _can_probe(t: SimTree, addr: PciAddress) -> bool:
+    """The PCI core's pci_device_can_probe(): a VF may be probed only with a driver_override or when its
+    PF's sriov_drivers_autoprobe is 1 (seen in the lab: bind and drivers_probe then do nothing)."""
+    d = t.devdir(addr)
+    if not os.path.lexists(t.p(f"{d}/physfn")) or t.get(f"{d}/driver_override") != "(null)":
+        return True
+    return t.get(f"{d}/physfn/sriov_drivers_autoprobe") == "1"
+
+
 def _match_driver(t: SimTree, addr: PciAddress) -> str | None:
     override = t.get(f"{PCI_DEVICES}/{addr}/driver_override")
     if override != "(null)":
@@ -158,10 +167,12 @@ class SimHost(Host):
                 if current != drv:
                     raise _err(errno.ENODEV, rel)
                 self._unbind(addr_p, drv)
-            else:
+            else:  # bind_store(): no match -> ENODEV before the busy check; probe refused -> ENODEV
+                if _match_driver(t, addr_p) != drv:
+                    raise _err(errno.ENODEV, rel)
                 if current is not None:
                     raise _err(errno.EBUSY, rel)
-                if _match_driver(t, addr_p) != drv:
+                if not _can_probe(t, addr_p):
                     raise _err(errno.ENODEV, rel)
                 t.bind(addr_p, drv)
             t.save()
@@ -170,7 +181,7 @@ class SimHost(Host):
             a = PciAddress.try_parse(v)
             if a is None or not t.has_device(a):
                 raise _err(errno.ENODEV, rel)
-            if t.driver_of(a) is None:
+            if t.driver_of(a) is None and _can_probe(t, a):
                 drv = _match_driver(t, a)
                 if drv:
                     t.bind(a, drv)

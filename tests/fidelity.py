@@ -1,0 +1,86 @@
+"""Write sequences run on the real kernel (lab) and on the simulated igb host; the traces must match.
+
+A trace records, for every write, the kernel's answer (ok or the errno name) and what the PF looks like
+afterwards (numvfs, VF count, each VF's driver and netdev count)."""
+
+from __future__ import annotations
+
+import errno
+import time
+from collections.abc import Callable
+
+from sriovctl.host.base import Host
+
+Trace = list[tuple[str, str, str, tuple[object, ...]]]
+
+
+def observe(host: Host, pf: str) -> tuple[object, ...]:
+    d = f"sys/bus/pci/devices/{pf}"
+    vfs = sorted((int(n[6:]), host.link_name(f"{d}/{n}")) for n in host.listdir(d) if n.startswith("virtfn"))
+    drivers = tuple(host.link_name(f"sys/bus/pci/devices/{v}/driver") for _, v in vfs)
+    netdevs = tuple(len(host.listdir(f"sys/bus/pci/devices/{v}/net")) for _, v in vfs)
+    return (host.read_text(f"{d}/sriov_numvfs"), len(vfs), drivers, netdevs,
+            host.read_text(f"{d}/sriov_drivers_autoprobe"))
+
+
+def settle(host: Host, pf: str, quiet: float = 0.4, deadline: float = 8.0) -> None:
+    """Wait until the PF's observed state stops changing (VF drivers probe after the write returns)."""
+    end = time.monotonic() + deadline
+    last = observe(host, pf)
+    stable_since = time.monotonic()
+    while time.monotonic() < end:
+        time.sleep(0.05)
+        cur = observe(host, pf)
+        if cur != last:
+            last, stable_since = cur, time.monotonic()
+        elif time.monotonic() - stable_since >= quiet:
+            return
+
+
+def vf_of(host: Host, pf: str, index: int) -> str:
+    name = host.link_name(f"sys/bus/pci/devices/{pf}/virtfn{index}")
+    assert name is not None
+    return name
+
+
+def run_sequence(host: Host, pf: str) -> Trace:
+    trace: Trace = []
+    d = f"sys/bus/pci/devices/{pf}"
+
+    names: dict[str, str] = {}
+
+    def step(label: str, rel: Callable[[], str], value: Callable[[], str]) -> None:
+        path, val = rel(), value()
+        for i in (0, 1):  # VF addresses differ between hosts: record them by index
+            link = host.link_name(f"{d}/virtfn{i}")
+            if link:
+                names[link] = f"VF{i}"
+        try:
+            host.write(path, val)
+            answer = "ok"
+        except OSError as e:
+            answer = errno.errorcode.get(e.errno or 0, str(e.errno))
+        settle(host, pf)
+        trace.append((label, names.get(val, val.strip()), answer, observe(host, pf)))
+
+    step("reset to 0", lambda: f"{d}/sriov_numvfs", lambda: "0")
+    step("enable 0->7", lambda: f"{d}/sriov_numvfs", lambda: "7")
+    step("7->3 busy", lambda: f"{d}/sriov_numvfs", lambda: "3")
+    step("7->8 out of range", lambda: f"{d}/sriov_numvfs", lambda: "8")
+    step("not a number", lambda: f"{d}/sriov_numvfs", lambda: "seven")
+    step("7->7 same", lambda: f"{d}/sriov_numvfs", lambda: "7")
+    step("7->0", lambda: f"{d}/sriov_numvfs", lambda: "0")
+    step("autoprobe off", lambda: f"{d}/sriov_drivers_autoprobe", lambda: "0")
+    step("enable 0->2 unbound", lambda: f"{d}/sriov_numvfs", lambda: "2")
+    step("override vfio-pci", lambda: f"sys/bus/pci/devices/{vf_of(host, pf, 0)}/driver_override", lambda: "vfio-pci")
+    step("probe -> vfio-pci", lambda: "sys/bus/pci/drivers_probe", lambda: vf_of(host, pf, 0))
+    step("bind igbvf while bound", lambda: "sys/bus/pci/drivers/igbvf/bind", lambda: vf_of(host, pf, 0))
+    step("unbind vfio-pci", lambda: "sys/bus/pci/drivers/vfio-pci/unbind", lambda: vf_of(host, pf, 0))
+    step("bind igbvf against override", lambda: "sys/bus/pci/drivers/igbvf/bind", lambda: vf_of(host, pf, 0))
+    step("clear override", lambda: f"sys/bus/pci/devices/{vf_of(host, pf, 0)}/driver_override", lambda: "\n")
+    step("bind igbvf", lambda: "sys/bus/pci/drivers/igbvf/bind", lambda: vf_of(host, pf, 0))
+    step("unbind igbvf from unbound VF1", lambda: "sys/bus/pci/drivers/igbvf/unbind", lambda: vf_of(host, pf, 1))
+    step("probe VF1", lambda: "sys/bus/pci/drivers_probe", lambda: vf_of(host, pf, 1))
+    step("2->0", lambda: f"{d}/sriov_numvfs", lambda: "0")
+    step("autoprobe on", lambda: f"{d}/sriov_drivers_autoprobe", lambda: "1")
+    return trace

@@ -1,0 +1,24 @@
+"""The fidelity sequence on the simulated host alone, against the trace the lab's real kernel produced
+(tests/fixtures/lab/fidelity-kernel.json, recorded by tests/lab/test_fidelity.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fidelity import run_sequence
+from sriovctl.host.simdir import open_sim
+
+RECORDED = Path(__file__).parent.parent / "fixtures" / "lab" / "fidelity-kernel.json"
+
+
+def test_sim_matches_the_recorded_kernel_trace() -> None:
+    if not RECORDED.exists():
+        pytest.skip("no recorded kernel trace yet (lab/capture-fixtures)")
+    kernel = json.loads(RECORDED.read_text())
+    sim = json.loads(json.dumps(run_sequence(open_sim("igb-82576"), "0000:0b:00.0")))
+    assert len(sim) == len(kernel) == 20
+    for k, s in zip(kernel, sim, strict=True):
+        assert k == s, f"step {k[0]!r}: kernel {k[1:]} vs simulation {s[1:]}"
