@@ -41,8 +41,11 @@ TOPOLOGIES: dict[str, Topology] = {
                         description="q35 + intel-iommu (intremap, caching-mode) + one igb"),
     "no-iommu": Topology("no-iommu", _IGB.format(i=0), "intel_iommu=off",
                          description="one igb, no IOMMU device, intel_iommu=off"),
-    "two-pf": Topology("two-pf", f"{_IOMMU} {_IGB.format(i=0)} {_IGB.format(i=1)}", "intel_iommu=on",
-                       description="two igb devices with VT-d"),
+    # Each igb on its own root port: on one bus, QEMU would place the second PF's VFs on the first's slots.
+    "two-pf": Topology("two-pf", f"{_IOMMU} -device pcie-root-port,id=rpa,chassis=11,slot=1 "
+                       "-device igb,netdev=n0,bus=rpa -netdev user,id=n0 "
+                       "-device pcie-root-port,id=rpb,chassis=12,slot=2 -device igb,netdev=n1,bus=rpb -netdev user,id=n1",
+                       "intel_iommu=on", description="two igb devices, each on its own pcie-root-port, with VT-d"),
     "switch": Topology(
         "switch",
         f"{_IOMMU} -device pcie-root-port,id=rp1,chassis=1,slot=1 -device x3130-upstream,id=up1,bus=rp1 "

@@ -34,12 +34,31 @@ def _hex(host: Host, rel: str) -> int | None:
         return None
 
 
+def _int(raw: bytes | None, base: int = 10) -> int | None:
+    if raw is None:
+        return None
+    try:
+        return int(raw.strip() or b"x", base)
+    except ValueError:
+        return None
+
+
+def _str(raw: bytes | None) -> str | None:
+    return None if raw is None else raw.decode("utf-8", "replace").strip()
+
+
+_DEV_FILES = ("vendor", "device", "class", "revision", "subsystem_vendor", "subsystem_device", "driver_override",
+              "numa_node", "sriov_totalvfs")
+_DEV_LINKS = ("driver", "physfn", "iommu_group")
+_NET_FILES = ("address", "operstate", "mtu", "ifindex")
+
+
 def _netdevs(host: Host, dev: str) -> tuple[NetDev, ...]:
     out = []
     for name in host.listdir(f"{dev}/net"):
-        nd = f"{dev}/net/{name}"
-        out.append(NetDev(name, host.read_text(f"{nd}/address"), host.read_text(f"{nd}/operstate"),
-                          host.read_int(f"{nd}/mtu"), host.read_int(f"{nd}/ifindex")))
+        v, _ = host.read_dir_attrs(f"{dev}/net/{name}", _NET_FILES)
+        out.append(NetDev(name, _str(v.get("address")), _str(v.get("operstate")), _int(v.get("mtu")),
+                          _int(v.get("ifindex"))))
     return tuple(out)
 
 
@@ -61,14 +80,15 @@ def read_inventory(host: Host, ids: PciIds | None = None) -> Inventory:
         if addr is None:
             continue
         dev = f"{DEVICES}/{name}"
-        vendor = _hex(host, f"{dev}/vendor") or 0
-        device = _hex(host, f"{dev}/device") or 0
-        cls = _hex(host, f"{dev}/class") or 0
-        driver = host.link_name(f"{dev}/driver")
+        v, lk = host.read_dir_attrs(dev, _DEV_FILES, _DEV_LINKS)
+        vendor = _int(v.get("vendor"), 16) or 0
+        device = _int(v.get("device"), 16) or 0
+        cls = _int(v.get("class"), 16) or 0
+        driver = lk["driver"].rsplit("/", 1)[-1] if "driver" in lk else None
         if driver is not None and driver not in module_of_driver:
             module_of_driver[driver] = host.link_name(f"sys/bus/pci/drivers/{driver}/module")
-        physfn = host.link_name(f"{dev}/physfn")
-        has_sriov = host.exists(f"{dev}/sriov_totalvfs")
+        physfn = lk["physfn"].rsplit("/", 1)[-1] if "physfn" in lk else None
+        has_sriov = "sriov_totalvfs" in v
         is_bridge = cls >> 8 == 0x0604
         config: ConfigSpace | None = None
         if physfn is None:
@@ -77,14 +97,16 @@ def read_inventory(host: Host, ids: PciIds | None = None) -> Inventory:
                 config = decode(data, what=f"{addr} config")
                 if config.size <= 64:
                     config_readable = False
-        override = host.read_text(f"{dev}/driver_override")
-        group = host.link_name(f"{dev}/iommu_group")
-        numa = host.read_int(f"{dev}/numa_node")
+        override = _str(v.get("driver_override"))
+        group = lk["iommu_group"].rsplit("/", 1)[-1] if "iommu_group" in lk else None
+        numa = _int(v.get("numa_node"))
         raw[addr] = dict(
             vendor=vendor, device=device, cls=cls, driver=driver, physfn=physfn, has_sriov=has_sriov,
             is_bridge=is_bridge, config=config, override=None if override in (None, "(null)", "") else override,
             group=int(group) if group and group.isdigit() else None, numa=None if numa is None or numa < 0 else numa,
             parent=_parent(host.readlink(f"{DEVICES}/{name}")), dev=dev,
+            sub=(_int(v.get("subsystem_vendor"), 16), _int(v.get("subsystem_device"), 16)),
+            rev=_int(v.get("revision"), 16) or 0,
         )
 
     # PF ↔ VF links
@@ -123,8 +145,8 @@ def read_inventory(host: Host, ids: PciIds | None = None) -> Inventory:
         driver = r["driver"] if isinstance(r["driver"], str) else None
         devices[addr] = PciDevice(
             address=addr, vendor_id=vendor, device_id=device,
-            subsystem_vendor_id=_hex(host, f"{dev}/subsystem_vendor"), subsystem_id=_hex(host, f"{dev}/subsystem_device"),
-            class_code=cls, revision=_hex(host, f"{dev}/revision") or 0,
+            subsystem_vendor_id=r["sub"][0], subsystem_id=r["sub"][1],  # type: ignore[index]
+            class_code=cls, revision=int(str(r["rev"])),
             vendor_name=ids.vendor_str(vendor), device_name=ids.device(vendor, device) or f"Device {device:04x}",
             class_name=ids.class_str(cls), driver=driver, module=module_of_driver.get(driver) if driver else None,
             driver_override=r["override"] if isinstance(r["override"], str) else None,

@@ -66,7 +66,8 @@ def device_json(inv: Inventory, d: PciDevice) -> dict[str, Any]:
         "driver_override": d.driver_override, "numa_node": d.numa_node,
         "iommu_group": None if grp is None else {"number": grp.number, "members": [str(m) for m in grp.members]},
         "parent": None if d.parent is None else str(d.parent), "nodedev": d.address.nodedev_name,
-        "netdevs": [dataclasses.asdict(n) for n in d.netdevs],
+        "netdevs": [{"name": n.name, "mac": n.mac, "operstate": n.operstate, "mtu": n.mtu, "ifindex": n.ifindex}
+                    for n in d.netdevs],
         "assignable": a.assignable if a else False, "assignable_reason": a.reason if a else None,
     }
     if d.is_pf and d.sriov is not None:

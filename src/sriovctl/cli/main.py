@@ -62,7 +62,9 @@ class Ctx:
         return read_inventory(self.open_host())
 
     def emit_json(self, doc: dict[str, Any]) -> None:
-        self.out.write(json.dumps(doc, indent=2) + "\n")
+        # Indented for a person at a terminal; compact (and written by the fast C encoder) for programs.
+        tty = hasattr(self.out, "isatty") and self.out.isatty()
+        self.out.write(json.dumps(doc, indent=2 if tty else None) + "\n")
 
 
 # ---------------------------------------------------------------- verbs

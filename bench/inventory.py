@@ -1,0 +1,64 @@
+"""Benchmark: full inventory (`sriovctl --root TREE --json status`) of a 16 PF x 256 VF host on tmpfs,
+against `lspci -vvv -A linux-sysfs -O sysfs.path=TREE/sys/bus/pci` on the same tree; and the cold start
+of `sriovctl --version`. Each command is a fresh process (no cache survives between runs); medians of N.
+
+    .venv/bin/python bench/inventory.py [--runs 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+VENV_BIN = Path(sys.executable).parent
+
+
+def timed(argv: list[str], runs: int, env: dict[str, str]) -> list[float]:
+    out = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, env=env)
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--runs", type=int, default=7)
+    a = p.parse_args()
+    base = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    work = tempfile.mkdtemp(prefix="sriovctl-bench-", dir=base)
+    env = dict(os.environ, SRIOVCTL_SIM_DIR=work)
+    try:
+        t0 = time.perf_counter()
+        subprocess.run([str(VENV_BIN / "sriovctl"), "sim", "create", "bench", "--from", str(HERE / "spec-16x256.yaml")],
+                       check=True, env=env, stdout=subprocess.DEVNULL)
+        build = time.perf_counter() - t0
+        tree = f"{work}/bench"
+        ndev = len(os.listdir(f"{tree}/sys/bus/pci/devices"))
+        ours = timed([str(VENV_BIN / "sriovctl"), "--root", tree, "--json", "status"], a.runs, env)
+        lspci = timed(["lspci", "-vvv", "-A", "linux-sysfs", "-O", f"sysfs.path={tree}/sys/bus/pci"], a.runs, env)
+        version = timed([str(VENV_BIN / "sriovctl"), "--version"], a.runs, env)
+        m_ours, m_lspci, m_ver = statistics.median(ours), statistics.median(lspci), statistics.median(version)
+        print(f"tree: {ndev} PCI devices on {'tmpfs' if base else 'disk'} (built in {build:.1f} s)")
+        print(f"sriovctl --json status : median {m_ours * 1000:7.1f} ms  (runs: {', '.join(f'{x * 1000:.0f}' for x in ours)})")
+        print(f"lspci -vvv             : median {m_lspci * 1000:7.1f} ms  (runs: {', '.join(f'{x * 1000:.0f}' for x in lspci)})")
+        print(f"ratio sriovctl/lspci   : {m_ours / m_lspci:.2f}  (target <= 1.0 and sriovctl <= 500 ms)")
+        print(f"sriovctl --version     : median {m_ver * 1000:7.1f} ms  (target <= 100 ms)")
+        ok = m_ours <= m_lspci and m_ours <= 0.5 and m_ver <= 0.1
+        print("targets met" if ok else "TARGETS MISSED")
+        return 0 if ok else 1
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
