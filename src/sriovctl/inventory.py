@@ -6,6 +6,8 @@ Written for thousands of VFs: one pass over sys/bus/pci/devices, plain file read
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sriovctl.host.base import Host
 from sriovctl.model import (
     VM_SAFE_DRIVERS,
@@ -48,7 +50,7 @@ def _str(raw: bytes | None) -> str | None:
 
 
 _DEV_FILES = ("vendor", "device", "class", "revision", "subsystem_vendor", "subsystem_device", "driver_override",
-              "numa_node", "sriov_totalvfs")
+              "numa_node")
 _DEV_LINKS = ("driver", "physfn", "iommu_group")
 _NET_FILES = ("address", "operstate", "mtu", "ifindex")
 
@@ -69,112 +71,135 @@ def _parent(link: str | None) -> PciAddress | None:
     return PciAddress.try_parse(parts[-2]) if len(parts) >= 2 else None
 
 
+@dataclass(slots=True)
+class _Raw:
+    """What one pass over a device's sysfs directory found."""
+
+    dev: str
+    vendor: int
+    device: int
+    cls: int
+    revision: int
+    subsystem: tuple[int | None, int | None]
+    driver: str | None
+    override: str | None
+    numa: int | None
+    group: int | None
+    physfn: PciAddress | None
+    has_sriov: bool
+    config: ConfigSpace | None
+    parent: PciAddress | None = None
+
+
+def _base(link: str | None) -> str | None:
+    return None if link is None else link.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _read_device(host: Host, name: str) -> _Raw:
+    dev = f"{DEVICES}/{name}"
+    v, lk = host.read_dir_attrs(dev, _DEV_FILES, _DEV_LINKS)
+    override = _str(v.get("driver_override"))
+    group = _base(lk.get("iommu_group"))
+    numa = _int(v.get("numa_node"))
+    physfn = _base(lk.get("physfn"))
+    return _Raw(
+        dev=dev, vendor=_int(v.get("vendor"), 16) or 0, device=_int(v.get("device"), 16) or 0,
+        cls=_int(v.get("class"), 16) or 0, revision=_int(v.get("revision"), 16) or 0,
+        subsystem=(_int(v.get("subsystem_vendor"), 16), _int(v.get("subsystem_device"), 16)),
+        driver=_base(lk.get("driver")), override=None if override in (None, "(null)", "") else override,
+        numa=None if numa is None or numa < 0 else numa,
+        group=int(group) if group and group.isdigit() else None,
+        physfn=PciAddress.try_parse(physfn) if physfn else None, has_sriov=False, config=None,
+    )
+
+
 def read_inventory(host: Host, ids: PciIds | None = None) -> Inventory:
     ids = ids or system_ids()
-    names = host.listdir(DEVICES)
-    module_of_driver: dict[str, str | None] = {}
-    raw: dict[PciAddress, dict[str, object]] = {}
-    config_readable = True
-    for name in names:
+    raw: dict[PciAddress, _Raw] = {}
+    for name in host.listdir(DEVICES):
         addr = PciAddress.try_parse(name)
-        if addr is None:
-            continue
-        dev = f"{DEVICES}/{name}"
-        v, lk = host.read_dir_attrs(dev, _DEV_FILES, _DEV_LINKS)
-        vendor = _int(v.get("vendor"), 16) or 0
-        device = _int(v.get("device"), 16) or 0
-        cls = _int(v.get("class"), 16) or 0
-        driver = lk["driver"].rsplit("/", 1)[-1] if "driver" in lk else None
-        if driver is not None and driver not in module_of_driver:
-            module_of_driver[driver] = host.link_name(f"sys/bus/pci/drivers/{driver}/module")
-        physfn = lk["physfn"].rsplit("/", 1)[-1] if "physfn" in lk else None
-        has_sriov = "sriov_totalvfs" in v
-        is_bridge = cls >> 8 == 0x0604
-        config: ConfigSpace | None = None
-        if physfn is None:
-            data = host.read_bytes(f"{dev}/config", 4096)
-            if data is not None and len(data) >= 64:
-                config = decode(data, what=f"{addr} config")
-                if config.size <= 64:
-                    config_readable = False
-        override = _str(v.get("driver_override"))
-        group = lk["iommu_group"].rsplit("/", 1)[-1] if "iommu_group" in lk else None
-        numa = _int(v.get("numa_node"))
-        raw[addr] = dict(
-            vendor=vendor, device=device, cls=cls, driver=driver, physfn=physfn, has_sriov=has_sriov,
-            is_bridge=is_bridge, config=config, override=None if override in (None, "(null)", "") else override,
-            group=int(group) if group and group.isdigit() else None, numa=None if numa is None or numa < 0 else numa,
-            parent=_parent(host.readlink(f"{DEVICES}/{name}")), dev=dev,
-            sub=(_int(v.get("subsystem_vendor"), 16), _int(v.get("subsystem_device"), 16)),
-            rev=_int(v.get("revision"), 16) or 0,
-        )
+        if addr is not None:
+            raw[addr] = _read_device(host, name)
 
-    # PF ↔ VF links
+    config_readable = True
     vf_index: dict[PciAddress, tuple[PciAddress, int]] = {}
     pf_vfs: dict[PciAddress, tuple[PciAddress, ...]] = {}
     for addr, r in raw.items():
-        cfg = r["config"]
-        if r["has_sriov"] or (isinstance(cfg, ConfigSpace) and cfg.sriov is not None):
-            links = sorted((int(n[6:]), n) for n in host.listdir(str(r["dev"])) if n.startswith("virtfn")
-                           and n[6:].isdigit())
+        if r.physfn is not None:
+            continue  # a VF: its config space adds nothing here, its parent is its PF's
+        r.parent = _parent(host.readlink(r.dev))
+        r.has_sriov = host.exists(f"{r.dev}/sriov_totalvfs")
+        data = host.read_bytes(f"{r.dev}/config", 4096)
+        if data is not None and len(data) >= 64:
+            r.config = decode(data, what=f"{addr} config")
+            config_readable = config_readable and r.config.size > 64
+        if r.has_sriov or (r.config is not None and r.config.sriov is not None):
+            names = tuple(n for n in host.listdir(r.dev) if n.startswith("virtfn") and n[6:].isdigit())
+            _, links = host.read_dir_attrs(r.dev, (), names)
             vfs = []
-            for idx, n in links:
-                va = PciAddress.try_parse(host.link_name(f"{r['dev']}/{n}") or "")
+            for n in sorted(links, key=lambda x: int(x[6:])):
+                va = PciAddress.try_parse(_base(links[n]) or "")
                 if va is not None:
                     vfs.append(va)
-                    vf_index[va] = (addr, idx)
+                    vf_index[va] = (addr, int(n[6:]))
             pf_vfs[addr] = tuple(vfs)
+    for r in raw.values():
+        if r.physfn is not None and r.physfn in raw:
+            r.parent = raw[r.physfn].parent
 
     groups: dict[int, list[PciAddress]] = {}
     for addr, r in raw.items():
-        if r["group"] is not None:
-            groups.setdefault(int(str(r["group"])), []).append(addr)
+        if r.group is not None:
+            groups.setdefault(r.group, []).append(addr)
     group_objs = {n: IommuGroup(n, tuple(sorted(m))) for n, m in sorted(groups.items())}
-    iommu_present = bool(host.listdir("sys/kernel/iommu_groups"))
 
+    modules: dict[str, str | None] = {}
     devices: dict[PciAddress, PciDevice] = {}
     for addr in sorted(raw):
         r = raw[addr]
-        cfg = r["config"] if isinstance(r["config"], ConfigSpace) else None
-        vendor, device, cls = int(str(r["vendor"])), int(str(r["device"])), int(str(r["cls"]))
-        dev = str(r["dev"])
-        sriov = None
-        if addr in pf_vfs:
-            sriov = _sriov_info(host, dev, cfg, bool(r["has_sriov"]))
+        if r.driver is not None and r.driver not in modules:
+            modules[r.driver] = host.link_name(f"sys/bus/pci/drivers/{r.driver}/module")
         pf = vf_index.get(addr)
-        driver = r["driver"] if isinstance(r["driver"], str) else None
         devices[addr] = PciDevice(
-            address=addr, vendor_id=vendor, device_id=device,
-            subsystem_vendor_id=r["sub"][0], subsystem_id=r["sub"][1],  # type: ignore[index]
-            class_code=cls, revision=int(str(r["rev"])),
-            vendor_name=ids.vendor_str(vendor), device_name=ids.device(vendor, device) or f"Device {device:04x}",
-            class_name=ids.class_str(cls), driver=driver, module=module_of_driver.get(driver) if driver else None,
-            driver_override=r["override"] if isinstance(r["override"], str) else None,
-            numa_node=r["numa"] if isinstance(r["numa"], int) else None,
-            iommu_group=r["group"] if isinstance(r["group"], int) else None,
-            parent=r["parent"] if isinstance(r["parent"], PciAddress) else None,
-            netdevs=_netdevs(host, dev), config=cfg, is_bridge=bool(r["is_bridge"]), sriov=sriov,
-            physfn=pf[0] if pf else None, vf_index=pf[1] if pf else None, vfs=pf_vfs.get(addr, ()),
+            address=addr, vendor_id=r.vendor, device_id=r.device, subsystem_vendor_id=r.subsystem[0],
+            subsystem_id=r.subsystem[1], class_code=r.cls, revision=r.revision,
+            vendor_name=ids.vendor_str(r.vendor), device_name=ids.device(r.vendor, r.device) or f"Device {r.device:04x}",
+            class_name=ids.class_str(r.cls), driver=r.driver, module=modules.get(r.driver) if r.driver else None,
+            driver_override=r.override, numa_node=r.numa, iommu_group=r.group, parent=r.parent,
+            netdevs=_netdevs(host, r.dev), config=r.config, is_bridge=r.cls >> 8 == 0x0604,
+            sriov=_sriov_info(host, r.dev, r.config, r.has_sriov) if addr in pf_vfs else None,
+            physfn=pf[0] if pf else r.physfn, vf_index=pf[1] if pf else None, vfs=pf_vfs.get(addr, ()),
+            assignability=_assignability(addr, r, raw, group_objs),
         )
-    # VFs whose physfn link exists but whose PF did not list them (should not happen): link by physfn
-    for addr, r in raw.items():
-        if r["physfn"] and devices[addr].physfn is None:
-            p = PciAddress.try_parse(str(r["physfn"]))
-            devices[addr] = _replace(devices[addr], physfn=p)
-
-    for addr, d in list(devices.items()):
-        devices[addr] = _replace(d, assignability=assignability(d, devices, group_objs))
     notes = []
     if not config_readable:
         notes.append("config space beyond the 64-byte header is readable by root only: "
                      "SR-IOV/ACS/ARI capabilities not decoded (run as root)")
-    return Inventory(host.label, devices, group_objs, iommu_present, config_readable, tuple(notes))
+    return Inventory(host.label, devices, group_objs, bool(host.listdir("sys/kernel/iommu_groups")),
+                     config_readable, tuple(notes))
 
 
-def _replace(d: PciDevice, **kw: object) -> PciDevice:
-    from dataclasses import replace
-
-    return replace(d, **kw)  # type: ignore[arg-type]
+def _assignability(addr: PciAddress, r: _Raw, raw: dict[PciAddress, _Raw],
+                   groups: dict[int, IommuGroup]) -> Assignability:
+    """The one rule: a device can go to a VM only if every other member of its IOMMU group is a PCI
+    bridge/port or is bound to vfio-pci, pci-stub or no driver."""
+    if r.cls >> 8 == 0x0604:
+        return Assignability(False, "a PCI bridge/port is not assigned to VMs")
+    if r.group is None:
+        return Assignability(False, "no IOMMU group (the IOMMU is off or missing)")
+    blockers = []
+    members = groups[r.group].members
+    for m in members:
+        o = raw.get(m)
+        if m == addr or o is None or o.cls >> 8 == 0x0604 or o.driver is None or o.driver in VM_SAFE_DRIVERS:
+            continue
+        role = " (its PF)" if r.physfn == m else ""
+        blockers.append(f"{m}{role} driven by {o.driver}")
+    if blockers:
+        return Assignability(False, f"shares IOMMU group {r.group} with " + ", ".join(blockers))
+    if len(members) == 1:
+        return Assignability(True, f"alone in IOMMU group {r.group}")
+    return Assignability(True, f"IOMMU group {r.group}: the other members are bridges or not driven by the host")
 
 
 def _sriov_info(host: Host, dev: str, cfg: ConfigSpace | None, has_sysfs: bool) -> SriovInfo:
@@ -192,32 +217,8 @@ def _sriov_info(host: Host, dev: str, cfg: ConfigSpace | None, has_sysfs: bool) 
                      host.read_int(f"{dev}/sriov_stride"), vfd, None if ap is None else bool(ap), state, cap)
 
 
-def assignability(d: PciDevice, devices: dict[PciAddress, PciDevice],
-                  groups: dict[int, IommuGroup]) -> Assignability:
-    """The one rule: a device can go to a VM only if every other member of its IOMMU group is a PCI
-    bridge/port or is bound to vfio-pci, pci-stub or no driver."""
-    if d.is_bridge:
-        return Assignability(False, "a PCI bridge/port is not assigned to VMs")
-    if d.iommu_group is None:
-        return Assignability(False, "no IOMMU group (the IOMMU is off or missing)")
-    blockers = []
-    for m in groups[d.iommu_group].members:
-        if m == d.address:
-            continue
-        o = devices[m]
-        if o.is_bridge or o.driver is None or o.driver in VM_SAFE_DRIVERS:
-            continue
-        role = " (its PF)" if d.physfn == m else ""
-        blockers.append(f"{m}{role} driven by {o.driver}")
-    if blockers:
-        return Assignability(False, f"shares IOMMU group {d.iommu_group} with " + ", ".join(blockers))
-    if len(groups[d.iommu_group].members) == 1:
-        return Assignability(True, f"alone in IOMMU group {d.iommu_group}")
-    return Assignability(True, f"IOMMU group {d.iommu_group}: the other members are bridges or not driven by the host")
-
-
 def netdev_index(inv: Inventory) -> dict[str, PciAddress]:
     return {n.name: d.address for d in inv.devices.values() for n in d.netdevs}
 
 
-__all__ = ["assignability", "netdev_index", "read_inventory"]
+__all__ = ["netdev_index", "read_inventory"]

@@ -43,7 +43,7 @@ class Host:
     dry_run: bool = False
 
     def _abs(self, rel: str) -> str:
-        if rel.startswith("/") or ".." in rel and "/../" in f"/{rel}/" or "\x00" in rel:
+        if rel.startswith("/") or (".." in rel and "/../" in f"/{rel}/") or "\x00" in rel:
             raise BugError(f"host path {rel!r}: not a relative path inside the host tree")
         return self.root + rel if self.root.endswith("/") else f"{self.root}/{rel}"
 

@@ -9,6 +9,7 @@ from functools import total_ordering
 from sriovctl.errors import UsageError
 
 _FULL = re.compile(r"^(?:([0-9a-fA-F]{1,4}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})\.([0-7])$")
+_CANON = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[01][0-9a-f]\.[0-7]$")  # what sysfs names: the fast path
 _LOOSE = re.compile(r"^(?:[0-9a-fA-F]+:)?[0-9a-fA-F]+:[0-9a-fA-F]+\.[0-9a-fA-F]+$")
 _NODEDEV = re.compile(r"^pci_([0-9a-fA-F]{4})_([0-9a-fA-F]{2})_([0-9a-fA-F]{2})_([0-7])$")
 
@@ -30,6 +31,8 @@ class PciAddress:
     @classmethod
     def parse(cls, text: str) -> PciAddress:
         """Parse ``0000:0b:10.0``, ``0b:10.0`` (domain 0) or ``pci_0000_0b_10_0``."""
+        if len(text) == 12 and text[4] == ":" and text[7] == ":" and text[10] == "." and _CANON.match(text):
+            return cls(int(text[0:4], 16), int(text[5:7], 16), int(text[8:10], 16), int(text[11], 16))
         m = _FULL.match(text) or _NODEDEV.match(text)
         if m is None and (_LOOSE.match(text)):
             raise UsageError(f"{text!r}: malformed PCI address: a field is out of range",
