@@ -40,8 +40,8 @@ def host() -> Host | None:
 def igb_pfs() -> list[str]:
     out = []
     for name in sorted(os.listdir("/sys/bus/pci/devices")):
-        d = f"/sys/bus/pci/devices/{name}"
-        if open(f"{d}/vendor").read().strip() == "0x8086" and open(f"{d}/device").read().strip() == "0x10c9":
+        d = Path(f"/sys/bus/pci/devices/{name}")
+        if (d / "vendor").read_text().strip() == "0x8086" and (d / "device").read_text().strip() == "0x10c9":
             out.append(name)
     return out
 
