@@ -121,3 +121,24 @@ devices:
     (pf,) = inv.pfs
     assert pf.sriov is not None and pf.sriov.state.value == "no-driver-support"
     assert pf.sriov.totalvfs is None and pf.sriov.capability is not None and pf.sriov.capability.total_vfs == 8
+
+
+def test_header_only_config_says_capabilities_need_root(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """As a non-root user sees sysfs: config files give only the 64-byte header."""
+    import shutil
+
+    from helpers import cli
+    from sriovctl.snapshot import open_root
+
+    src = open_sim("igb-82576").root
+    dst = tmp_path / "root"
+    shutil.copytree(src, dst, symlinks=True)
+    for cfg in dst.glob("sys/devices/**/config"):
+        cfg.write_bytes(cfg.read_bytes()[:64])
+    inv = read_inventory(open_root(str(dst)))
+    assert not inv.config_readable
+    assert any("root" in n for n in inv.notes)
+    pf = inv.devices[A("0b:00.0")]
+    assert pf.sriov is not None and pf.sriov.capability is None and pf.sriov.numvfs == 7
+    r = cli("--root", str(dst), "show", "0b:00.0")
+    assert r.code == 0 and "only the 64-byte header" in r.out

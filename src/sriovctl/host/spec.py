@@ -3,7 +3,7 @@ tables and kernel command line, turned into frozen dataclasses with path-named e
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sriovctl.errors import DataError
@@ -154,15 +154,14 @@ class _Reader:
                 raise self.fail(f"{path}.model", f"must be one of {', '.join(NIC_MODELS)}, got {model!r}")
             nic = NIC_MODELS[model]
             if "vf_offset" in d:
-                from dataclasses import replace
                 nic = replace(nic, vf_offset=self.get(d, "vf_offset", path, int))
         children_raw = self.get(d, "children", path, list, [])
         children = tuple(self.device(c, f"{path}.children[{i}]") for i, c in enumerate(children_raw))
         numvfs = self.get(d, "numvfs", path, int, 0)
         if nic and not 0 <= numvfs <= nic.driver_total_vfs:
             raise self.fail(f"{path}.numvfs", f"must be 0..{nic.driver_total_vfs}, got {numvfs}")
-        sec = d.get("secondary_bus")
-        sub = d.get("subordinate_bus")
+        sec = self.hex_or_int(d, "secondary_bus", path, -1)
+        sub = self.hex_or_int(d, "subordinate_bus", path, -1)
         return DeviceSpec(
             address=addr, kind=kind,
             vendor=self.hex_or_int(d, "vendor", path, nic.vendor if nic else 0x8086),
@@ -179,8 +178,7 @@ class _Reader:
             vf_bars_assigned=self.get(d, "vf_bars_assigned", path, bool, True),
             ari=self.get(d, "ari", path, bool, True),
             numa_node=self.get(d, "numa_node", path, int, -1),
-            secondary_bus=int(sec, 16) if isinstance(sec, str) else sec,
-            subordinate_bus=int(sub, 16) if isinstance(sub, str) else sub,
+            secondary_bus=None if sec < 0 else sec, subordinate_bus=None if sub < 0 else sub,
             children=children,
         )
 
