@@ -29,12 +29,17 @@ def test_round_trip_gives_identical_json(sim: str, tmp_path: Path) -> None:
         assert a.json().get("nodedevs", a.json().get("devices")) == b.json().get("nodedevs", b.json().get("devices"))
 
 
-def test_edited_snapshot_changes_the_output(tmp_path: Path) -> None:
+def _extracted_snapshot(tmp_path: Path) -> Path:
     snap = tmp_path / "s.tar.gz"
     assert cli("--sim", "igb-82576", "snapshot", str(snap)).code == 0
     d = tmp_path / "x"
     with tarfile.open(snap) as t:
         t.extractall(d, filter="data")
+    return d
+
+
+def test_edited_snapshot_changes_the_output(tmp_path: Path) -> None:
+    d = _extracted_snapshot(tmp_path)
     before = _status("--root", str(d))
     dev = d / "sys/bus/pci/devices/0000:0b:00.0"
     (dev.resolve() / "numa_node").write_text("1\n")
@@ -59,11 +64,7 @@ def test_snapshot_keeps_no_secrets_and_is_read_only(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(shutil.which("lspci") is None, reason="pciutils not installed")
 def test_lspci_reads_the_snapshot(tmp_path: Path) -> None:
-    snap = tmp_path / "s.tar.gz"
-    assert cli("--sim", "igb-82576", "snapshot", str(snap)).code == 0
-    d = tmp_path / "x"
-    with tarfile.open(snap) as t:
-        t.extractall(d, filter="data")
+    d = _extracted_snapshot(tmp_path)
     out = subprocess.run(["lspci", "-A", "linux-sysfs", "-O", f"sysfs.path={d}/sys/bus/pci", "-n"],
                          capture_output=True, text=True, check=True).stdout
     assert "0b:10.0 0200: 8086:10ca (rev 01)" in out
