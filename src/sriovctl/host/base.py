@@ -7,12 +7,18 @@ component must come from a validated value (a parsed PciAddress, a name checked 
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import subprocess
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from sriovctl.errors import BugError, HostIOError, HostPermissionError, ReadOnlyError, UsageError
+
+if TYPE_CHECKING:
+    from sriovctl.host.netlink import Netlink
 
 _SAFE = re.compile(r"^[A-Za-z0-9_.:@+-]{1,64}$")
 
@@ -41,6 +47,21 @@ class Host:
     label: str = "live host"
     writes: list[WriteRecord] = field(default_factory=list)
     dry_run: bool = False
+    _netlink: Any = field(default=None, repr=False)
+
+    # ---- netlink ----
+    def netlink(self) -> Netlink:
+        """The rtnetlink side of the host (created on first use: pyroute2 is imported only then)."""
+        if self._netlink is None:
+            self._netlink = self._make_netlink()
+        return self._netlink  # type: ignore[no-any-return]
+
+    def _make_netlink(self) -> Netlink:
+        if self.read_only:
+            return SnapshotNetlink(self)
+        from sriovctl.host.netlink_real import PyrouteNetlink
+
+        return PyrouteNetlink()
 
     def _abs(self, rel: str) -> str:
         if rel.startswith("/") or (".." in rel and "/../" in f"/{rel}/") or "\x00" in rel:
@@ -145,6 +166,35 @@ class Host:
             raise
         self.writes.append(WriteRecord(rel, value, False))
 
+    def write_file(self, rel: str, content: str) -> None:
+        """Create or replace a configuration file (e.g. etc/modprobe.d/igb.conf); logged, dry-run aware."""
+        if self.read_only:
+            raise ReadOnlyError(f"{self.label}: read-only, cannot write /{rel}")
+        self.writes.append(WriteRecord(rel, content, self.dry_run))
+        if self.dry_run:
+            return
+        path = self._abs(rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = path + ".sriovctl-tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(content)
+        os.replace(tmp, path)
+
+    def run(self, argv: list[str]) -> str:
+        """Run a program (argv, never a shell string); logged as a write, dry-run aware."""
+        if self.read_only:
+            raise ReadOnlyError(f"{self.label}: read-only, cannot run {argv[0]}")
+        self.writes.append(WriteRecord("exec", " ".join(argv), self.dry_run))
+        if self.dry_run:
+            return ""
+        p = self._run(argv)
+        if p.returncode != 0:
+            raise HostIOError(f"{' '.join(argv)}: exit {p.returncode}: {(p.stderr or '').strip().splitlines()[-1:] or ''}")
+        return p.stdout
+
+    def _run(self, argv: list[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(argv, capture_output=True, text=True, check=False)
+
     def _do_write(self, rel: str, value: str) -> None:
         fd = os.open(self._abs(rel), os.O_WRONLY)
         try:
@@ -162,3 +212,27 @@ class Host:
 
 def wrap_os_error(e: OSError, what: str) -> HostIOError:
     return HostIOError(f"{what}: {os.strerror(e.errno or 0)}")
+
+
+NETLINK_SNAPSHOT = "netlink.json"
+
+
+class SnapshotNetlink:
+    """The VF netlink view captured in a snapshot (``netlink.json``); read-only."""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        self.requests = 0
+        raw = host.read_bytes(NETLINK_SNAPSHOT, 1 << 26)
+        self.data: dict[str, Any] = json.loads(raw) if raw else {}
+
+    def get_vfs(self, ifname: str) -> list[Any]:
+        from sriovctl.host.netlink import NetlinkError, VfNetlink
+
+        self.requests += 1
+        if ifname not in self.data:
+            raise NetlinkError(19, f"{ifname}: not in the snapshot's netlink view")
+        return [VfNetlink(**v) for v in self.data[ifname]]
+
+    def set_vfs(self, ifname: str, changes: list[Any]) -> None:
+        raise ReadOnlyError(f"{self.host.label}: read-only, cannot change VFs of {ifname}")

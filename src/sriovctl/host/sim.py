@@ -12,9 +12,20 @@ import errno
 import os
 import re
 import struct
+import subprocess
 from dataclasses import dataclass, field
 
 from sriovctl.host.base import Host
+from sriovctl.host.netlink import (
+    DRIVER_VF_SUPPORT,
+    DriverVfSupport,
+    Netlink,
+    NetlinkError,
+    RequestCounter,
+    VfChange,
+    VfNetlink,
+    kernel_order,
+)
 from sriovctl.host.simbuild import vf_config
 from sriovctl.host.simtree import PCI_DEVICES, PCI_DRIVERS, SimTree
 from sriovctl.pci.address import PciAddress, vf_address
@@ -31,7 +42,7 @@ def _err(code: int, path: str) -> OSError:
 def vf_defaults() -> dict[str, object]:
     """The netlink view of a new VF (what `ip link` shows after enabling, seen in the lab)."""
     return {"mac": "00:00:00:00:00:00", "vlan": 0, "qos": 0, "vlan_proto": "802.1Q", "spoofchk": True,
-            "trust": False, "link_state": "auto", "min_tx_rate": 0, "max_tx_rate": 0}
+            "trust": False, "link_state": "auto", "min_tx_rate": 0, "max_tx_rate": 0, "rss_query_en": False}
 
 
 def _can_probe(t: SimTree, addr: PciAddress) -> bool:
@@ -132,6 +143,12 @@ class SimHost(Host):
         if self.tree is None:
             self.tree = SimTree(self.root)
 
+    def _make_netlink(self) -> Netlink:
+        return SimNetlink(self.tree)
+
+    def _run(self, argv: list[str]) -> subprocess.CompletedProcess[str]:
+        return _sim_run(self.tree, argv)
+
     def _do_write(self, rel: str, value: str) -> None:
         t = self.tree
         v = value.strip()
@@ -219,3 +236,106 @@ class SimHost(Host):
             disable_vfs(t, pf)
         else:
             enable_vfs(t, pf, n)
+
+
+class SimNetlink(RequestCounter):
+    """The simulated host's rtnetlink: the VF view kept in sim.json, with the PF driver's rules
+    (DRIVER_VF_SUPPORT) and the kernel's behaviour of stopping at the first refused attribute."""
+
+    def __init__(self, tree: SimTree) -> None:
+        super().__init__()
+        self.tree = tree
+
+    def _pf(self, ifname: str) -> tuple[PciAddress, str | None]:
+        link = self.tree.p(f"sys/class/net/{ifname}")
+        if not os.path.lexists(link):
+            raise NetlinkError(errno.ENODEV, f"no interface {ifname}")
+        parts = os.readlink(link).split("/")
+        addr = PciAddress.try_parse(parts[-3]) if len(parts) >= 3 else None
+        if addr is None:
+            raise NetlinkError(errno.EOPNOTSUPP, f"{ifname} is not a PCI network device")
+        return addr, self.tree.driver_of(addr)
+
+    def get_vfs(self, ifname: str, stats: bool = False) -> list[VfNetlink]:
+        self.count(f"RTM_GETLINK {ifname}")
+        addr, driver = self._pf(ifname)
+        support = DRIVER_VF_SUPPORT.get(driver or "")
+        out = []
+        for i, d in enumerate(self.tree.state.get("vfinfo", {}).get(str(addr), [])):
+            fields = {k: v for k, v in d.items() if k in VfNetlink.__slots__}
+            if support is not None and not support.reports_rss:
+                fields["rss_query_en"] = None
+            out.append(VfNetlink(vf=i, **fields))
+        return out
+
+    def set_vfs(self, ifname: str, changes: list[VfChange]) -> None:
+        self.count(f"RTM_SETLINK {ifname} {len(changes)} attributes")
+        addr, driver = self._pf(ifname)
+        support = DRIVER_VF_SUPPORT.get(driver or "", DriverVfSupport({}, True, True, True))
+        vfs = self.tree.state.get("vfinfo", {}).get(str(addr), [])
+        try:
+            for c in kernel_order(changes):
+                if c.vf >= len(vfs):
+                    raise NetlinkError(errno.EINVAL, f"VF {c.vf} does not exist")
+                if c.attr in support.refuses:
+                    raise NetlinkError(support.refuses[c.attr], f"{driver} does not support {c.attr}")
+                v = vfs[c.vf]
+                if c.attr == "mac":
+                    mac = str(c.value)
+                    first = int(mac.split(":")[0], 16)
+                    if first & 1:
+                        raise NetlinkError(errno.EINVAL, "not a unicast MAC")
+                    v["mac"] = mac
+                elif c.attr == "vlan":
+                    vlan, qos, proto = c.vlan_spec()
+                    if vlan > 4095 or qos > 7:
+                        raise NetlinkError(errno.EINVAL, "VLAN or QoS out of range")
+                    if proto == "802.1ad" and not support.vlan_8021ad:
+                        raise NetlinkError(errno.EPROTONOSUPPORT, "802.1ad not supported")
+                    v.update(vlan=vlan, qos=qos, vlan_proto=proto)
+                elif c.attr == "rate":
+                    lo, hi = c.rate_spec()
+                    if lo and not support.min_tx_rate:
+                        raise NetlinkError(errno.EINVAL, "minimum TX rate not supported")
+                    v.update(min_tx_rate=lo, max_tx_rate=hi)
+                elif c.attr in ("spoofchk", "trust", "rss_query_en"):
+                    v[c.attr] = bool(c.value)
+                elif c.attr == "link_state":
+                    v["link_state"] = str(c.value)
+        finally:
+            self.tree.save()
+
+
+def _sim_run(t: SimTree, argv: list[str]) -> subprocess.CompletedProcess[str]:
+    """modprobe as the simulated kernel sees it: loading binds the driver's devices (with igb's max_vfs
+    creating VFs at probe), unloading unbinds them (and so removes their VFs)."""
+    def done(rc: int = 0, err: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess(argv, rc, "", err)
+
+    if not argv or os.path.basename(argv[0]) != "modprobe":
+        return done(127, f"{argv[0] if argv else '?'}: not available on a simulated host")
+    args = [a for a in argv[1:] if not a.startswith("-")]
+    remove = "-r" in argv[1:]
+    if not args:
+        return done(1, "modprobe: missing module name")
+    module = args[0].replace("_", "-") if args[0].replace("_", "-") in t.state.get("drivers", {}) else args[0]
+    if module not in t.state.get("drivers", {}):
+        return done(1, f"modprobe: FATAL: Module {args[0]} not found")
+    params = dict(a.split("=", 1) for a in args[1:] if "=" in a)
+    devices = sorted(PciAddress.parse(n) for n in os.listdir(t.p(PCI_DEVICES)))
+    if remove:
+        for a in devices:
+            if t.has_device(a) and t.driver_of(a) == module:
+                if os.path.exists(t.p(f"{t.devdir(a)}/sriov_numvfs")) and t.get(f"{t.devdir(a)}/sriov_numvfs") != "0":
+                    disable_vfs(t, a)
+                t.unbind(a, module)
+        t.save()
+        return done()
+    for a in devices:
+        if t.has_device(a) and t.driver_of(a) is None and _can_probe(t, a) and _match_driver(t, a) == module:
+            t.bind(a, module)
+            wanted = int(params.get("max_vfs", "0") or 0)
+            if wanted and os.path.exists(t.p(f"{t.devdir(a)}/sriov_totalvfs")):
+                enable_vfs(t, a, min(wanted, int(t.get(f"{t.devdir(a)}/sriov_totalvfs"))))
+    t.save()
+    return done()

@@ -1,0 +1,123 @@
+"""The VF netlink view (what `ip -d link show PF` lists as `vf N …`) and how it is changed.
+
+A :class:`Netlink` is part of the host boundary: the real one speaks rtnetlink through pyroute2
+(:mod:`sriovctl.host.netlink_real`), the simulated one keeps the view in the simulated host's state.
+Both count their requests, so tests can prove how many round trips a change took.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+
+class LinkState(StrEnum):
+    AUTO = "auto"
+    ENABLE = "enable"
+    DISABLE = "disable"
+
+
+LINK_STATE_CODES = {LinkState.AUTO: 0, LinkState.ENABLE: 1, LinkState.DISABLE: 2}
+LINK_STATE_NAMES = {v: k for k, v in LINK_STATE_CODES.items()}
+
+# The order in which the kernel's do_setvfinfo() applies one VF's attributes; it stops at the first error.
+ATTR_ORDER = ("mac", "vlan", "rate", "spoofchk", "link_state", "rss_query_en", "trust")
+
+
+@dataclass(frozen=True, slots=True)
+class VfNetlink:
+    """One VF as its PF reports it over netlink. Absent facts are None."""
+
+    vf: int
+    mac: str | None = None
+    vlan: int | None = None
+    qos: int | None = None
+    vlan_proto: str | None = None  # "802.1Q" or "802.1ad"
+    spoofchk: bool | None = None
+    trust: bool | None = None
+    link_state: str | None = None
+    min_tx_rate: int | None = None
+    max_tx_rate: int | None = None
+    rss_query_en: bool | None = None
+    stats: dict[str, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VfChange:
+    """One attribute of one VF to set. ``attr`` is one of ATTR_ORDER; ``vlan`` carries (vlan, qos, proto)
+    and ``rate`` (min, max)."""
+
+    vf: int
+    attr: str
+    value: object
+
+    def vlan_spec(self) -> tuple[int, int, str]:
+        v = self.value
+        assert isinstance(v, tuple) and len(v) == 3
+        return int(v[0]), int(v[1]), str(v[2])
+
+    def rate_spec(self) -> tuple[int, int]:
+        v = self.value
+        assert isinstance(v, tuple) and len(v) == 2
+        return int(v[0]), int(v[1])
+
+
+@dataclass
+class NetlinkError(Exception):
+    """The kernel refused a request: ``errno`` as it answered, ``message`` from the extended ack."""
+
+    errno: int
+    message: str = ""
+
+
+class Netlink(Protocol):
+    requests: int
+
+    def get_vfs(self, ifname: str) -> list[VfNetlink]:
+        """The PF's VF list in one RTM_GETLINK (VF filter on, statistics skipped unless asked)."""
+        ...
+
+    def set_vfs(self, ifname: str, changes: list[VfChange]) -> None:
+        """Apply changes in one RTM_SETLINK (many IFLA_VF_INFO entries). Raises NetlinkError at the first
+        refused attribute; the changes before it (in kernel order) stay applied."""
+        ...
+
+
+@dataclass
+class RequestCounter:
+    requests: int = 0
+    log: list[str] = field(default_factory=list)
+
+    def count(self, what: str) -> None:
+        self.requests += 1
+        self.log.append(what)
+
+
+def kernel_order(changes: list[VfChange]) -> list[VfChange]:
+    """Changes in the order the kernel applies them: by VF (message order), then attribute order."""
+    return sorted(changes, key=lambda c: (c.vf, ATTR_ORDER.index(c.attr)))
+
+
+@dataclass(frozen=True, slots=True)
+class DriverVfSupport:
+    """What a PF driver's ndo_set_vf_* callbacks accept (the simulated host's table; the real kernel answers
+    for itself). Values are errno numbers for attributes the driver refuses."""
+
+    refuses: dict[str, int]
+    vlan_8021ad: bool
+    min_tx_rate: bool
+    reports_rss: bool
+
+
+def _e(name: str) -> int:
+    import errno
+
+    return int(getattr(errno, name))
+
+
+DRIVER_VF_SUPPORT: dict[str, DriverVfSupport] = {
+    # igb (82576): no ndo_set_vf_link_state nor rss query; 802.1Q only; no minimum rate (seen in the lab)
+    "igb": DriverVfSupport({"link_state": _e("EOPNOTSUPP"), "rss_query_en": _e("EOPNOTSUPP")}, False, False, False),
+    "ice": DriverVfSupport({}, True, True, True),
+}

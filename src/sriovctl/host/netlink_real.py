@@ -1,0 +1,148 @@
+"""rtnetlink through pyroute2: the VF list of a PF and batched VF changes (imported only when needed)."""
+
+from __future__ import annotations
+
+import contextlib
+import errno as errno_mod
+from typing import Any
+
+from sriovctl.host.netlink import (
+    LINK_STATE_CODES,
+    LINK_STATE_NAMES,
+    LinkState,
+    NetlinkError,
+    RequestCounter,
+    VfChange,
+    VfNetlink,
+    kernel_order,
+)
+
+RTEXT_FILTER_VF = 1 << 0
+RTEXT_FILTER_SKIP_STATS = 1 << 3
+ETH_P_8021Q, ETH_P_8021AD = 0x8100, 0x88A8
+RCVBUF = 4 << 20  # a PF with 256 VFs answers with one message of several hundred KiB
+
+
+class PyrouteNetlink(RequestCounter):
+    def __init__(self) -> None:
+        super().__init__()
+        self._ipr: Any = None
+
+    def _sock(self) -> Any:
+        if self._ipr is None:
+            from pyroute2 import IPRoute
+
+            self._ipr = IPRoute()
+            with contextlib.suppress(OSError):
+                self._ipr.setsockopt(1, 8, RCVBUF)  # SOL_SOCKET, SO_RCVBUF
+        return self._ipr
+
+    def _index(self, ifname: str) -> int:
+        idx = self._sock().link_lookup(ifname=ifname)
+        if not idx:
+            raise NetlinkError(errno_mod.ENODEV, f"no interface {ifname}")
+        return int(idx[0])
+
+    def get_vfs(self, ifname: str, stats: bool = False) -> list[VfNetlink]:
+        from pyroute2.netlink import NLM_F_REQUEST
+        from pyroute2.netlink.rtnl import RTM_GETLINK
+        from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+
+        msg = ifinfmsg()
+        msg["family"] = 0
+        msg["index"] = self._index(ifname)
+        mask = RTEXT_FILTER_VF | (0 if stats else RTEXT_FILTER_SKIP_STATS)
+        msg["attrs"] = [("IFLA_EXT_MASK", mask)]
+        self.count(f"RTM_GETLINK {ifname} ext_mask={mask:#x}")
+        try:
+            (reply,) = self._sock().nlm_request(msg, msg_type=RTM_GETLINK, msg_flags=NLM_F_REQUEST)
+        except Exception as e:  # pyroute2's NetlinkError
+            raise NetlinkError(getattr(e, "code", errno_mod.EIO), str(e)) from None
+        return parse_vfinfo_list(reply)
+
+    def set_vfs(self, ifname: str, changes: list[VfChange]) -> None:
+        from pyroute2.netlink import NLM_F_ACK, NLM_F_REQUEST
+        from pyroute2.netlink.rtnl import RTM_SETLINK
+        from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+
+        msg = ifinfmsg()
+        msg["family"] = 0
+        msg["index"] = self._index(ifname)
+        msg["attrs"] = [("IFLA_VFINFO_LIST", {"attrs": vfinfo_attrs(changes)})]
+        self.count(f"RTM_SETLINK {ifname} {len(changes)} attributes")
+        try:
+            self._sock().nlm_request(msg, msg_type=RTM_SETLINK, msg_flags=NLM_F_REQUEST | NLM_F_ACK)
+        except Exception as e:
+            raise NetlinkError(getattr(e, "code", errno_mod.EIO), str(e)) from None
+
+    def close(self) -> None:
+        if self._ipr is not None:
+            self._ipr.close()
+
+
+def vfinfo_attrs(changes: list[VfChange]) -> list[tuple[str, dict[str, Any]]]:
+    """IFLA_VF_INFO entries, one per VF, attributes in the kernel's order."""
+    per_vf: dict[int, list[tuple[str, dict[str, Any]]]] = {}
+    for c in kernel_order(changes):
+        a = per_vf.setdefault(c.vf, [])
+        if c.attr == "mac":
+            a.append(("IFLA_VF_MAC", {"vf": c.vf, "mac": str(c.value)}))
+        elif c.attr == "vlan":
+            vlan, qos, proto = c.vlan_spec()
+            if proto == "802.1ad":
+                a.append(("IFLA_VF_VLAN_LIST", {"attrs": [("IFLA_VF_VLAN_INFO", {
+                    "vf": c.vf, "vlan": vlan, "qos": qos, "proto": ETH_P_8021AD})]}))
+            else:
+                a.append(("IFLA_VF_VLAN", {"vf": c.vf, "vlan": vlan, "qos": qos}))
+        elif c.attr == "rate":
+            lo, hi = c.rate_spec()
+            a.append(("IFLA_VF_RATE", {"vf": c.vf, "min_tx_rate": lo, "max_tx_rate": hi}))
+        elif c.attr == "spoofchk":
+            a.append(("IFLA_VF_SPOOFCHK", {"vf": c.vf, "spoofchk": int(bool(c.value))}))
+        elif c.attr == "link_state":
+            a.append(("IFLA_VF_LINK_STATE", {"vf": c.vf, "link_state": LINK_STATE_CODES[LinkState(str(c.value))]}))
+        elif c.attr == "rss_query_en":
+            a.append(("IFLA_VF_RSS_QUERY_EN", {"vf": c.vf, "rss_query_en": int(bool(c.value))}))
+        elif c.attr == "trust":
+            a.append(("IFLA_VF_TRUST", {"vf": c.vf, "trust": int(bool(c.value))}))
+    return [("IFLA_VF_INFO", {"attrs": attrs}) for _, attrs in sorted(per_vf.items())]
+
+
+def parse_vfinfo_list(reply: Any) -> list[VfNetlink]:
+    vflist = reply.get_attr("IFLA_VFINFO_LIST")
+    if vflist is None:
+        return []
+    out: list[VfNetlink] = []
+    for info in vflist.get_attrs("IFLA_VF_INFO"):
+        mac = info.get_attr("IFLA_VF_MAC")
+        vlan = info.get_attr("IFLA_VF_VLAN")
+        rate = info.get_attr("IFLA_VF_RATE")
+        spoof = info.get_attr("IFLA_VF_SPOOFCHK")
+        link = info.get_attr("IFLA_VF_LINK_STATE")
+        trust = info.get_attr("IFLA_VF_TRUST")
+        rss = info.get_attr("IFLA_VF_RSS_QUERY_EN")
+        proto = "802.1Q"
+        vlist = info.get_attr("IFLA_VF_VLAN_LIST")
+        if vlist is not None:
+            for ivvi in vlist.get_attrs("IFLA_VF_VLAN_INFO"):
+                if ivvi.get("proto") == ETH_P_8021AD:
+                    proto = "802.1ad"
+        stats_nla = info.get_attr("IFLA_VF_STATS")
+        stats = None
+        if stats_nla is not None:
+            stats = {k.removeprefix("IFLA_VF_STATS_").lower(): int(v) for k, v in stats_nla["attrs"]
+                     if k != "IFLA_VF_STATS_PAD"}
+        vf = (mac or vlan or spoof or {}).get("vf", len(out))
+        u32max = 0xFFFFFFFF  # the kernel reports -1 for "not supported" in some fields
+        out.append(VfNetlink(
+            vf=int(vf), mac=mac["mac"] if mac else None,
+            vlan=vlan["vlan"] if vlan else None, qos=vlan["qos"] if vlan else None,
+            vlan_proto=proto if vlan else None,
+            spoofchk=None if not spoof or spoof["spoofchk"] == u32max else bool(spoof["spoofchk"]),
+            trust=None if not trust or trust["trust"] == u32max else bool(trust["trust"]),
+            link_state=LINK_STATE_NAMES.get(link["link_state"]) if link else None,
+            min_tx_rate=rate["min_tx_rate"] if rate else None, max_tx_rate=rate["max_tx_rate"] if rate else None,
+            rss_query_en=None if not rss or rss["rss_query_en"] == u32max else bool(rss["rss_query_en"]),
+            stats=stats,
+        ))
+    return out
