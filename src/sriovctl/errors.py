@@ -62,6 +62,32 @@ class HostIOError(SriovctlError, OSError):
     exit_code = os.EX_IOERR
 
 
+class InterlockError(SriovctlError, PermissionError):
+    """A safety interlock refused the change (a VF in use, the default-route interface, a device that is
+    not assignable). The user must free the device first, or insist with --force."""
+
+    exit_code = os.EX_NOPERM
+
+
+class TemporaryError(SriovctlError):
+    """The host did not get there in time (VFs still probing) or is busy. Try again."""
+
+    exit_code = os.EX_TEMPFAIL
+
+
+EX_PARTIAL = 3  # some changes applied, others refused by the driver: see docs/EXIT-CODES.md
+
+
+class PartialError(SriovctlError):
+    """Some of the requested changes were applied and others refused (per VF and attribute in ``details``)."""
+
+    exit_code = EX_PARTIAL
+
+    def __init__(self, message: str, details: list[str], hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.details = details
+
+
 class BugError(SriovctlError):
     """An internal inconsistency: a bug in sriovctl. Report it."""
 

@@ -138,9 +138,14 @@ class Host:
         t = self.readlink(rel)
         return None if t is None else t.rstrip("/").rsplit("/", 1)[-1]
 
-    def listdir(self, rel: str) -> list[str]:
+    def listdir(self, rel: str, strict: bool = False) -> list[str]:
+        """Entries of a directory; [] when absent. ``strict``: a permission error is raised, not hidden."""
         try:
             return sorted(os.listdir(self._abs(rel)))
+        except PermissionError as e:
+            if strict:
+                raise HostPermissionError(f"/{rel}: permission denied", hint="run as root") from e
+            return []
         except OSError:
             return []
 

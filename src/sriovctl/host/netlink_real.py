@@ -75,6 +75,18 @@ class PyrouteNetlink(RequestCounter):
         except Exception as e:
             raise NetlinkError(getattr(e, "code", errno_mod.EIO), str(e)) from None
 
+    def addresses(self) -> dict[str, list[str]]:
+        ipr = self._sock()
+        self.count("RTM_GETLINK dump")
+        names = {int(m["index"]): m.get_attr("IFLA_IFNAME") for m in ipr.get_links()}
+        self.count("RTM_GETADDR dump")
+        out: dict[str, list[str]] = {}
+        for a in ipr.get_addr():
+            name = names.get(int(a["index"]))
+            if name:
+                out.setdefault(name, []).append(f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}")
+        return out
+
     def close(self) -> None:
         if self._ipr is not None:
             self._ipr.close()

@@ -268,6 +268,10 @@ class SimNetlink(RequestCounter):
             out.append(VfNetlink(vf=i, **fields))
         return out
 
+    def addresses(self) -> dict[str, list[str]]:
+        self.count("RTM_GETADDR dump")
+        return {k: list(v) for k, v in self.tree.state.get("addresses", {}).items()}
+
     def set_vfs(self, ifname: str, changes: list[VfChange]) -> None:
         self.count(f"RTM_SETLINK {ifname} {len(changes)} attributes")
         addr, driver = self._pf(ifname)

@@ -1,0 +1,150 @@
+"""Who uses a device? For the safety interlocks: fail closed when unsure.
+
+A VF (or any PCI function) is in use when
+- its VFIO group file /dev/vfio/GROUP is held open by a process (QEMU, a DPDK app);
+- a running libvirt domain references it (live domain XML under /run/libvirt/qemu/, no libvirt API needed);
+- its netdev is up with addresses, or carries the default route;
+- it is bound to a network driver but its netdev is not in our network namespace (moved into a container
+  or a VM's namespace — or we cannot tell, which counts as in use too).
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+
+from sriovctl.host.base import Host
+from sriovctl.model import PciDevice
+from sriovctl.pci.address import PciAddress
+
+# Drivers that create a netdev for the function they bind
+NET_DRIVERS = frozenset({"igb", "igbvf", "ice", "iavf", "ixgbe", "ixgbevf", "i40e", "i40evf", "mlx5_core", "e1000e",
+                         "bnxt_en", "qede", "enic", "virtio_net"})
+
+
+@dataclass(frozen=True, slots=True)
+class Use:
+    who: str  # "process 1234 (qemu-system-x86)", "libvirt domain vm1", "netdev eth0 up with 10.0.0.2/24"
+
+    def __str__(self) -> str:
+        return self.who
+
+
+def default_route_netdevs(host: Host) -> set[str]:
+    """Interfaces carrying an IPv4 or IPv6 default route (from /proc/net/route and /proc/net/ipv6_route)."""
+    out: set[str] = set()
+    v4 = host.read_bytes("proc/net/route", 1 << 20)
+    for line in (v4 or b"").decode(errors="replace").splitlines()[1:]:
+        f = line.split()
+        if len(f) >= 8 and f[1] == "00000000" and f[7] == "00000000":
+            out.add(f[0])
+    v6 = host.read_bytes("proc/net/ipv6_route", 1 << 20)
+    for line in (v6 or b"").decode(errors="replace").splitlines():
+        f = line.split()
+        if len(f) >= 10 and f[0] == "0" * 32 and f[1] == "00" and f[9] != "lo":
+            out.add(f[9])
+    return out
+
+
+def addresses(host: Host) -> dict[str, list[str]]:
+    """IPv4 and IPv6 addresses per interface: netlink on a live host, the recorded view elsewhere."""
+    from sriovctl.host.netlink import NetlinkError
+
+    nl = host.netlink()
+    getter = getattr(nl, "addresses", None)
+    if getter is None:
+        return {}
+    try:
+        result: dict[str, list[str]] = getter()
+        return result
+    except NetlinkError:
+        return {}
+
+
+def vfio_holders(host: Host, group: int) -> list[Use]:
+    """Processes holding /dev/vfio/GROUP open (a scan of /proc/*/fd, as fuser does)."""
+    target = f"/dev/vfio/{group}"
+    users = []
+    from sriovctl.errors import HostPermissionError
+
+    for pid in host.listdir("proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            fds = host.listdir(f"proc/{pid}/fd", strict=True)
+        except HostPermissionError:  # fail closed: we cannot tell what this process holds
+            users.append(Use(f"process {pid}'s open files are not visible (not root): assuming it holds {target}"))
+            break
+        for fd in fds:
+            if host.readlink(f"proc/{pid}/fd/{fd}") == target:
+                comm = host.read_text(f"proc/{pid}/comm") or "?"
+                users.append(Use(f"process {pid} ({comm}) holds {target} open"))
+                break
+    return users
+
+
+def libvirt_users(host: Host) -> dict[PciAddress, list[Use]]:
+    """PCI addresses referenced by running libvirt domains (hostdev and interface type='hostdev')."""
+    out: dict[PciAddress, list[Use]] = {}
+    for name in host.listdir("run/libvirt/qemu"):
+        if not name.endswith(".xml"):
+            continue
+        raw = host.read_bytes(f"run/libvirt/qemu/{name}", 1 << 22)
+        if not raw:
+            continue
+        try:
+            root = ET.fromstring(raw)
+        except ET.ParseError:
+            continue
+        dom = root.find(".//domain")
+        dom = dom if dom is not None else root
+        dname = dom.findtext("name") or name.removesuffix(".xml")
+        for el in dom.iter():
+            if el.tag not in ("hostdev", "interface"):
+                continue
+            if el.tag == "interface" and el.get("type") != "hostdev":
+                continue
+            a = el.find("./source/address")
+            if a is None:
+                continue
+            try:
+                addr = PciAddress(int(a.get("domain", "0"), 0), int(a.get("bus", "0"), 0),
+                                  int(a.get("slot", "0"), 0), int(a.get("function", "0"), 0))
+            except ValueError:
+                continue
+            out.setdefault(addr, []).append(Use(f"libvirt domain {dname}"))
+    return out
+
+
+class UsageScan:
+    """One scan of the host's users, asked about many devices."""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        self.routes = default_route_netdevs(host)
+        self.addrs = addresses(host)
+        self.libvirt = libvirt_users(host)
+        self._vfio: dict[int, list[Use]] = {}
+
+    def netdev_uses(self, d: PciDevice) -> list[Use]:
+        uses = []
+        for n in d.netdevs:
+            if n.name in self.routes:
+                uses.append(Use(f"netdev {n.name} carries the default route"))
+            elif self.addrs.get(n.name) and n.operstate not in ("down", None):
+                uses.append(Use(f"netdev {n.name} is up with {', '.join(self.addrs[n.name])}"))
+            elif self.addrs.get(n.name):
+                uses.append(Use(f"netdev {n.name} has {', '.join(self.addrs[n.name])}"))
+        if d.driver in NET_DRIVERS and not d.netdevs:
+            uses.append(Use(f"bound to {d.driver} but its netdev is not in this network namespace "
+                            "(moved into another one, or not created yet)"))
+        return uses
+
+    def uses(self, d: PciDevice) -> list[Use]:
+        out = list(self.libvirt.get(d.address, []))
+        if d.iommu_group is not None and d.driver == "vfio-pci":
+            if d.iommu_group not in self._vfio:
+                self._vfio[d.iommu_group] = vfio_holders(self.host, d.iommu_group)
+            out += self._vfio[d.iommu_group]
+        out += self.netdev_uses(d)
+        return out
