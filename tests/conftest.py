@@ -52,10 +52,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(pytest.mark.skip(reason=f"lab not available: {why}"))
         return
     config.stash[_LAB_ITEMS] = defaultdict(list)
-    for item in items:
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The lab tests to run per topology: known only after -k/-m deselection."""
+    if IN_GUEST or _LAB_ITEMS not in session.config.stash:
+        return
+    for item in session.items:
         t = topology_of(item)
         if t:
-            config.stash[_LAB_ITEMS][t].append(item.nodeid)
+            session.config.stash[_LAB_ITEMS][t].append(item.nodeid)
 
 
 _LAB_ITEMS = pytest.StashKey[dict[str, list[str]]]()

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sriovctl.errors import SriovctlError
 from sriovctl.host.base import Host
+from sriovctl.host.netlink import VfNetlink
 from sriovctl.model import (
     VM_SAFE_DRIVERS,
     Assignability,
@@ -113,7 +115,27 @@ def _read_device(host: Host, name: str) -> _Raw:
     )
 
 
-def read_inventory(host: Host, ids: PciIds | None = None) -> Inventory:
+def _netlink_views(host: Host, raw: dict[PciAddress, _Raw], pf_vfs: dict[PciAddress, tuple[PciAddress, ...]],
+                   ) -> dict[PciAddress, VfNetlink]:
+    """Each VF's netlink view, from one RTM_GETLINK per PF (absent where it cannot be read)."""
+    from sriovctl.host.netlink import NetlinkError
+
+    out: dict[PciAddress, VfNetlink] = {}
+    for pf, vfs in pf_vfs.items():
+        names = host.listdir(f"{raw[pf].dev}/net")
+        if not vfs or not names:
+            continue
+        try:
+            view = host.netlink().get_vfs(names[0])
+        except (NetlinkError, OSError, ImportError, SriovctlError):
+            continue
+        for v in view:
+            if 0 <= v.vf < len(vfs):
+                out[vfs[v.vf]] = v
+    return out
+
+
+def read_inventory(host: Host, ids: PciIds | None = None, netlink: bool = True) -> Inventory:
     ids = ids or system_ids()
     raw: dict[PciAddress, _Raw] = {}
     for name in host.listdir(DEVICES):
@@ -153,6 +175,7 @@ def read_inventory(host: Host, ids: PciIds | None = None) -> Inventory:
             groups.setdefault(r.group, []).append(addr)
     group_objs = {n: IommuGroup(n, tuple(sorted(m))) for n, m in sorted(groups.items())}
 
+    views = _netlink_views(host, raw, pf_vfs) if netlink else {}
     modules: dict[str, str | None] = {}
     devices: dict[PciAddress, PciDevice] = {}
     for addr in sorted(raw):
@@ -169,7 +192,7 @@ def read_inventory(host: Host, ids: PciIds | None = None) -> Inventory:
             netdevs=_netdevs(host, r.dev), config=r.config, is_bridge=r.cls >> 8 == 0x0604,
             sriov=_sriov_info(host, r.dev, r.config, r.has_sriov) if addr in pf_vfs else None,
             physfn=pf[0] if pf else r.physfn, vf_index=pf[1] if pf else None, vfs=pf_vfs.get(addr, ()),
-            assignability=_assignability(addr, r, raw, group_objs),
+            assignability=_assignability(addr, r, raw, group_objs), netlink=views.get(addr),
         )
     notes = []
     if not config_readable:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from sriovctl.host.netlink import VfNetlink
 from sriovctl.pci.address import PciAddress
 from sriovctl.pci.config import ConfigSpace, SriovCap
 
@@ -74,6 +75,7 @@ class PciDevice:
     vf_index: int | None = None  # set on VFs: N of the PF's virtfnN
     vfs: tuple[PciAddress, ...] = ()  # set on PFs, in virtfn order
     assignability: Assignability | None = None
+    netlink: VfNetlink | None = None  # set on VFs when the PF's netlink view could be read
 
     @property
     def is_pf(self) -> bool:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from sriovctl import __version__
 from sriovctl.errors import DataError, HostPermissionError, NoInputError
-from sriovctl.host.base import Host
+from sriovctl.host.base import NETLINK_SNAPSHOT, Host
 
 MARKER = "SRIOVCTL-SNAPSHOT.json"
 PCI_FILES = ("vendor", "device", "class", "revision", "subsystem_vendor", "subsystem_device", "numa_node",
@@ -66,6 +66,25 @@ class _Writer:
         if not os.path.lexists(p):
             os.symlink(t, p)
         return t
+
+
+def _netlink_view(host: Host) -> dict[str, list[dict[str, object]]]:
+    """Each PF netdev's VF list as netlink reports it (what `ip -d link show` lists), for --root."""
+    import dataclasses
+
+    from sriovctl.host.netlink import NetlinkError
+
+    out: dict[str, list[dict[str, object]]] = {}
+    for name in host.listdir("sys/bus/pci/devices"):
+        dev = f"sys/bus/pci/devices/{name}"
+        if not host.exists(f"{dev}/sriov_numvfs") or host.read_text(f"{dev}/sriov_numvfs") in (None, "0"):
+            continue
+        for nd in host.listdir(f"{dev}/net"):
+            try:
+                out[nd] = [dataclasses.asdict(v) for v in host.netlink().get_vfs(nd)]
+            except (NetlinkError, OSError, ImportError):
+                continue
+    return out
 
 
 def _norm(rel_dir: str, target: str) -> str:
@@ -136,8 +155,7 @@ def capture(host: Host, out: Path) -> dict[str, object]:
             if kc:
                 lines = [ln for ln in kc.decode("utf-8", "replace").splitlines() if _KCONFIG.match(ln)]
                 w.put(f"boot/config-{release}", ("\n".join(lines) + "\n").encode())
-        for extra in ("sim.json",):  # a simulated host's out-of-/sys state (netlink VF view)
-            w.copy(extra, 1 << 24)
+        w.put(NETLINK_SNAPSHOT, json.dumps(_netlink_view(host)).encode())
         meta = {"format": 1, "sriovctl": __version__, "source": host.label, "files": w.count,
                 "captured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         w.put(MARKER, json.dumps(meta, indent=1).encode())

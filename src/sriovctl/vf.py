@@ -7,6 +7,7 @@ Every change goes through the Host, so ``--dry-run`` (Host.dry_run) prints the e
 from __future__ import annotations
 
 import errno
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,10 +38,14 @@ def _name(d: PciDevice) -> str:
     return f"{d.address} ({d.netdevs[0].name})" if d.netdevs else str(d.address)
 
 
+def errname(code: int) -> str:
+    return "EOPNOTSUPP" if code == errno.EOPNOTSUPP else errno.errorcode.get(code, str(code))
+
+
 def kernel_error(e: OSError, what: str, value: str) -> SriovctlError:
     """A kernel errno from a sysfs write as our one-line error with a hint."""
     code = e.errno or 0
-    msg = f"{what}: kernel refused {value!r}: {errno.errorcode.get(code, code)} ({e.strerror or ''})"
+    msg = f"{what}: kernel refused {value!r}: {errname(code)} ({e.strerror or os.strerror(code)})"
     if code == errno.EBUSY:
         return TemporaryError(msg, hint="VFs are enabled or the device is bound: write 0 first (--reset), "
                                         "or unbind it first")
@@ -309,12 +314,24 @@ _ATTR_LABEL = {"mac": "MAC", "vlan": "VLAN", "rate": "rate", "spoofchk": "spoof 
 
 
 def set_attrs(host: Host, inv: Inventory, vfs: list[PciDevice], settings: VfSettings) -> SetResult:
-    """Set attributes of VFs of one PF: one RTM_SETLINK for all of them, one RTM_GETLINK to verify."""
+    """The same settings on VFs of one PF (the CLI's `vf set`)."""
     what = ", ".join(str(v.address) for v in vfs[:3]) + (f" (+{len(vfs) - 3})" if len(vfs) > 3 else "")
     settings.validate(what, len(vfs))
-    pfs = {v.physfn for v in vfs}
+    return set_many(host, inv, [(v, settings) for v in vfs])
+
+
+def set_many(host: Host, inv: Inventory, plan: list[tuple[PciDevice, VfSettings]]) -> SetResult:
+    """Per-VF settings for VFs of one PF: one RTM_SETLINK carrying every VF's IFLA_VF_INFO, then one
+    RTM_GETLINK to verify (two round trips for any VF count when the driver accepts everything)."""
+    for v, st in plan:
+        st.validate(str(v.address), 1)
+    macs = [st.mac.lower() for _, st in plan if st.mac]
+    if len(set(macs)) != len(macs):
+        raise UsageError(f"{plan[0][0].address}: the same MAC given to two VFs", hint="give each VF its own MAC")
+    pfs = {v.physfn for v, _ in plan}
     if len(pfs) != 1 or None in pfs:
-        raise UsageError(f"{what}: VFs of one PF per call", hint="use PF#N ranges, e.g. enp11s0f0#0-3")
+        raise UsageError(f"{', '.join(str(v.address) for v, _ in plan[:3])}: VFs of one PF per call",
+                         hint="use PF#N ranges, e.g. enp11s0f0#0-3")
     pf = inv.devices[next(iter(pfs))]  # type: ignore[index]
     if not pf.netdevs:
         raise UnavailableError(f"{_name(pf)}: the PF has no netdev: VF attributes are set through it",
@@ -322,13 +339,13 @@ def set_attrs(host: Host, inv: Inventory, vfs: list[PciDevice], settings: VfSett
     ifname = pf.netdevs[0].name
     nl = host.netlink()
     start = nl.requests
-    need_current = settings.mac is None and (settings.min_rate is None) != (settings.max_rate is None)
+    need_current = any((st.min_rate is None) != (st.max_rate is None) for _, st in plan)
     current = {v.vf: v for v in nl.get_vfs(ifname)} if need_current else {}
-    changes = kernel_order([c for v in vfs for c in settings.changes(v.vf_index or 0, current.get(v.vf_index or 0))])
+    changes = kernel_order([c for v, st in plan for c in st.changes(v.vf_index or 0, current.get(v.vf_index or 0))])
     res = SetResult()
     if host.dry_run:
         for c in changes:
-            res.lines.append(f"would set VF {c.vf} {_ATTR_LABEL[c.attr]} {c.value} via RTM_SETLINK on {ifname}")
+            res.lines.append(f"would set {ifname}#{c.vf} {_ATTR_LABEL[c.attr]} {_fmt(c)}")
         host.writes.append(_nl_record(ifname, changes, True))
         return res
     host.writes.append(_nl_record(ifname, changes, False))
@@ -342,7 +359,7 @@ def set_attrs(host: Host, inv: Inventory, vfs: list[PciDevice], settings: VfSett
             try:
                 nl.set_vfs(ifname, [c])
             except NetlinkError as e:
-                refused[c] = errno.errorcode.get(e.errno, str(e.errno))
+                refused[c] = errname(e.errno)
     view = {v.vf: v for v in nl.get_vfs(ifname)}
     for c in changes:
         if c in refused:

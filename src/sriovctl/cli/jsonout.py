@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from sriovctl.host.netlink import VfNetlink
 from sriovctl.model import Inventory, PciDevice
 from sriovctl.pci.config import AcsFlags, ConfigSpace, SriovCap
 
@@ -54,6 +55,12 @@ def config_json(c: ConfigSpace | None) -> dict[str, Any] | None:
     }
 
 
+def netlink_json(v: VfNetlink) -> dict[str, Any]:
+    return {"mac": v.mac, "vlan": v.vlan, "qos": v.qos, "vlan_proto": v.vlan_proto, "spoofchk": v.spoofchk,
+            "trust": v.trust, "link_state": v.link_state, "min_tx_rate": v.min_tx_rate, "max_tx_rate": v.max_tx_rate,
+            "rss_query_en": v.rss_query_en, "stats": v.stats}
+
+
 def device_json(inv: Inventory, d: PciDevice) -> dict[str, Any]:
     a = d.assignability
     grp = inv.groups.get(d.iommu_group) if d.iommu_group is not None else None
@@ -81,7 +88,7 @@ def device_json(inv: Inventory, d: PciDevice) -> dict[str, Any]:
     if d.is_vf:
         out["pf"] = str(d.physfn)
         out["vf_index"] = d.vf_index
-        out["netlink"] = None  # the VF's netlink view (MAC, VLAN, …) comes from the PF's RTM_GETLINK
+        out["netlink"] = None if d.netlink is None else netlink_json(d.netlink)
     return out
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from sriovctl import __version__
-from sriovctl.errors import SriovctlError, UsageError
+from sriovctl.errors import PartialError, SriovctlError, UsageError
 
 if TYPE_CHECKING:
     from sriovctl.host.base import Host
@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message}", hint=f"see `{self.prog} --help`")
+        where = self.prog.removeprefix("sriovctl").strip()
+        raise UsageError(f"{where}: {message}" if where else message, hint=f"see `{self.prog} --help`")
 
 
 @dataclass
@@ -217,6 +218,127 @@ def cmd_sim_create(ctx: Ctx) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- writing verbs
+
+def _writer(ctx: Ctx) -> tuple[Host, Inventory]:
+    host = ctx.open_host()
+    host.dry_run = bool(getattr(ctx.args, "dry_run", False))
+    return host, ctx.inventory()
+
+
+def _report(ctx: Ctx, host: Host, lines: list[str], extra: dict[str, Any] | None = None) -> int:
+    writes: list[dict[str, Any]] = [
+        {"path": w.path if w.path.startswith(("netlink:", "exec")) else "/" + w.path, "value": w.value,
+         "dry_run": w.dry_run} for w in host.writes]
+    if ctx.json:
+        ctx.emit_json({"schema_version": 1, "host": host.label, "dry_run": host.dry_run, "messages": lines,
+                       "writes": writes, **(extra or {})})
+        return 0
+    if host.dry_run:
+        ctx.out.write("dry run: nothing was changed; these writes would be made:\n")
+        for w in writes:
+            path, value = str(w["path"]), str(w["value"])
+            ctx.out.write(f"  {path}: {value}\n" if path.startswith(("netlink:", "exec"))
+                          else f"  {path} <- {value.strip()!r}\n")
+    for line in lines:
+        ctx.out.write(line + "\n")
+    return 0
+
+
+def _progress(ctx: Ctx) -> Callable[[int, int], None] | None:
+    if ctx.json or not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty()):
+        return None
+    from rich.progress import Progress
+
+    bar: dict[str, Any] = {}
+
+    def update(done: int, total: int) -> None:
+        if "p" not in bar:
+            bar["p"] = Progress(transient=True)
+            bar["p"].start()
+            bar["t"] = bar["p"].add_task("VFs settling", total=total)
+        bar["p"].update(bar["t"], completed=done)
+        if done >= total:
+            bar["p"].stop()
+    return update
+
+
+def cmd_vf_enable(ctx: Ctx) -> int:
+    from sriovctl import vf
+    from sriovctl.resolve import resolve_one
+
+    host, inv = _writer(ctx)
+    pf = resolve_one(inv, ctx.args.pf)
+    a = ctx.args
+    if a.module_param:
+        lines = vf.enable_by_module_param(host, inv, pf, a.count, a.module_param, force=a.force, wait=a.wait)
+    else:
+        lines = vf.enable(host, inv, pf, a.count, reset=a.reset, wait=a.wait, autoprobe=not a.no_autoprobe,
+                          force=a.force, progress=_progress(ctx))
+    return _report(ctx, host, lines)
+
+
+def cmd_vf_disable(ctx: Ctx) -> int:
+    from sriovctl import vf
+    from sriovctl.resolve import resolve_one
+
+    host, inv = _writer(ctx)
+    return _report(ctx, host, vf.disable(host, inv, resolve_one(inv, ctx.args.pf), force=ctx.args.force))
+
+
+def cmd_vf_set(ctx: Ctx) -> int:
+    from sriovctl import vf
+    from sriovctl.resolve import resolve
+
+    host, inv = _writer(ctx)
+    a = ctx.args
+    targets = [d for name in a.devices for d in resolve(inv, name)]
+    not_vf = [d for d in targets if not d.is_vf]
+    if not_vf:
+        raise UsageError(f"{not_vf[0].address}: not a VF", hint="name VFs: PF#N, PF#0-3,5 or their addresses")
+    settings = vf.VfSettings(mac=a.mac, vlan=a.vlan, qos=a.qos, proto=a.proto, spoofchk=a.spoofchk, trust=a.trust,
+                             state=a.state, min_rate=a.min_rate, max_rate=a.max_rate, query_rss=a.query_rss)
+    res = vf.set_attrs(host, inv, targets, settings)
+    return _report(ctx, host, res.lines, {"netlink_requests": res.requests})
+
+
+def cmd_vf_bind(ctx: Ctx) -> int:
+    from sriovctl import vf
+    from sriovctl.resolve import resolve
+
+    host, inv = _writer(ctx)
+    lines: list[str] = []
+    for d in resolve(inv, ctx.args.device):
+        lines += vf.bind(host, inv, d, ctx.args.driver, force=ctx.args.force)
+    return _report(ctx, host, lines)
+
+
+def cmd_vf_unbind(ctx: Ctx) -> int:
+    from sriovctl import vf
+    from sriovctl.resolve import resolve
+
+    host, inv = _writer(ctx)
+    lines: list[str] = []
+    for d in resolve(inv, ctx.args.device):
+        lines += vf.unbind(host, inv, d, force=ctx.args.force)
+    return _report(ctx, host, lines)
+
+
+def _onoff(v: str) -> bool:
+    if v in ("on", "1", "true", "yes"):
+        return True
+    if v in ("off", "0", "false", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"{v!r}: expected on or off")
+
+
+def _nonneg_int(v: str) -> int:
+    try:
+        return int(v, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{v!r}: not a number") from None
+
+
 # ---------------------------------------------------------------- parser
 
 def build_parser() -> argparse.ArgumentParser:
@@ -244,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     nd = sub.add_parser("nodedev", help="libvirt node-device names and XML")
     nds = nd.add_subparsers(dest="nodedev_verb", metavar="VERB", parser_class=_Parser, required=True)
-    x = nds.add_parser("list", help="node-device names (pci_DDDD_BB_DD_F)")
+    x: argparse.ArgumentParser = nds.add_parser("list", help="node-device names (pci_DDDD_BB_DD_F)")
     x.set_defaults(fn=cmd_nodedev_list)
     x = nds.add_parser("dumpxml", help="node-device XML as libvirt prints it")
     x.add_argument("name")
@@ -258,6 +380,45 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = verb("snapshot", cmd_snapshot, "capture what sriovctl reads into OUT.tar.gz (for --root elsewhere)")
     sp.add_argument("out")
+
+    vfp = sub.add_parser("vf", help="create, configure and bind VFs")
+    vfs = vfp.add_subparsers(dest="vf_verb", metavar="VERB", parser_class=_Parser, required=True)
+
+    def writer(name: str, fn: Callable[[Ctx], int], help_: str) -> argparse.ArgumentParser:
+        x: argparse.ArgumentParser = vfs.add_parser(name, help=help_, description=help_)
+        x.set_defaults(fn=fn)
+        x.add_argument("--dry-run", action="store_true", help="print the writes that would be made, change nothing")
+        x.add_argument("--force", action="store_true", help="override the safety interlocks (in use, default route, "
+                                                            "not assignable)")
+        return x
+
+    x = writer("enable", cmd_vf_enable, "enable N VFs on a PF (sriov_numvfs), waiting until they have settled")
+    x.add_argument("pf")
+    x.add_argument("count", type=_nonneg_int)
+    x.add_argument("--reset", action="store_true", help="change a non-zero count: write 0 first (refused if in use)")
+    x.add_argument("--wait", type=float, default=30.0, metavar="SECONDS", help="deadline for the VFs to settle")
+    x.add_argument("--no-autoprobe", action="store_true", help="leave the new VFs unbound (sriov_drivers_autoprobe 0)")
+    x.add_argument("--module-param", metavar="NAME", help="legacy: reload the PF's driver with NAME=COUNT (igb "
+                                                           "max_vfs) and write /etc/modprobe.d/DRIVER.conf")
+    x = writer("disable", cmd_vf_disable, "remove all VFs of a PF (refused while any is in use)")
+    x.add_argument("pf")
+    x = writer("set", cmd_vf_set, "set VF attributes through netlink: PF#N, or PF#0-3,5 for all but --mac")
+    x.add_argument("devices", nargs="+")
+    x.add_argument("--mac")
+    x.add_argument("--vlan", type=_nonneg_int)
+    x.add_argument("--qos", type=_nonneg_int)
+    x.add_argument("--proto", choices=["802.1Q", "802.1ad"])
+    x.add_argument("--spoofchk", type=_onoff, metavar="on|off")
+    x.add_argument("--trust", type=_onoff, metavar="on|off")
+    x.add_argument("--state", choices=["auto", "enable", "disable"])
+    x.add_argument("--min-rate", type=_nonneg_int, metavar="MBPS")
+    x.add_argument("--max-rate", type=_nonneg_int, metavar="MBPS")
+    x.add_argument("--query-rss", type=_onoff, metavar="on|off")
+    x = writer("bind", cmd_vf_bind, "bind a device to vfio-pci, its host driver (`host`) or another driver")
+    x.add_argument("device")
+    x.add_argument("driver", help="vfio-pci, host, or a driver name")
+    x = writer("unbind", cmd_vf_unbind, "unbind a device from its driver")
+    x.add_argument("device")
 
     sm = sub.add_parser("sim", help="simulated hosts")
     sms = sm.add_subparsers(dest="sim_verb", metavar="VERB", parser_class=_Parser, required=True)
@@ -283,6 +444,10 @@ def run(argv: Sequence[str] | None = None, out: Any = None, err: Any = None) -> 
         ctx = Ctx(args, out or sys.stdout)
         fn: Callable[[Ctx], int] = getattr(args, "fn", cmd_status)
         return fn(ctx), ctx
+    except PartialError as e:
+        (out or sys.stdout).write("".join(line + "\n" for line in e.details))
+        err.write(f"sriovctl: {e.message}" + (f" (hint: {e.hint})" if e.hint else "") + "\n")
+        return e.exit_code, ctx
     except SriovctlError as e:
         if debug:
             import traceback

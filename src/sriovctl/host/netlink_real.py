@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno as errno_mod
+import socket
 from typing import Any
 
 from sriovctl.host.netlink import (
@@ -20,28 +21,50 @@ from sriovctl.host.netlink import (
 RTEXT_FILTER_VF = 1 << 0
 RTEXT_FILTER_SKIP_STATS = 1 << 3
 ETH_P_8021Q, ETH_P_8021AD = 0x8100, 0x88A8
-RCVBUF = 4 << 20  # a PF with 256 VFs answers with one message of several hundred KiB
+RCVBUF = 4 << 20
+RTM_NEWLINK, RTM_SETLINK = 16, 19  # linux/rtnetlink.h  # a PF with 256 VFs answers with one message of several hundred KiB
 
 
 class PyrouteNetlink(RequestCounter):
+    """rtnetlink through pyroute2's IPRSocket: one put() and one get() per request, no event loop in between
+    (pyroute2 0.9's IPRoute runs an asyncio loop per call: about half the time of a VF change under TCG)."""
+
     def __init__(self) -> None:
         super().__init__()
+        self._sk: Any = None
         self._ipr: Any = None
+        self._seq = 0
 
     def _sock(self) -> Any:
-        if self._ipr is None:
-            from pyroute2 import IPRoute
+        if self._sk is None:
+            from pyroute2 import IPRSocket
 
-            self._ipr = IPRoute()
+            self._sk = IPRSocket()
+            self._sk.bind()
             with contextlib.suppress(OSError):
-                self._ipr.setsockopt(1, 8, RCVBUF)  # SOL_SOCKET, SO_RCVBUF
-        return self._ipr
+                self._sk.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+        return self._sk
+
+    def _request(self, msg: Any, msg_type: int, flags: int) -> list[Any]:
+        sk = self._sock()
+        self._seq += 1
+        try:
+            sk.put(msg, msg_type, flags, msg_seq=self._seq)
+            replies = list(sk.get(msg_seq=self._seq))
+        except Exception as e:  # pyroute2's NetlinkError carries the kernel's errno as .code
+            raise NetlinkError(getattr(e, "code", errno_mod.EIO), str(e)) from None
+        for r in replies:  # an NLMSG_ERROR reply: the error is in its header, not raised
+            err = r["header"].get("error")
+            if err is not None:
+                raise NetlinkError(getattr(err, "code", errno_mod.EIO), str(err))
+        return replies
 
     def _index(self, ifname: str) -> int:
-        idx = self._sock().link_lookup(ifname=ifname)
-        if not idx:
-            raise NetlinkError(errno_mod.ENODEV, f"no interface {ifname}")
-        return int(idx[0])
+        """The ifindex through SIOCGIFINDEX: not a netlink round trip (a name lookup would dump every link)."""
+        try:
+            return socket.if_nametoindex(ifname)
+        except OSError:
+            raise NetlinkError(errno_mod.ENODEV, f"no interface {ifname}") from None
 
     def get_vfs(self, ifname: str, stats: bool = False) -> list[VfNetlink]:
         from pyroute2.netlink import NLM_F_REQUEST
@@ -54,15 +77,13 @@ class PyrouteNetlink(RequestCounter):
         mask = RTEXT_FILTER_VF | (0 if stats else RTEXT_FILTER_SKIP_STATS)
         msg["attrs"] = [("IFLA_EXT_MASK", mask)]
         self.count(f"RTM_GETLINK {ifname} ext_mask={mask:#x}")
-        try:
-            (reply,) = self._sock().nlm_request(msg, msg_type=RTM_GETLINK, msg_flags=NLM_F_REQUEST)
-        except Exception as e:  # pyroute2's NetlinkError
-            raise NetlinkError(getattr(e, "code", errno_mod.EIO), str(e)) from None
-        return parse_vfinfo_list(reply)
+        replies = [r for r in self._request(msg, RTM_GETLINK, NLM_F_REQUEST) if r["header"]["type"] == RTM_NEWLINK]
+        if not replies:
+            raise NetlinkError(errno_mod.EIO, f"{ifname}: no RTM_NEWLINK in the reply")
+        return parse_vfinfo_list(replies[0])
 
     def set_vfs(self, ifname: str, changes: list[VfChange]) -> None:
         from pyroute2.netlink import NLM_F_ACK, NLM_F_REQUEST
-        from pyroute2.netlink.rtnl import RTM_SETLINK
         from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 
         msg = ifinfmsg()
@@ -70,13 +91,17 @@ class PyrouteNetlink(RequestCounter):
         msg["index"] = self._index(ifname)
         msg["attrs"] = [("IFLA_VFINFO_LIST", {"attrs": vfinfo_attrs(changes)})]
         self.count(f"RTM_SETLINK {ifname} {len(changes)} attributes")
-        try:
-            self._sock().nlm_request(msg, msg_type=RTM_SETLINK, msg_flags=NLM_F_REQUEST | NLM_F_ACK)
-        except Exception as e:
-            raise NetlinkError(getattr(e, "code", errno_mod.EIO), str(e)) from None
+        self._request(msg, RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK)
+
+    def _iproute(self) -> Any:
+        if self._ipr is None:
+            from pyroute2 import IPRoute
+
+            self._ipr = IPRoute()
+        return self._ipr
 
     def addresses(self) -> dict[str, list[str]]:
-        ipr = self._sock()
+        ipr = self._iproute()
         self.count("RTM_GETLINK dump")
         names = {int(m["index"]): m.get_attr("IFLA_IFNAME") for m in ipr.get_links()}
         self.count("RTM_GETADDR dump")
@@ -88,12 +113,14 @@ class PyrouteNetlink(RequestCounter):
         return out
 
     def close(self) -> None:
-        if self._ipr is not None:
-            self._ipr.close()
+        for sk in (self._sk, self._ipr):
+            if sk is not None:
+                sk.close()
 
 
 def vfinfo_attrs(changes: list[VfChange]) -> list[tuple[str, dict[str, Any]]]:
-    """IFLA_VF_INFO entries, one per VF, attributes in the kernel's order."""
+    """IFLA_VF_INFO entries, one per VF: the kernel's do_setvfinfo() applies each VF's attributes in its own
+    fixed order (MAC, VLAN, rate, spoof check, link state, RSS query, trust) and stops at the first error."""
     per_vf: dict[int, list[tuple[str, dict[str, Any]]]] = {}
     for c in kernel_order(changes):
         a = per_vf.setdefault(c.vf, [])
@@ -109,14 +136,11 @@ def vfinfo_attrs(changes: list[VfChange]) -> list[tuple[str, dict[str, Any]]]:
         elif c.attr == "rate":
             lo, hi = c.rate_spec()
             a.append(("IFLA_VF_RATE", {"vf": c.vf, "min_tx_rate": lo, "max_tx_rate": hi}))
-        elif c.attr == "spoofchk":
-            a.append(("IFLA_VF_SPOOFCHK", {"vf": c.vf, "spoofchk": int(bool(c.value))}))
         elif c.attr == "link_state":
             a.append(("IFLA_VF_LINK_STATE", {"vf": c.vf, "link_state": LINK_STATE_CODES[LinkState(str(c.value))]}))
-        elif c.attr == "rss_query_en":
-            a.append(("IFLA_VF_RSS_QUERY_EN", {"vf": c.vf, "rss_query_en": int(bool(c.value))}))
-        elif c.attr == "trust":
-            a.append(("IFLA_VF_TRUST", {"vf": c.vf, "trust": int(bool(c.value))}))
+        else:  # spoofchk, trust, rss_query_en
+            nla = {"spoofchk": "IFLA_VF_SPOOFCHK", "trust": "IFLA_VF_TRUST", "rss_query_en": "IFLA_VF_RSS_QUERY_EN"}
+            a.append((nla[c.attr], {"vf": c.vf, c.attr: int(bool(c.value))}))
     return [("IFLA_VF_INFO", {"attrs": attrs}) for _, attrs in sorted(per_vf.items())]
 
 
@@ -152,7 +176,7 @@ def parse_vfinfo_list(reply: Any) -> list[VfNetlink]:
             vlan_proto=proto if vlan else None,
             spoofchk=None if not spoof or spoof["spoofchk"] == u32max else bool(spoof["spoofchk"]),
             trust=None if not trust or trust["trust"] == u32max else bool(trust["trust"]),
-            link_state=LINK_STATE_NAMES.get(link["link_state"]) if link else None,
+            link_state=LINK_STATE_NAMES[link["link_state"]].value if link and link["link_state"] in LINK_STATE_NAMES else None,
             min_tx_rate=rate["min_tx_rate"] if rate else None, max_tx_rate=rate["max_tx_rate"] if rate else None,
             rss_query_en=None if not rss or rss["rss_query_en"] == u32max else bool(rss["rss_query_en"]),
             stats=stats,

@@ -143,8 +143,6 @@ def build(spec: HostSpec, root: str, spec_text: str) -> SimTree:
             t.state["pf_models"][str(a)] = {"model": nic.name, "vf_driver": nic.vf_driver,
                                             "driver_support": d.sriov_capable_driver}
             t.register_driver(nic.vf_driver, [(nic.vendor, nic.vf_device)])
-            if d.netdev:
-                t.state["netdev_names"][str(a)] = d.netdev
             if d.mac:
                 t.state["macs"][str(a)] = d.mac
         elif d.kind in _BRIDGE_IDS and d.kind != "host-bridge":
@@ -176,6 +174,8 @@ def build(spec: HostSpec, root: str, spec_text: str) -> SimTree:
             cfg = b.bytes()
             subsystem = (v, 0)
             d = _with_ids(d, v, dev, cls)
+        if d.netdev:
+            t.state["netdev_names"][str(a)] = d.netdev
         if d.multifunction and d.mf_acs_quirk:
             t.state["mf_acs_quirk"].append(str(a))
         ddir = t.create_device(parent_dir, a, cfg, vendor=d.vendor, device=d.device, class_code=d.class_code,
@@ -199,6 +199,14 @@ def build(spec: HostSpec, root: str, spec_text: str) -> SimTree:
         drv = t.state["initial_drivers"][str(a)]
         if drv:
             t.bind(a, drv)
+    routes = ["Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT"]
+    if spec.default_route:
+        routes.append(f"{spec.default_route}\t00000000\t0100000A\t0003\t0\t0\t0\t00000000\t0\t0\t0")
+    t.put("proc/net/route", "\n".join(routes) + "\n")
+    t.state["addresses"] = {k: list(v) for k, v in spec.addresses.items()}
+    for ifname in spec.operstate_up:
+        if os.path.lexists(t.p(f"sys/class/net/{ifname}")):
+            t.put(f"sys/class/net/{ifname}/operstate", "up\n")
     t.save()
     # VFs that exist at boot (a driver parameter such as igb max_vfs): enable them through the kernel model.
     from sriovctl.host.sim import enable_vfs

@@ -90,6 +90,9 @@ class HostSpec:
     modules: tuple[str, ...] = ()
     devices: tuple[DeviceSpec, ...] = ()
     synthetic_notes: str = ""
+    default_route: str | None = None  # netdev carrying the default route
+    addresses: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    operstate_up: tuple[str, ...] = ()
 
 
 class _Reader:
@@ -192,6 +195,7 @@ def parse_spec(data: Any, source: str) -> HostSpec:
     firmware = r.get(data, "firmware", "", dict, {})
     iommu = r.get(data, "iommu", "", dict, {})
     devs = r.get(data, "devices", "", list)
+    network = r.get(data, "network", "", dict, {})
     name = r.get(data, "name", "", str)
     if not name.replace("-", "").replace("_", "").isalnum():
         raise r.fail("name", f"letters, digits, - and _ only, got {name!r}")
@@ -209,6 +213,9 @@ def parse_spec(data: Any, source: str) -> HostSpec:
         iommu_groups=r.get(iommu, "groups", "iommu", bool, False),
         devices=tuple(r.device(d, f"devices[{i}]") for i, d in enumerate(devs)),
         synthetic_notes=r.get(data, "synthetic", "", str, ""),
+        default_route=r.get(network, "default_route", "network", (str, type(None)), None),
+        addresses={str(k): tuple(str(a) for a in v) for k, v in r.get(network, "addresses", "network", dict, {}).items()},
+        operstate_up=tuple(r.get(network, "up", "network", list, [])),
     )
     seen: set[PciAddress] = set()
 

@@ -1,0 +1,223 @@
+"""Lab, topology `default`: VF lifecycle, VF attributes over netlink and driver binding on the real kernel."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import subprocess
+import time
+
+import pytest
+
+from labguest import LAB_OUT, set_numvfs, sh, wait_for
+
+pytestmark = pytest.mark.lab("default")
+
+
+def cli(*args: str) -> tuple[int, str, str]:
+    from sriovctl.cli.main import run
+
+    out, err = io.StringIO(), io.StringIO()
+    code, _ = run(list(args), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def ip_vfs(ifname: str) -> dict[int, str]:
+    """The guest's own `ip -d link show` lines per VF."""
+    out = sh("ip", "-d", "link", "show", "dev", ifname)
+    return {int(m.group(1)): m.group(0) for m in re.finditer(r"vf (\d+)\s.*", out)}
+
+
+def read(path: str) -> str:
+    with open(path) as f:
+        return f.read()
+
+
+def pf_netdev(pf: str) -> str:
+    return os.listdir(f"/sys/bus/pci/devices/{pf}/net")[0]
+
+
+def test_enable_reset_and_refusal(host, pfs) -> None:  # type: ignore[no-untyped-def]
+    (pf,) = pfs
+    set_numvfs(host, pf, 0)
+    code, out, err = cli("vf", "enable", pf, "7")
+    assert code == 0, err
+    assert len([x for x in os.listdir(f"/sys/bus/pci/devices/{pf}") if x.startswith("virtfn")]) == 7
+    code, out, err = cli("vf", "enable", pf, "3")
+    assert code == 64 and "7 already enabled (write 0 first, or use --reset)" in err, err
+    assert read(f"/sys/bus/pci/devices/{pf}/sriov_numvfs").strip() == "7"
+    code, out, err = cli("vf", "enable", pf, "8")
+    assert code == 64 and "sriov_totalvfs is 7" in err
+    code, out, err = cli("vf", "enable", pf, "3", "--reset")
+    assert code == 0, err
+    assert read(f"/sys/bus/pci/devices/{pf}/sriov_numvfs").strip() == "3"
+    code, out, err = cli("vf", "enable", pf, "7", "--reset", "--dry-run")
+    assert code == 0 and "sriov_numvfs <- '0'" in out and "sriov_numvfs <- '7'" in out
+    assert read(f"/sys/bus/pci/devices/{pf}/sriov_numvfs").strip() == "3"
+
+
+def link_up(ifname: str) -> None:
+    """igb refuses VF rates while the PF has no link (EINVAL): bring it up and wait for carrier."""
+    sh("ip", "link", "set", "dev", ifname, "up")
+    wait_for(lambda: read(f"/sys/class/net/{ifname}/carrier").strip() == "1", f"{ifname} carrier")
+
+
+def test_rate_needs_the_pf_link_up(host, pfs) -> None:  # type: ignore[no-untyped-def]
+    (pf,) = pfs
+    set_numvfs(host, pf, 7)
+    ifname = pf_netdev(pf)
+    sh("ip", "link", "set", "dev", ifname, "down")
+    code, _, err = cli("vf", "set", f"{ifname}#5", "--max-rate", "100", "--trust", "on")
+    assert code == 3 and "rate min 0 max 100 Mbit/s: refused by igb: EINVAL" in err, err
+    assert "trust on" in ip_vfs(ifname)[5]
+
+
+def test_set_attributes_verified_by_ip(host, pfs) -> None:  # type: ignore[no-untyped-def]
+    (pf,) = pfs
+    set_numvfs(host, pf, 7)
+    ifname = pf_netdev(pf)
+    link_up(ifname)
+    code, out, err = cli("vf", "set", f"{ifname}#0", "--mac", "52:54:00:6d:90:02", "--vlan", "42", "--qos", "3",
+                         "--spoofchk", "off", "--trust", "on", "--max-rate", "100")
+    assert code == 0, err
+    code, out, err = cli("vf", "set", f"{ifname}#1-3,5", "--vlan", "7", "--spoofchk", "off")
+    assert code == 0, err
+    lines = ip_vfs(ifname)
+    assert "link/ether 52:54:00:6d:90:02" in lines[0] and "vlan 42, qos 3" in lines[0], lines[0]
+    assert "spoof checking off" in lines[0] and "trust on" in lines[0]
+    assert "max_tx_rate 100Mbps" in lines[0] or "tx rate 100 (Mbps)" in lines[0], lines[0]
+    for i in (1, 2, 3, 5):
+        assert "vlan 7" in lines[i] and "spoof checking off" in lines[i], lines[i]
+    assert "vlan" not in lines[4] and "spoof checking on" in lines[4], lines[4]
+    # sriovctl's own reader agrees
+    code, out, _ = cli("--json", "show", f"{ifname}#0")
+    nl = json.loads(out)["device"]["netlink"]
+    assert (nl["mac"], nl["vlan"], nl["qos"], nl["spoofchk"], nl["trust"], nl["max_tx_rate"]) == \
+        ("52:54:00:6d:90:02", 42, 3, False, True, 100)
+
+
+def test_link_state_unsupported_on_igb_others_applied(host, pfs) -> None:  # type: ignore[no-untyped-def]
+    (pf,) = pfs
+    set_numvfs(host, pf, 7)
+    ifname = pf_netdev(pf)
+    code, _, err = cli("vf", "set", f"{ifname}#6", "--vlan", "99", "--state", "disable", "--trust", "on")
+    assert code == 3, (code, err)
+    assert "link state disable: refused by igb: EOPNOTSUPP" in err, err
+    line = ip_vfs(ifname)[6]
+    assert "vlan 99" in line and "trust on" in line, line  # applied although link state was refused
+
+
+def test_invalid_values_change_nothing(host, pfs) -> None:  # type: ignore[no-untyped-def]
+    (pf,) = pfs
+    set_numvfs(host, pf, 7)
+    ifname = pf_netdev(pf)
+    before = sh("ip", "-d", "link", "show", "dev", ifname)
+    for args, needle in ((["--vlan", "5000"], "must be 0..4095"), (["--qos", "3"], "need --vlan"),
+                         (["--mac", "01:00:5e:00:00:01"], "multicast"), (["--min-rate", "9", "--max-rate", "5"], ">")):
+        code, _, err = cli("vf", "set", f"{ifname}#2", *args)
+        assert code == 64 and needle in err, err
+    assert sh("ip", "-d", "link", "show", "dev", ifname) == before
+
+
+def test_bind_vfio_and_back(host, pfs) -> None:  # type: ignore[no-untyped-def]
+    from sriovctl.inventory import read_inventory
+    from sriovctl.pci.address import PciAddress
+
+    (pf,) = pfs
+    set_numvfs(host, pf, 7)
+    ifname = pf_netdev(pf)
+    vf = os.path.basename(os.readlink(f"/sys/bus/pci/devices/{pf}/virtfn1"))
+    group = os.path.basename(os.readlink(f"/sys/bus/pci/devices/{vf}/iommu_group"))
+    code, out, err = cli("vf", "bind", f"{ifname}#1", "vfio-pci")
+    assert code == 0, err
+    assert os.path.basename(os.readlink(f"/sys/bus/pci/devices/{vf}/driver")) == "vfio-pci"
+    assert os.path.exists(f"/dev/vfio/{group}") and f"/dev/vfio/{group}" in out
+    code, out, err = cli("vf", "bind", f"{ifname}#1", "host")
+    assert code == 0, err
+    assert os.path.basename(os.readlink(f"/sys/bus/pci/devices/{vf}/driver")) == "igbvf"
+    d = read_inventory(host).devices[PciAddress.parse(vf)]
+    assert d.driver == "igbvf" and d.driver_override is None and len(d.netdevs) == 1
+
+
+def test_held_vfio_group_blocks_disable_until_force(host, pfs) -> None:  # type: ignore[no-untyped-def]
+    (pf,) = pfs
+    set_numvfs(host, pf, 7)
+    ifname = pf_netdev(pf)
+    vf = os.path.basename(os.readlink(f"/sys/bus/pci/devices/{pf}/virtfn2"))
+    group = os.path.basename(os.readlink(f"/sys/bus/pci/devices/{vf}/iommu_group"))
+    assert cli("vf", "bind", f"{ifname}#2", "vfio-pci")[0] == 0
+    holder = subprocess.Popen(["python3", "-c", f"import time; f = open('/dev/vfio/{group}', 'rb'); time.sleep(120)"])
+    try:
+        wait_for(lambda: any(os.readlink(f"/proc/{holder.pid}/fd/{fd}") == f"/dev/vfio/{group}"
+                             for fd in os.listdir(f"/proc/{holder.pid}/fd")), "the holder to open the group")
+        code, _, err = cli("vf", "disable", pf)
+        assert code == 77 and f"process {holder.pid} (python3) holds /dev/vfio/{group} open" in err, err
+        assert read(f"/sys/bus/pci/devices/{pf}/sriov_numvfs").strip() == "7"
+        code, _, err = cli("vf", "enable", pf, "3", "--reset")
+        assert code == 77, err
+    finally:
+        holder.kill()
+        holder.wait()
+    code, _, err = cli("vf", "disable", pf, "--force")
+    assert code == 0, err
+    assert read(f"/sys/bus/pci/devices/{pf}/sriov_numvfs").strip() == "0"
+
+
+def test_legacy_max_vfs_path(host, pfs) -> None:  # type: ignore[no-untyped-def]
+    (pf,) = pfs
+    set_numvfs(host, pf, 0)
+    code, out, err = cli("vf", "enable", pf, "2", "--module-param", "max_vfs")
+    if code == 77:  # the PF was brought up by an earlier test and now carries the guest's default route
+        assert "reloading igb: refused, in use" in err and "carries the default route" in err, err
+        code, out, err = cli("vf", "enable", pf, "2", "--module-param", "max_vfs", "--force")
+    assert code == 0, err
+    assert "deprecated" in out
+    assert read("/etc/modprobe.d/igb.conf").splitlines()[-1] == "options igb max_vfs=2"
+    wait_for(lambda: os.path.isdir(f"/sys/bus/pci/devices/{pf}/net"), "PF netdev after reload")
+    assert read(f"/sys/bus/pci/devices/{pf}/sriov_numvfs").strip() == "2"
+    os.remove("/etc/modprobe.d/igb.conf")
+    sh("modprobe", "-r", "igb")
+    sh("modprobe", "igb")
+    wait_for(lambda: os.path.isdir(f"/sys/bus/pci/devices/{pf}/net"), "PF netdev")
+
+
+def test_benchmark_mac_vlan_on_7_vfs(host, pfs) -> None:  # type: ignore[no-untyped-def]
+    """sriovctl's library call (one RTM_SETLINK + one RTM_GETLINK) vs one `ip link set` process per VF,
+    read-back included on both sides."""
+    from sriovctl import vf
+    from sriovctl.inventory import read_inventory
+
+    (pf,) = pfs
+    set_numvfs(host, pf, 7)
+    ifname = pf_netdev(pf)
+    inv = read_inventory(host)
+    p = next(x for x in inv.pfs)
+    vfs = inv.vfs_of(p)
+
+    def ours(vlan: int) -> tuple[float, int]:
+        plan = [(d, vf.VfSettings(mac=f"52:54:00:00:01:{d.vf_index:02x}", vlan=vlan)) for d in vfs]
+        t0 = time.perf_counter()
+        res = vf.set_many(host, inv, plan)  # read-back and verification included
+        t = time.perf_counter() - t0
+        assert not res.refused and len(res.applied) == 14
+        return t, res.requests
+
+    def ip_way(vlan: int) -> float:
+        t0 = time.perf_counter()
+        for d in vfs:
+            p = subprocess.run(["ip", "link", "set", "dev", ifname, "vf", str(d.vf_index), "mac",
+                                f"52:54:00:00:02:{d.vf_index:02x}", "vlan", str(vlan)], capture_output=True, text=True)
+            assert p.returncode == 0, (ifname, d.vf_index, p.stderr)
+        subprocess.run(["ip", "-d", "link", "show", "dev", ifname], check=True, capture_output=True)
+        return time.perf_counter() - t0
+
+    ours(1)  # warm up: imports, socket
+    runs_ours = sorted(ours(10 + i)[0] for i in range(5))
+    reqs = ours(20)[1]
+    runs_ip = sorted(ip_way(30 + i) for i in range(5))
+    med_ours, med_ip = runs_ours[2], runs_ip[2]
+    result = {"sriovctl_s": med_ours, "ip_processes_s": med_ip, "ratio": med_ip / med_ours, "netlink_requests": reqs}
+    (LAB_OUT / "bench-vf-set.json").write_text(json.dumps(result, indent=1))
+    assert reqs == 2
