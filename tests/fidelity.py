@@ -84,3 +84,41 @@ def run_sequence(host: Host, pf: str) -> Trace:
     step("2->0", lambda: f"{d}/sriov_numvfs", lambda: "0")
     step("autoprobe on", lambda: f"{d}/sriov_drivers_autoprobe", lambda: "1")
     return trace
+
+
+def run_vf_sequence(host: Host, pf: str) -> list[object]:
+    """VF attribute changes on VFs 0-2 of an enabled PF (its link down): what each attribute's outcome was,
+    then each VF's netlink view (without the MACs the VF driver picked)."""
+    from sriovctl import vf
+    from sriovctl.errors import PartialError
+    from sriovctl.inventory import read_inventory
+
+    steps: list[tuple[int, vf.VfSettings]] = [
+        (0, vf.VfSettings(mac="52:54:00:6d:90:02", vlan=42, qos=3, spoofchk=False, trust=True)),
+        (1, vf.VfSettings(vlan=7, state="disable", trust=True)),
+        (2, vf.VfSettings(vlan=5, proto="802.1ad")),
+        (2, vf.VfSettings(max_rate=100)),
+        (2, vf.VfSettings(min_rate=10, max_rate=100)),
+        (0, vf.VfSettings(query_rss=True)),
+        (2, vf.VfSettings(vlan=0, spoofchk=False)),
+    ]
+    trace: list[object] = []
+    for index, st in steps:
+        inv = read_inventory(host)
+        p = next(x for x in inv.pfs if str(x.address) == pf)
+        target = inv.vfs_of(p)[index]
+        try:
+            res = vf.set_many(host, inv, [(target, st)])
+            outcome = sorted([(c.attr, "ok") for c in res.applied])
+        except PartialError as e:
+            outcome = sorted([(d.split(": ")[1].split(" ")[0], d.rsplit(": ", 1)[1]) for d in e.details
+                              if "refused by" in d or "reads back" in d])
+        trace.append((index, outcome))
+    inv = read_inventory(host)
+    p = next(x for x in inv.pfs if str(x.address) == pf)
+    for d in inv.vfs_of(p)[:3]:
+        v = d.netlink
+        assert v is not None
+        trace.append((d.vf_index, v.vlan, v.qos, v.spoofchk, v.trust, v.link_state, v.min_tx_rate, v.max_tx_rate,
+                      v.mac if d.vf_index == 0 else "-"))
+    return trace

@@ -58,6 +58,25 @@ def test_enable_reset_and_refusal(host, pfs) -> None:  # type: ignore[no-untyped
     assert read(f"/sys/bus/pci/devices/{pf}/sriov_numvfs").strip() == "3"
 
 
+def settle_names(pf: str) -> None:
+    """After a driver reload the guest's udev renames ethN to the predictable name: wait until the names of
+    the PF and its VFs have not changed for a second."""
+    def names() -> list[str]:
+        out = []
+        for d in [pf] + [os.path.basename(os.readlink(f"/sys/bus/pci/devices/{pf}/{v}"))
+                         for v in os.listdir(f"/sys/bus/pci/devices/{pf}") if v.startswith("virtfn")]:
+            net = f"/sys/bus/pci/devices/{d}/net"
+            out += os.listdir(net) if os.path.isdir(net) else []
+        return sorted(out)
+    last, since = names(), time.monotonic()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and time.monotonic() - since < 1.0:
+        time.sleep(0.1)
+        cur = names()
+        if cur != last:
+            last, since = cur, time.monotonic()
+
+
 def link_up(ifname: str) -> None:
     """igb refuses VF rates while the PF has no link (EINVAL): bring it up and wait for carrier."""
     sh("ip", "link", "set", "dev", ifname, "up")
@@ -176,11 +195,13 @@ def test_legacy_max_vfs_path(host, pfs) -> None:  # type: ignore[no-untyped-def]
     assert "deprecated" in out
     assert read("/etc/modprobe.d/igb.conf").splitlines()[-1] == "options igb max_vfs=2"
     wait_for(lambda: os.path.isdir(f"/sys/bus/pci/devices/{pf}/net"), "PF netdev after reload")
+    settle_names(pf)
     assert read(f"/sys/bus/pci/devices/{pf}/sriov_numvfs").strip() == "2"
     os.remove("/etc/modprobe.d/igb.conf")
     sh("modprobe", "-r", "igb")
     sh("modprobe", "igb")
     wait_for(lambda: os.path.isdir(f"/sys/bus/pci/devices/{pf}/net"), "PF netdev")
+    settle_names(pf)
 
 
 def test_benchmark_mac_vlan_on_7_vfs(host, pfs) -> None:  # type: ignore[no-untyped-def]
@@ -191,6 +212,7 @@ def test_benchmark_mac_vlan_on_7_vfs(host, pfs) -> None:  # type: ignore[no-unty
 
     (pf,) = pfs
     set_numvfs(host, pf, 7)
+    settle_names(pf)
     ifname = pf_netdev(pf)
     inv = read_inventory(host)
     p = next(x for x in inv.pfs)

@@ -22,3 +22,16 @@ def test_sim_matches_the_recorded_kernel_trace() -> None:
     assert len(sim) == len(kernel) == 20
     for k, s in zip(kernel, sim, strict=True):
         assert k == s, f"step {k[0]!r}: kernel {k[1:]} vs simulation {s[1:]}"
+
+
+def test_sim_vf_settings_match_the_recorded_kernel_answers() -> None:
+    from fidelity import run_vf_sequence
+
+    recorded = RECORDED.parent / "fidelity-netlink-kernel.json"
+    if not recorded.exists():
+        pytest.skip("no recorded kernel trace yet (lab/capture-fixtures)")
+    h = open_sim("igb-82576")
+    h.write("sys/bus/pci/devices/0000:0b:00.0/sriov_numvfs", "0")
+    h.write("sys/bus/pci/devices/0000:0b:00.0/sriov_numvfs", "3")
+    sim = json.loads(json.dumps(run_vf_sequence(h, "0000:0b:00.0")))
+    assert sim == json.loads(recorded.read_text())

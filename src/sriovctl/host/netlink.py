@@ -108,6 +108,7 @@ class DriverVfSupport:
     vlan_8021ad: bool
     min_tx_rate: bool
     reports_rss: bool
+    rate_needs_link: bool = False  # igb: EINVAL while the PF has no link (seen in the lab)
 
 
 def _e(name: str) -> int:
@@ -118,6 +119,7 @@ def _e(name: str) -> int:
 
 DRIVER_VF_SUPPORT: dict[str, DriverVfSupport] = {
     # igb (82576): no ndo_set_vf_link_state nor rss query; 802.1Q only; no minimum rate (seen in the lab)
-    "igb": DriverVfSupport({"link_state": _e("EOPNOTSUPP"), "rss_query_en": _e("EOPNOTSUPP")}, False, False, False),
+    "igb": DriverVfSupport({"link_state": _e("EOPNOTSUPP"), "rss_query_en": _e("EOPNOTSUPP")}, False, False, False,
+                           rate_needs_link=True),
     "ice": DriverVfSupport({}, True, True, True),
 }

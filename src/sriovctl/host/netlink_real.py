@@ -40,7 +40,7 @@ class PyrouteNetlink(RequestCounter):
             from pyroute2 import IPRSocket
 
             self._sk = IPRSocket()
-            self._sk.bind()
+            self._sk.bind(groups=0)  # no multicast groups: only replies to our own requests arrive
             with contextlib.suppress(OSError):
                 self._sk.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
         return self._sk

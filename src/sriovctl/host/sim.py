@@ -268,6 +268,11 @@ class SimNetlink(RequestCounter):
             out.append(VfNetlink(vf=i, **fields))
         return out
 
+    def _operstate(self, ifname: str) -> str:
+        p = self.tree.p(f"sys/class/net/{ifname}/operstate")
+        with open(p, encoding="ascii") as f:
+            return f.read().strip()
+
     def addresses(self) -> dict[str, list[str]]:
         self.count("RTM_GETADDR dump")
         return {k: list(v) for k, v in self.tree.state.get("addresses", {}).items()}
@@ -301,6 +306,8 @@ class SimNetlink(RequestCounter):
                     lo, hi = c.rate_spec()
                     if lo and not support.min_tx_rate:
                         raise NetlinkError(errno.EINVAL, "minimum TX rate not supported")
+                    if support.rate_needs_link and self._operstate(ifname) != "up":
+                        raise NetlinkError(errno.EINVAL, "no link on the PF")
                     v.update(min_tx_rate=lo, max_tx_rate=hi)
                 elif c.attr in ("spoofchk", "trust", "rss_query_en"):
                     v[c.attr] = bool(c.value)
