@@ -116,7 +116,7 @@ def _read_device(host: Host, name: str) -> _Raw:
 
 
 def _netlink_views(host: Host, raw: dict[PciAddress, _Raw], pf_vfs: dict[PciAddress, tuple[PciAddress, ...]],
-                   ) -> dict[PciAddress, VfNetlink]:
+                   stats: bool = False) -> dict[PciAddress, VfNetlink]:
     """Each VF's netlink view, from one RTM_GETLINK per PF (absent where it cannot be read)."""
     from sriovctl.host.netlink import NetlinkError
 
@@ -126,7 +126,7 @@ def _netlink_views(host: Host, raw: dict[PciAddress, _Raw], pf_vfs: dict[PciAddr
         if not vfs or not names:
             continue
         try:
-            view = host.netlink().get_vfs(names[0])
+            view = host.netlink().get_vfs(names[0], stats=stats)
         except (NetlinkError, OSError, ImportError, SriovctlError):
             continue
         for v in view:
@@ -135,7 +135,9 @@ def _netlink_views(host: Host, raw: dict[PciAddress, _Raw], pf_vfs: dict[PciAddr
     return out
 
 
-def read_inventory(host: Host, ids: PciIds | None = None, netlink: bool = True) -> Inventory:
+def read_inventory(host: Host, ids: PciIds | None = None, netlink: bool = True, stats: bool = False) -> Inventory:
+    """Everything on the host. ``netlink``: each VF's netlink view (one RTM_GETLINK per PF); ``stats``: with
+    the per-VF traffic counters where the kernel reports them (costlier: off for listings)."""
     ids = ids or system_ids()
     raw: dict[PciAddress, _Raw] = {}
     for name in host.listdir(DEVICES):
@@ -175,7 +177,7 @@ def read_inventory(host: Host, ids: PciIds | None = None, netlink: bool = True) 
             groups.setdefault(r.group, []).append(addr)
     group_objs = {n: IommuGroup(n, tuple(sorted(m))) for n, m in sorted(groups.items())}
 
-    views = _netlink_views(host, raw, pf_vfs) if netlink else {}
+    views = _netlink_views(host, raw, pf_vfs, stats) if netlink else {}
     modules: dict[str, str | None] = {}
     devices: dict[PciAddress, PciDevice] = {}
     for addr in sorted(raw):

@@ -57,10 +57,10 @@ class Ctx:
                 self.host = Host(root="/", label=os.uname().nodename)
         return self.host
 
-    def inventory(self) -> Inventory:
+    def inventory(self, stats: bool = False) -> Inventory:
         from sriovctl.inventory import read_inventory
 
-        return read_inventory(self.open_host())
+        return read_inventory(self.open_host(), stats=stats)
 
     def emit_json(self, doc: dict[str, Any]) -> None:
         # Indented for a person at a terminal; compact (and written by the fast C encoder) for programs.
@@ -104,7 +104,7 @@ def cmd_list(ctx: Ctx) -> int:
 def cmd_show(ctx: Ctx) -> int:
     from sriovctl.resolve import resolve_one
 
-    inv = ctx.inventory()
+    inv = ctx.inventory(stats=True)
     d = resolve_one(inv, ctx.args.device)
     if ctx.json:
         from sriovctl.cli.jsonout import config_json, device_json

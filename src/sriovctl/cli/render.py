@@ -68,6 +68,10 @@ def render_status(inv: Inventory, out: Any) -> None:
         c.print(v)
 
 
+def _onoff(b: bool | None) -> str:
+    return "-" if b is None else ("on" if b else "off")
+
+
 def render_show(inv: Inventory, d: PciDevice, out: Any) -> None:
     c = _console(out)
     role = "PF" if d.is_pf else "VF" if d.is_vf else "device"
@@ -89,6 +93,14 @@ def render_show(inv: Inventory, d: PciDevice, out: Any) -> None:
         rows.append(("assignable", ("yes: " if d.assignability.assignable else "no: ") + d.assignability.reason))
     if d.is_vf:
         rows.append(("PF", f"{d.physfn} (VF index {d.vf_index})"))
+        nl = d.netlink
+        if nl is not None:
+            vlan = f"vlan {nl.vlan} qos {nl.qos} {nl.vlan_proto}" if nl.vlan else "no vlan"
+            rows.append(("netlink", f"mac {nl.mac}, {vlan}, spoof checking {_onoff(nl.spoofchk)}, "
+                                    f"trust {_onoff(nl.trust)}, link-state {nl.link_state or '-'}, "
+                                    f"rate min {nl.min_tx_rate} max {nl.max_tx_rate} Mbit/s"))
+            if nl.stats:
+                rows.append(("VF stats", ", ".join(f"{k} {n}" for k, n in nl.stats.items())))
     if d.is_pf and d.sriov:
         s = d.sriov
         rows.append(("SR-IOV", f"{s.state.value}: numvfs {s.numvfs} of totalvfs {s.totalvfs}, offset {s.offset}, "
@@ -96,8 +108,8 @@ def render_show(inv: Inventory, d: PciDevice, out: Any) -> None:
                                f"drivers_autoprobe {s.drivers_autoprobe}"))
         rows.append(("VFs", " ".join(str(v) for v in d.vfs) or "-"))
     w = max(len(k) for k, _ in rows)
-    for k, v in rows:
-        c.print(f"  {k:<{w}}  {v}", markup=False)
+    for k, val in rows:
+        c.print(f"  {k:<{w}}  {val}", markup=False)
     if d.config is not None:
         out.write("\n")
         render_decoded(None, "", d.config, out, indent="  ")

@@ -231,7 +231,7 @@ class SnapshotNetlink:
         raw = host.read_bytes(NETLINK_SNAPSHOT, 1 << 26)
         self.data: dict[str, Any] = json.loads(raw) if raw else {}
 
-    def get_vfs(self, ifname: str) -> list[Any]:
+    def get_vfs(self, ifname: str, stats: bool = False) -> list[Any]:
         from sriovctl.host.netlink import NetlinkError, VfNetlink
 
         self.requests += 1

@@ -74,7 +74,7 @@ class NetlinkError(Exception):
 class Netlink(Protocol):
     requests: int
 
-    def get_vfs(self, ifname: str) -> list[VfNetlink]:
+    def get_vfs(self, ifname: str, stats: bool = False) -> list[VfNetlink]:
         """The PF's VF list in one RTM_GETLINK (VF filter on, statistics skipped unless asked)."""
         ...
 
