@@ -44,6 +44,9 @@ def test_a_256_vf_reply_decodes_completely() -> None:
 
 
 def test_one_setlink_carries_every_vf_in_kernel_order() -> None:
+    from sriovctl.host.netlink_real import _pad_vlan_info
+
+    _pad_vlan_info()
     changes = [VfChange(3, "trust", True), VfChange(3, "mac", "52:54:00:00:00:03"), VfChange(0, "vlan", (42, 3, "802.1Q")),
                VfChange(1, "vlan", (7, 0, "802.1ad")), VfChange(0, "rate", (0, 100)), VfChange(2, "link_state", "disable")]
     msg = ifinfmsg()
@@ -55,7 +58,9 @@ def test_one_setlink_carries_every_vf_in_kernel_order() -> None:
     infos = back.get_attr("IFLA_VFINFO_LIST").get_attrs("IFLA_VF_INFO")
     assert len(infos) == 4
     assert [a[0] for a in infos[0]["attrs"]] == ["IFLA_VF_VLAN", "IFLA_VF_RATE"]
-    assert infos[1].get_attr("IFLA_VF_VLAN_LIST").get_attrs("IFLA_VF_VLAN_INFO")[0]["proto"] == 0x88A8
+    ivvi = infos[1].get_attr("IFLA_VF_VLAN_LIST").get_attrs("IFLA_VF_VLAN_INFO")[0]
+    assert ivvi["proto"] == 0x88A8 and ivvi["vlan"] == 7
+    assert ivvi["header"]["length"] == 4 + 16  # struct ifla_vf_vlan_info is 16 bytes: the kernel checks
     assert infos[2].get_attr("IFLA_VF_LINK_STATE")["link_state"] == 2
     assert [a[0] for a in infos[3]["attrs"]] == ["IFLA_VF_MAC", "IFLA_VF_TRUST"]
     assert infos[3].get_attr("IFLA_VF_MAC")["mac"] == "52:54:00:00:00:03"

@@ -25,6 +25,16 @@ RCVBUF = 4 << 20
 RTM_NEWLINK, RTM_SETLINK = 16, 19  # linux/rtnetlink.h  # a PF with 256 VFs answers with one message of several hundred KiB
 
 
+def _pad_vlan_info() -> None:
+    """pyroute2 (0.9.7) encodes struct ifla_vf_vlan_info in 14 bytes; the kernel wants sizeof() = 16 and
+    answers EINVAL to anything shorter (seen in the lab with an 802.1ad VLAN). Add the trailing padding."""
+    from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+
+    ivvi = ifinfmsg.vflist.vfinfo.vf_vlist.ivvi
+    if len(ivvi.fields) == 4:
+        ivvi.fields = (*ivvi.fields, ("__pad", "2x"))
+
+
 class PyrouteNetlink(RequestCounter):
     """rtnetlink through pyroute2's IPRSocket: one put() and one get() per request, no event loop in between
     (pyroute2 0.9's IPRoute runs an asyncio loop per call: about half the time of a VF change under TCG)."""
@@ -39,6 +49,7 @@ class PyrouteNetlink(RequestCounter):
         if self._sk is None:
             from pyroute2 import IPRSocket
 
+            _pad_vlan_info()
             self._sk = IPRSocket()
             self._sk.bind(groups=0)  # no multicast groups: only replies to our own requests arrive
             with contextlib.suppress(OSError):
