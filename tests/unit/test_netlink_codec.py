@@ -60,7 +60,11 @@ def test_one_setlink_carries_every_vf_in_kernel_order() -> None:
     assert [a[0] for a in infos[0]["attrs"]] == ["IFLA_VF_VLAN", "IFLA_VF_RATE"]
     ivvi = infos[1].get_attr("IFLA_VF_VLAN_LIST").get_attrs("IFLA_VF_VLAN_INFO")[0]
     assert ivvi["proto"] == 0x88A8 and ivvi["vlan"] == 7
-    assert ivvi["header"]["length"] == 4 + 16  # struct ifla_vf_vlan_info is 16 bytes: the kernel checks
+    raw = msg.data[: msg["header"]["length"]]
+    at = raw.find(bytes.fromhex("01000000" "07000000" "00000000" "88a8"))  # vf 1, vlan 7, qos 0, proto 802.1ad
+    assert at > 4
+    nla_len = int.from_bytes(raw[at - 4:at - 2], "little")  # the IFLA_VF_VLAN_INFO header just before
+    assert nla_len == 4 + 16  # struct ifla_vf_vlan_info is 16 bytes: the kernel refuses less with EINVAL
     assert infos[2].get_attr("IFLA_VF_LINK_STATE")["link_state"] == 2
     assert [a[0] for a in infos[3]["attrs"]] == ["IFLA_VF_MAC", "IFLA_VF_TRUST"]
     assert infos[3].get_attr("IFLA_VF_MAC")["mac"] == "52:54:00:00:00:03"
