@@ -378,7 +378,9 @@ def set_many(host: Host, inv: Inventory, plan: list[tuple[PciDevice, VfSettings]
         details = [f"{ifname}#{c.vf}: {_ATTR_LABEL[c.attr]} {_fmt(c)}: {why}" for c, why in res.refused]
         raise PartialError(f"{ifname}: {len(res.applied)} settings applied, {len(res.refused)} refused: "
                            + "; ".join(details[:4]) + (f" (+{len(details) - 4})" if len(details) > 4 else ""),
-                           details + res.lines, hint="the driver does not support these; the rest was applied")
+                           details + res.lines,
+                           hint="the driver refused these (not supported, or not now: igb sets rates only while the "
+                                "PF has link); the rest was applied")
     return res
 
 

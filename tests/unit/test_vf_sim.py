@@ -125,6 +125,9 @@ def test_host_binding_with_autoprobe_off_needs_a_driver_name() -> None:
 
 
 def test_set_attributes_and_partial_on_igb() -> None:
+    r = cli(*S, "vf", "set", "enp11s0f0#0", "--max-rate", "100")
+    assert r.code == 3 and "rate min 0 max 100 Mbit/s: refused by igb: EINVAL" in r.err  # igb: no link, no rate
+    (Path(open_sim("igb-82576").root) / "sys/class/net/enp11s0f0/operstate").write_text("up\n")  # `ip link set up`
     r = cli(*S, "vf", "set", "enp11s0f0#0", "--mac", "52:54:00:6d:90:02", "--vlan", "42", "--qos", "3",
             "--spoofchk", "off", "--trust", "on", "--max-rate", "100")
     assert r.code == 0, r.err
