@@ -40,6 +40,12 @@ def topology_of(item: pytest.Item) -> str | None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if IN_GUEST:
+        select = os.environ.get("SRIOVCTL_LAB_SELECT")
+        if select:  # the host's selection for this boot
+            wanted = set(Path(select).read_text().split("\n")) - {""}
+            keep = [i for i in items if i.nodeid in wanted]
+            config.hook.pytest_deselected(items=[i for i in items if i.nodeid not in wanted])
+            items[:] = keep
         for item in items:
             if topology_of(item) not in (None, IN_GUEST):
                 item.add_marker(pytest.mark.skip(reason=f"lab test for topology {topology_of(item)}"))

@@ -76,6 +76,8 @@ class TemporaryError(SriovctlError):
 
 
 EX_PARTIAL = 3  # some changes applied, others refused by the driver: see docs/EXIT-CODES.md
+EX_DOCTOR_WARN = 4  # doctor found warnings (no failures)
+EX_DOCTOR_FAIL = 5  # doctor found failures
 
 
 class PartialError(SriovctlError):

@@ -218,6 +218,29 @@ def cmd_sim_create(ctx: Ctx) -> int:
     return 0
 
 
+def cmd_doctor(ctx: Ctx) -> int:
+    from sriovctl.doctor import Severity, run_doctor
+    from sriovctl.errors import EX_DOCTOR_FAIL, EX_DOCTOR_WARN
+    from sriovctl.resolve import resolve_one
+
+    host = ctx.open_host()
+    inv = ctx.inventory()
+    device = resolve_one(inv, ctx.args.device) if ctx.args.device else None
+    report = run_doctor(host, inv, device)
+    if ctx.json:
+        ctx.emit_json({"schema_version": 1, "host": inv.host, "worst": report.worst.label,
+                       "findings": [{"id": f.id, "severity": f.severity.label, "area": f.area, "subject": f.subject,
+                                     "message": f.message, "hint": f.hint,
+                                     "evidence": [{"source": k, "value": v} for k, v in f.evidence]}
+                                    for f in report.findings],
+                       "capacity": report.capacity})
+    else:
+        from sriovctl.cli.render import render_doctor
+
+        render_doctor(inv, report, ctx.out, verbose=ctx.args.verbose)
+    return {Severity.FAIL: EX_DOCTOR_FAIL, Severity.WARN: EX_DOCTOR_WARN}.get(report.worst, 0)
+
+
 # ---------------------------------------------------------------- writing verbs
 
 def _writer(ctx: Ctx) -> tuple[Host, Inventory]:
@@ -380,6 +403,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = verb("snapshot", cmd_snapshot, "capture what sriovctl reads into OUT.tar.gz (for --root elsewhere)")
     sp.add_argument("out")
+
+    sp = verb("doctor", cmd_doctor, "can this host do SR-IOV safely, and which VFs can really go to separate VMs?")
+    sp.add_argument("device", nargs="?", help="limit device findings to one PF or VF")
+    sp.add_argument("-v", "--verbose", action="store_true", help="show evidence for every finding, not only problems")
 
     vfp = sub.add_parser("vf", help="create, configure and bind VFs")
     vfs = vfp.add_subparsers(dest="vf_verb", metavar="VERB", parser_class=_Parser, required=True)

@@ -171,6 +171,36 @@ def render_decoded(addr: PciAddress | None, title: str, c: ConfigSpace, out: Any
         w(f"{indent}  warning: {p}\n")
 
 
+def render_doctor(inv: Inventory, report: Any, out: Any, verbose: bool = False) -> None:
+    from rich.markup import escape
+
+    c = _console(out)
+    style = {"ok": "green", "info": "cyan", "warn": "yellow", "fail": "bold red"}
+    titles = {"platform": "Platform (IOMMU, kernel, CPU)", "device": "Devices (SR-IOV capability)",
+              "isolation": "Isolation (ACS, IOMMU groups, assignability)"}
+    c.print(f"[bold]sriovctl doctor[/] — {escape(inv.host)}")
+    for area, title in titles.items():
+        items = [f for f in report.findings if f.area == area]
+        if not items:
+            continue
+        c.print(f"\n[bold underline]{title}[/]")
+        for f in items:
+            sev = f.severity.label
+            c.print(f"  [{style[sev]}]{sev.upper():4}[/] {escape(f.subject)}: {escape(f.message)}  [dim]({f.id})[/]")
+            if verbose or f.severity.value >= 2:
+                for k, v in f.evidence:
+                    c.print(f"         [dim]{escape(k)}: {escape(v)}[/]")
+            if f.hint and f.severity.value >= 2:
+                c.print(f"         hint: {escape(f.hint)}")
+    if report.capacity:
+        c.print("\n[bold underline]Capacity[/]")
+        for cap in report.capacity:
+            name = cap["netdev"] or cap["pf"]
+            c.print(f"  {name}: {cap['vfs']} VFs, {cap['assignable']} assignable ({cap['groups']} groups)")
+    worst = report.worst.label
+    c.print(f"\nresult: [{style[worst]}]{worst}[/]")
+
+
 # ---------------------------------------------------------------- tree
 
 def _children(inv: Inventory) -> dict[PciAddress | None, list[PciDevice]]:

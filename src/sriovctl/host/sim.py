@@ -235,6 +235,10 @@ class SimHost(Host):
         if n == 0:
             disable_vfs(t, pf)
         else:
+            with open(t.p(f"{d}/resource"), encoding="ascii") as f:
+                lines = f.read().splitlines()
+            if len(lines) > 7 and int(lines[7].split()[0], 16) == 0:
+                raise _err(errno.ENOMEM, rel)  # no MMIO for the VF BARs: sriov_enable() fails
             enable_vfs(t, pf, n)
 
 

@@ -97,6 +97,12 @@ def build(spec: HostSpec, root: str, spec_text: str) -> SimTree:
         t.put(f"sys/firmware/acpi/tables/{table}", table.encode()[:4].ljust(4, b" ") + bytes(32), 0o400)
     for unit in spec.iommu_units:
         t.put(f"sys/devices/virtual/iommu/{unit}/uevent", "")
+        if unit.startswith("dmar"):  # VT-d capability registers; ecap bit 3: interrupt remapping
+            ecap = 0xF0205E if spec.interrupt_remapping else 0xF02056
+            t.put(f"sys/devices/virtual/iommu/{unit}/intel-iommu/ecap", f"{ecap:x}\n")
+            t.put(f"sys/devices/virtual/iommu/{unit}/intel-iommu/cap", "d2008c40660462\n")
+        elif unit.startswith("ivhd"):
+            t.put(f"sys/devices/virtual/iommu/{unit}/amd-iommu/features", "25bf732fa2295afe\n")
         t.link(f"sys/class/iommu/{unit}", f"sys/devices/virtual/iommu/{unit}")
     os.makedirs(t.p("sys/class/net"), exist_ok=True)
     os.makedirs(t.p(GROUPS), exist_ok=True)

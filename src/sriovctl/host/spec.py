@@ -86,6 +86,7 @@ class HostSpec:
     acpi_tables: tuple[str, ...]
     iommu_units: tuple[str, ...]
     iommu_groups: bool
+    interrupt_remapping: bool = True
     kernel_config: dict[str, str] = field(default_factory=dict)
     modules: tuple[str, ...] = ()
     devices: tuple[DeviceSpec, ...] = ()
@@ -211,6 +212,7 @@ def parse_spec(data: Any, source: str) -> HostSpec:
         acpi_tables=tuple(r.get(firmware, "acpi_tables", "firmware", list, ["APIC", "FACP", "DSDT", "MCFG"])),
         iommu_units=tuple(r.get(iommu, "units", "iommu", list, [])),
         iommu_groups=r.get(iommu, "groups", "iommu", bool, False),
+        interrupt_remapping=r.get(iommu, "interrupt_remapping", "iommu", bool, True),
         devices=tuple(r.device(d, f"devices[{i}]") for i, d in enumerate(devs)),
         synthetic_notes=r.get(data, "synthetic", "", str, ""),
         default_route=r.get(network, "default_route", "network", (str, type(None)), None),
