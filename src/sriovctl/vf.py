@@ -403,8 +403,20 @@ def _nl_record(ifname: str, changes: list[VfChange], dry: bool) -> WriteRecord:
 
 # ---------------------------------------------------------------- driver binding
 
-def _default_route_uses(host: Host, d: PciDevice) -> list[str]:
-    return [str(u) for u in UsageScan(host).netdev_uses(d)]
+def _guard_unbind(host: Host, d: PciDevice, also: list[PciDevice], force: bool, out: list[str]) -> None:
+    """Refuse to take a device from its driver while it, or a VF that would go with it, is in use — above all
+    the interface that carries the default route or addresses (it would cut the host off)."""
+    scan = UsageScan(host)
+    users = [f"{u}" for u in scan.uses(d)] + [f"{v.address}: {u}" for v in also for u in scan.uses(v)]
+    if not users:
+        return
+    msg = f"{_name(d)}: refusing to unbind {d.driver}: {'; '.join(users)}"
+    if not force:
+        hint = ("this would cut the host off; use another interface, or --force"
+                if any("default route" in u or " with " in u or " has " in u for u in users)
+                else "stop the users first, or use --force")
+        raise InterlockError(msg, hint=hint)
+    out.append(f"warning: --force: {msg}")
 
 
 def _ensure_driver_loaded(host: Host, driver: str, out: list[str]) -> None:
@@ -432,13 +444,7 @@ def bind(host: Host, inv: Inventory, d: PciDevice, driver: str, *, force: bool =
             raise InterlockError(msg, hint="a VM cannot own it safely; fix the group (doctor) or use --force")
         out.append(f"warning: --force: {msg}")
     if d.driver is not None and (native or d.driver != driver):
-        uses = _default_route_uses(host, d)
-        if uses:
-            if not force:
-                raise InterlockError(f"{_name(d)}: refusing to unbind {d.driver}: {'; '.join(uses)}",
-                                     hint="this would cut the host off; use another interface, or --force")
-            out.append(f"warning: --force: unbinding {d.driver} although {'; '.join(uses)}")
-        refuse_if_in_use(host, [d], f"{_name(d)}: unbinding {d.driver}", force, [])
+        _guard_unbind(host, d, [], force, out)
     if not native and d.driver == driver:
         out.append(f"{_name(d)}: already bound to {driver}")
         return out
@@ -494,13 +500,7 @@ def unbind(host: Host, inv: Inventory, d: PciDevice, *, force: bool = False) -> 
     if d.driver is None:
         out.append(f"{_name(d)}: not bound, nothing to do")
         return out
-    uses = _default_route_uses(host, d)
-    if uses:
-        if not force:
-            raise InterlockError(f"{_name(d)}: refusing to unbind {d.driver}: {'; '.join(uses)}",
-                                 hint="this would cut the host off; use another interface, or --force")
-        out.append(f"warning: --force: unbinding although {'; '.join(uses)}")
-    refuse_if_in_use(host, [d, *inv.vfs_of(d)], f"{_name(d)}: unbinding {d.driver}", force, out)
+    _guard_unbind(host, d, inv.vfs_of(d), force, out)
     _write(host, f"sys/bus/pci/drivers/{d.driver}/unbind", str(d.address), f"{_name(d)}: unbind {d.driver}")
     out.append(f"{_name(d)}: unbound from {d.driver}")
     return out
