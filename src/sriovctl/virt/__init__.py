@@ -1,0 +1,1 @@
+"""Handing VFs to VMs: libvirt XML (and, later, the libvirt API and QEMU)."""

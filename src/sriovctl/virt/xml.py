@@ -1,0 +1,279 @@
+"""libvirt XML for VFs, built and parsed by the same objects; XML they do not model is left alone.
+
+- :class:`HostdevInterface`: ``<interface type='hostdev' managed='yes'>`` — a network VF with MAC, one VLAN
+  tag and an optional 802.1Qbh port profile (libvirt programs them on the VF through the PF).
+- :class:`Hostdev`: ``<hostdev mode='subsystem' type='pci' managed='yes'>`` — any PCI function, no network
+  configuration.
+- :class:`HostdevNetwork`: ``<network>`` with ``<forward mode='hostdev' managed='yes'>`` and ``<pf dev=…/>`` or
+  an explicit VF list, so a VM can ask for "any VF of this PF".
+
+libvirt's run-time rules are checked here, before libvirt is called: one VLAN tag only (no trunks on hostdev
+interfaces), no 802.1Qbg, 802.1Qbh only where the PF driver implements port profiles (Cisco enic).
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+
+from sriovctl.errors import UsageError
+from sriovctl.pci.address import PciAddress
+
+PORT_PROFILE_DRIVERS = frozenset({"enic"})  # drivers implementing ndo_set_vf_port (802.1Qbh)
+_MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
+_NAME = re.compile(r"^[A-Za-z0-9_.+-]{1,64}$")
+
+
+def _addr_el(parent: ET.Element, a: PciAddress, typed: bool = True) -> ET.Element:
+    el = ET.SubElement(parent, "address")
+    if typed:
+        el.set("type", "pci")
+    el.set("domain", f"0x{a.domain:04x}")
+    el.set("bus", f"0x{a.bus:02x}")
+    el.set("slot", f"0x{a.slot:02x}")
+    el.set("function", f"0x{a.function:x}")
+    return el
+
+
+def _parse_addr(el: ET.Element | None) -> PciAddress | None:
+    if el is None:
+        return None
+    try:
+        return PciAddress(int(el.get("domain", "0"), 0), int(el.get("bus", "0"), 0), int(el.get("slot", "0"), 0),
+                          int(el.get("function", "0"), 0))
+    except ValueError:
+        return None
+
+
+def _child(parent: ET.Element, tag: str) -> ET.Element:
+    el = parent.find(tag)
+    return el if el is not None else ET.SubElement(parent, tag)
+
+
+def to_string(el: ET.Element) -> str:
+    ET.indent(el, space="  ")
+    return ET.tostring(el, encoding="unicode").replace('"', "'") + "\n"
+
+
+def check_mac(mac: str, what: str) -> str:
+    if not _MAC.match(mac):
+        raise UsageError(f"{what}: --mac {mac!r}: not a MAC address", hint="e.g. 52:54:00:6d:90:02")
+    octets = [int(x, 16) for x in mac.split(":")]
+    if octets[0] & 1 or not any(octets):
+        raise UsageError(f"{what}: --mac {mac}: must be a unicast, non-zero address")
+    return mac.lower()
+
+
+class _Device:
+    """A device element. ``element`` is the XML; properties read and write it in place."""
+
+    tag = ""
+
+    def __init__(self, element: ET.Element) -> None:
+        self.element = element
+
+    @property
+    def source(self) -> PciAddress | None:
+        return _parse_addr(self.element.find("./source/address"))
+
+    @source.setter
+    def source(self, a: PciAddress) -> None:
+        src = _child(self.element, "source")
+        old = src.find("address")
+        if old is not None:
+            src.remove(old)
+        _addr_el(src, a)
+
+    @property
+    def alias(self) -> str | None:
+        el = self.element.find("alias")
+        return None if el is None else el.get("name")
+
+    @alias.setter
+    def alias(self, name: str) -> None:
+        if not name.startswith("ua-") or not _NAME.match(name):
+            raise UsageError(f"--alias {name!r}: a user alias must start with 'ua-' and use letters, digits, _.+-",
+                             hint="libvirt keeps only aliases with the ua- prefix")
+        _child(self.element, "alias").set("name", name)
+
+    @property
+    def guest_address(self) -> PciAddress | None:
+        el = self.element.find("./address[@type='pci']")
+        return _parse_addr(el)
+
+    @guest_address.setter
+    def guest_address(self, a: PciAddress) -> None:
+        old = self.element.find("./address[@type='pci']")
+        if old is not None:
+            self.element.remove(old)
+        _addr_el(self.element, a)
+
+    def set_rom(self, bar: bool | None = None, file: str | None = None) -> None:
+        rom = _child(self.element, "rom")
+        if bar is not None:
+            rom.set("bar", "on" if bar else "off")
+        if file is not None:
+            rom.set("file", file)
+
+    def to_xml(self) -> str:
+        return to_string(self.element)
+
+
+class HostdevInterface(_Device):
+    tag = "interface"
+
+    @classmethod
+    def new(cls, source: PciAddress, mac: str | None = None) -> HostdevInterface:
+        el = ET.Element("interface", {"type": "hostdev", "managed": "yes"})
+        dev = cls(el)
+        if mac is not None:
+            dev.mac = mac
+        dev.source = source
+        return dev
+
+    @classmethod
+    def parse(cls, text: str) -> HostdevInterface:
+        el = ET.fromstring(text)
+        if el.tag != "interface" or el.get("type") != "hostdev":
+            raise UsageError("not an <interface type='hostdev'> element")
+        return cls(el)
+
+    @property
+    def mac(self) -> str | None:
+        el = self.element.find("mac")
+        return None if el is None else el.get("address")
+
+    @mac.setter
+    def mac(self, mac: str) -> None:
+        _child(self.element, "mac").set("address", check_mac(mac, "interface"))
+
+    @property
+    def vlan_tags(self) -> list[int]:
+        return [int(t.get("id", "0")) for t in self.element.findall("./vlan/tag")]
+
+    def set_vlan(self, tag: int) -> None:
+        if not 0 <= tag <= 4095:
+            raise UsageError(f"--vlan {tag}: must be 0..4095")
+        old = self.element.find("vlan")
+        if old is not None:
+            self.element.remove(old)
+        ET.SubElement(ET.SubElement(self.element, "vlan"), "tag", {"id": str(tag)})
+
+    def set_port_profile(self, profile_id: str) -> None:
+        if not _NAME.match(profile_id):
+            raise UsageError(f"--profile {profile_id!r}: not a port-profile name")
+        old = self.element.find("virtualport")
+        if old is not None:
+            self.element.remove(old)
+        vp = ET.SubElement(self.element, "virtualport", {"type": "802.1Qbh"})
+        ET.SubElement(vp, "parameters", {"profileid": profile_id})
+
+    def set_driver_vfio(self) -> None:
+        _child(self.element, "driver").set("name", "vfio")
+
+    def check_libvirt_rules(self, pf_driver: str | None) -> list[str]:
+        """Raise for what libvirt refuses at run time; return warnings."""
+        vlan = self.element.find("vlan")
+        if vlan is not None and (vlan.get("trunk") == "yes" or len(vlan.findall("tag")) > 1):
+            raise UsageError("interface: VLAN trunks are refused by libvirt on hostdev interfaces",
+                             hint="give the VF one VLAN tag; for trunks use a bridge or macvtap interface")
+        vp = self.element.find("virtualport")
+        if vp is not None:
+            kind = vp.get("type")
+            if kind == "802.1Qbg":
+                raise UsageError("interface: 802.1Qbg port profiles are refused by libvirt on hostdev interfaces",
+                                 hint="use 802.1Qbh on an adapter that supports it, or drop the profile")
+            if kind == "802.1Qbh" and pf_driver not in PORT_PROFILE_DRIVERS:
+                raise UsageError(f"interface: an 802.1Qbh port profile needs a PF driver that implements port profiles "
+                                 f"(Cisco enic); this VF's PF is driven by {pf_driver or 'no driver'}",
+                                 hint="drop --profile, or use --force to write it anyway")
+        return []
+
+
+class Hostdev(_Device):
+    tag = "hostdev"
+
+    @classmethod
+    def new(cls, source: PciAddress) -> Hostdev:
+        el = ET.Element("hostdev", {"mode": "subsystem", "type": "pci", "managed": "yes"})
+        dev = cls(el)
+        dev.source = source
+        return dev
+
+    @classmethod
+    def parse(cls, text: str) -> Hostdev:
+        el = ET.fromstring(text)
+        if el.tag != "hostdev" or el.get("type") != "pci":
+            raise UsageError("not a <hostdev type='pci'> element")
+        return cls(el)
+
+    def set_driver_vfio(self) -> None:
+        _child(self.element, "driver").set("name", "vfio")
+
+    @property
+    def source(self) -> PciAddress | None:
+        return _parse_addr(self.element.find("./source/address"))
+
+    @source.setter
+    def source(self, a: PciAddress) -> None:
+        src = _child(self.element, "source")
+        old = src.find("address")
+        if old is not None:
+            src.remove(old)
+        _addr_el(src, a, typed=False)
+
+
+class HostdevNetwork:
+    """A libvirt network handing out VFs of a PF (libvirt picks a free one for each interface that uses it)."""
+
+    def __init__(self, element: ET.Element) -> None:
+        self.element = element
+
+    @classmethod
+    def new(cls, name: str, pf_netdev: str | None = None, vfs: list[PciAddress] | None = None) -> HostdevNetwork:
+        if not _NAME.match(name):
+            raise UsageError(f"--name {name!r}: a network name uses letters, digits, _.+-")
+        if (pf_netdev is None) == (vfs is None):
+            raise UsageError("network: name either the PF or an explicit VF list")
+        el = ET.Element("network")
+        ET.SubElement(el, "name").text = name
+        fwd = ET.SubElement(el, "forward", {"mode": "hostdev", "managed": "yes"})
+        ET.SubElement(fwd, "driver", {"name": "vfio"})
+        if pf_netdev is not None:
+            ET.SubElement(fwd, "pf", {"dev": pf_netdev})
+        for a in vfs or []:
+            _addr_el(fwd, a)
+        return cls(el)
+
+    @classmethod
+    def parse(cls, text: str) -> HostdevNetwork:
+        el = ET.fromstring(text)
+        fwd = el.find("forward")
+        if el.tag != "network" or fwd is None or fwd.get("mode") != "hostdev":
+            raise UsageError("not a <network> with <forward mode='hostdev'>")
+        return cls(el)
+
+    @property
+    def name(self) -> str | None:
+        return self.element.findtext("name")
+
+    @property
+    def pf(self) -> str | None:
+        el = self.element.find("./forward/pf")
+        return None if el is None else el.get("dev")
+
+    @property
+    def vfs(self) -> list[PciAddress]:
+        return [a for a in (_parse_addr(x) for x in self.element.findall("./forward/address")) if a is not None]
+
+    def to_xml(self) -> str:
+        return to_string(self.element)
+
+
+def domain_wrapper(device_xml: str, name: str = "sriovctl-validate") -> str:
+    """A minimal complete domain holding one device: for virt-xml-validate and for defining test domains.
+    (<features><acpi/></features>: libvirt 9.0 otherwise passes -no-acpi, which QEMU 10 rejects.)"""
+    dev = "\n".join("    " + line for line in device_xml.strip().splitlines())
+    return (f"<domain type='qemu'>\n  <name>{name}</name>\n  <memory unit='MiB'>128</memory>\n  <vcpu>1</vcpu>\n"
+            f"  <os>\n    <type arch='x86_64' machine='q35'>hvm</type>\n  </os>\n  <features>\n    <acpi/>\n  </features>\n"
+            f"  <devices>\n{dev}\n  </devices>\n</domain>\n")
