@@ -241,6 +241,79 @@ def cmd_doctor(ctx: Ctx) -> int:
     return {Severity.FAIL: EX_DOCTOR_FAIL, Severity.WARN: EX_DOCTOR_WARN}.get(report.worst, 0)
 
 
+def cmd_virt_xml(ctx: Ctx) -> int:
+    from sriovctl.pci.address import PciAddress
+    from sriovctl.resolve import resolve_one
+    from sriovctl.virt.macs import generated_mac
+    from sriovctl.virt.xml import Hostdev, HostdevInterface
+
+    a = ctx.args
+    inv = ctx.inventory()
+    d = resolve_one(inv, a.device)
+    if not d.assignability or not d.assignability.assignable:
+        reason = d.assignability.reason if d.assignability else "unknown"
+        if not a.force:
+            from sriovctl.errors import InterlockError
+
+            raise InterlockError(f"{d.address}: not assignable: {reason}", hint="see `sriovctl doctor`; --force writes it anyway")
+    dev: Hostdev | HostdevInterface
+    if a.hostdev:
+        if a.mac or a.vlan is not None or a.profile:
+            raise UsageError("--hostdev: a plain hostdev carries no MAC, VLAN or port profile",
+                             hint="drop --hostdev for an <interface type='hostdev'>")
+        dev = Hostdev.new(d.address)
+    else:
+        if not d.is_vf:
+            raise UsageError(f"{d.address}: not a VF: an <interface type='hostdev'> needs a network VF",
+                             hint="use --hostdev for other PCI functions")
+        iface = HostdevInterface.new(d.address, a.mac or generated_mac(inv, d))
+        if a.vlan is not None:
+            iface.set_vlan(a.vlan)
+        if a.profile:
+            iface.set_port_profile(a.profile)
+        pf = inv.devices.get(d.physfn) if d.physfn else None
+        if not a.force:
+            iface.check_libvirt_rules(pf.driver if pf else None)
+        dev = iface
+    if a.vfio_driver:
+        dev.set_driver_vfio()
+    if a.rom_bar is not None:
+        dev.set_rom(bar=a.rom_bar == "on")
+    if a.alias:
+        dev.alias = a.alias
+    if a.guest_address:
+        dev.guest_address = PciAddress.parse(a.guest_address)
+    xml = dev.to_xml()
+    if ctx.json:
+        ctx.emit_json({"schema_version": 1, "device": str(d.address), "xml": xml})
+    else:
+        ctx.out.write(xml)
+    return 0
+
+
+def cmd_virt_network_xml(ctx: Ctx) -> int:
+    from sriovctl.resolve import resolve_one
+    from sriovctl.virt.xml import HostdevNetwork
+
+    a = ctx.args
+    inv = ctx.inventory()
+    pf = resolve_one(inv, a.pf)
+    if not pf.is_pf:
+        raise UsageError(f"{pf.address}: not an SR-IOV PF")
+    if a.vfs:
+        net = HostdevNetwork.new(a.name, vfs=[v for v in pf.vfs])
+    else:
+        if not pf.netdevs:
+            raise UsageError(f"{pf.address}: the PF has no netdev to name in <pf dev=…/>", hint="use --vfs")
+        net = HostdevNetwork.new(a.name, pf_netdev=pf.netdevs[0].name)
+    xml = net.to_xml()
+    if ctx.json:
+        ctx.emit_json({"schema_version": 1, "device": str(pf.address), "xml": xml})
+    else:
+        ctx.out.write(xml)
+    return 0
+
+
 # ---------------------------------------------------------------- writing verbs
 
 def _writer(ctx: Ctx) -> tuple[Host, Inventory]:
@@ -446,6 +519,26 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("driver", help="vfio-pci, host, or a driver name")
     x = writer("unbind", cmd_vf_unbind, "unbind a device from its driver")
     x.add_argument("device")
+
+    vp = sub.add_parser("virt", help="libvirt XML for VFs")
+    vps = vp.add_subparsers(dest="virt_verb", metavar="VERB", parser_class=_Parser, required=True)
+    x = vps.add_parser("xml", help="<interface type='hostdev'> (or <hostdev> with --hostdev) for a VF")
+    x.set_defaults(fn=cmd_virt_xml)
+    x.add_argument("device")
+    x.add_argument("--mac", help="default: a stable generated 52:54:00 MAC no other VF on the host has")
+    x.add_argument("--vlan", type=_nonneg_int)
+    x.add_argument("--profile", metavar="PROFILEID", help="802.1Qbh port profile (Cisco enic only)")
+    x.add_argument("--hostdev", action="store_true", help="<hostdev mode='subsystem' type='pci'> instead")
+    x.add_argument("--vfio-driver", action="store_true", help="add <driver name='vfio'/>")
+    x.add_argument("--rom-bar", choices=["on", "off"])
+    x.add_argument("--alias", help="user alias, ua-…")
+    x.add_argument("--guest-address", metavar="DDDD:BB:DD.F", help="the device's address inside the guest")
+    x.add_argument("--force", action="store_true", help="write it even if libvirt or the IOMMU would refuse")
+    x = vps.add_parser("network-xml", help="a libvirt hostdev network handing out this PF's VFs")
+    x.set_defaults(fn=cmd_virt_network_xml)
+    x.add_argument("pf")
+    x.add_argument("--name", required=True)
+    x.add_argument("--vfs", action="store_true", help="list the VFs explicitly instead of <pf dev=…/>")
 
     sm = sub.add_parser("sim", help="simulated hosts")
     sms = sm.add_subparsers(dest="sim_verb", metavar="VERB", parser_class=_Parser, required=True)

@@ -52,7 +52,7 @@ def _child(parent: ET.Element, tag: str) -> ET.Element:
 
 def to_string(el: ET.Element) -> str:
     ET.indent(el, space="  ")
-    return ET.tostring(el, encoding="unicode").replace('"', "'") + "\n"
+    return ET.tostring(el, encoding="unicode").replace('"', "'").replace(" />", "/>") + "\n"
 
 
 def check_mac(mac: str, what: str) -> str:
