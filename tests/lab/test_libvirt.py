@@ -75,3 +75,86 @@ def test_nodedev_dumpxml_matches_virsh(libvirt_up, host, which: str) -> None:  #
         assert ours["vf_max"] == "7" and len(ours["vfs"]) == 7  # type: ignore[arg-type]
     else:
         assert ours["physfn"] == [pf]
+
+
+GOLDEN_VIRT = __import__("pathlib").Path(__file__).parent.parent / "fixtures" / "golden" / "virt"
+
+
+def test_generated_xml_is_accepted_by_libvirtd(libvirt_up, host) -> None:  # type: ignore[no-untyped-def]
+    import libvirt
+
+    from sriovctl.virt.xml import domain_wrapper
+
+    conn = libvirt.open("qemu:///system")
+    for f in sorted(GOLDEN_VIRT.glob("*.xml")):
+        xml = f.read_text()
+        if f.name.startswith("network"):
+            net = conn.networkDefineXML(xml)
+            assert net.name() in xml
+            net.undefine()
+        else:
+            dom = conn.defineXML(domain_wrapper(xml, name=f"accept-{f.stem}"))
+            assert "<source>" in dom.XMLDesc(0) or "source" in dom.XMLDesc(0)
+            dom.undefine()
+
+
+@pytest.fixture(scope="module")
+def paused_domains(libvirt_up):  # type: ignore[no-untyped-def]
+    if libvirt_up is None:
+        return None
+    import libvirt
+
+    from sriovctl.virt.xml import domain_wrapper
+
+    conn = libvirt.open("qemu:///system")
+    doms = []
+    for name in ("vm1", "vm2"):
+        dom = conn.defineXML(domain_wrapper("", name=name).replace("    \n", ""))
+        dom.createWithFlags(libvirt.VIR_DOMAIN_START_PAUSED)
+        doms.append(dom)
+    return doms
+
+
+def test_attach_and_detach_on_a_real_libvirtd(libvirt_up, paused_domains, host) -> None:  # type: ignore[no-untyped-def]
+    import io
+    import os
+    import time
+
+    import libvirt
+
+    from sriovctl.cli.main import run
+
+    pf = libvirt_up
+    ifname = os.listdir(f"/sys/bus/pci/devices/{pf}/net")[0]
+    vf0 = os.path.basename(os.readlink(f"/sys/bus/pci/devices/{pf}/virtfn0"))
+
+    def cli(*args: str) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        code, _ = run(list(args), out=out, err=err)
+        return code, out.getvalue(), err.getvalue()
+
+    t0 = time.monotonic()
+    code, out, err = cli("virt", "attach", "vm1", f"{ifname}#0", "--mac", "52:54:00:6d:90:02", "--vlan", "42",
+                         "--live", "--config")
+    attach_s = time.monotonic() - t0
+    assert code == 0, err
+    conn = libvirt.open("qemu:///system")
+    live = conn.lookupByName("vm1").XMLDesc(0)
+    assert "52:54:00:6d:90:02" in live and "<tag id='42'" in live.replace('"', "'")
+    assert os.path.basename(os.readlink(f"/sys/bus/pci/devices/{vf0}/driver")) == "vfio-pci"
+    ipl = sh("ip", "-d", "link", "show", "dev", ifname)
+    line = next(x for x in ipl.splitlines() if x.strip().startswith("vf 0 "))
+    assert "52:54:00:6d:90:02" in line and "vlan 42" in line, line
+    code, out, err = cli("virt", "list")
+    assert code == 0 and f"{vf0}  vm1" in out
+    code, _, err = cli("virt", "attach", "vm2", f"{ifname}#0", "--live")
+    assert code == 77 and "already given to domain vm1 (running)" in err, err
+    t0 = time.monotonic()
+    code, out, err = cli("virt", "detach", "vm1", f"{ifname}#0", "--live", "--config")
+    detach_s = time.monotonic() - t0
+    assert code == 0, err
+    assert os.path.basename(os.readlink(f"/sys/bus/pci/devices/{vf0}/driver")) == "igbvf"
+    assert "52:54:00:6d:90:02" not in conn.lookupByName("vm1").XMLDesc(0)
+    from labguest import LAB_OUT
+
+    (LAB_OUT / "virt-attach.txt").write_text(f"attach {attach_s:.2f} s, detach (until igbvf) {detach_s:.2f} s\n{out}")

@@ -291,6 +291,101 @@ def cmd_virt_xml(ctx: Ctx) -> int:
     return 0
 
 
+def _vf_for_vm(ctx: Ctx, inv: Inventory, name: str) -> Any:
+    from sriovctl.resolve import resolve_one
+
+    d = resolve_one(inv, name)
+    if not d.is_vf:
+        raise UsageError(f"{d.address}: not a VF", hint="name a VF: PF#N or its address")
+    if not (d.assignability and d.assignability.assignable) and not ctx.args.force:
+        from sriovctl.errors import InterlockError
+
+        raise InterlockError(f"{d.address}: not assignable: {d.assignability.reason if d.assignability else '?'}",
+                             hint="see `sriovctl doctor`; --force to try anyway")
+    return d
+
+
+def cmd_virt_attach(ctx: Ctx) -> int:
+    from sriovctl.errors import InterlockError
+    from sriovctl.virt import libvirt_api as lv
+    from sriovctl.virt.macs import generated_mac
+    from sriovctl.virt.xml import HostdevInterface
+
+    a = ctx.args
+    inv = ctx.inventory()
+    d = _vf_for_vm(ctx, inv, a.device)
+    conn = lv.connect(a.connect)
+    owners = [u for u in lv.domain_uses(conn) if u.address == d.address and u.domain != a.domain]
+    if owners and not a.force:
+        o = owners[0]
+        raise InterlockError(f"{d.address}: already given to domain {o.domain} ({'running' if o.running else 'defined'})",
+                             hint=f"detach it from {o.domain} first (sriovctl virt detach {o.domain} {a.device})")
+    iface = HostdevInterface.new(d.address, a.mac or generated_mac(inv, d))
+    if a.vlan is not None:
+        iface.set_vlan(a.vlan)
+    pf = inv.devices.get(d.physfn) if d.physfn else None
+    iface.check_libvirt_rules(pf.driver if pf else None)
+    xml = iface.to_xml()
+    live, config = a.live, a.config
+    if getattr(a, "dry_run", False):
+        ctx.out.write(f"dry run: would attach to {a.domain} ({'live ' if live else ''}{'config' if config else ''}):\n{xml}")
+        return 0
+    lv.attach(conn, a.domain, xml, live, config)
+    msg = f"{d.address}: attached to {a.domain} as <interface type='hostdev'> with MAC {iface.mac}" + (
+        f", VLAN {a.vlan}" if a.vlan is not None else "")
+    ctx.emit_json({"schema_version": 1, "domain": a.domain, "device": str(d.address), "xml": xml}) if ctx.json \
+        else ctx.out.write(msg + "\n")
+    return 0
+
+
+def cmd_virt_detach(ctx: Ctx) -> int:
+    from sriovctl.errors import NoInputError
+    from sriovctl.resolve import resolve_one
+    from sriovctl.virt import libvirt_api as lv
+
+    a = ctx.args
+    inv = ctx.inventory()
+    d = resolve_one(inv, a.device)
+    conn = lv.connect(a.connect)
+    xml = lv.device_xml_of(conn, a.domain, d.address)
+    if xml is None:
+        raise NoInputError(f"domain {a.domain}: does not use {d.address}", hint="`sriovctl virt list` shows who uses what")
+    lv.detach(conn, a.domain, xml, a.live, a.config)
+    host = ctx.open_host()
+    # libvirt re-binds a managed device to its host driver on detach, but not always at once (seen in the lab):
+    # wait for it with a deadline, then do it ourselves.
+    deadline = host.monotonic() + a.wait
+    drv = host.link_name(f"sys/bus/pci/devices/{d.address}/driver")
+    while drv == "vfio-pci" and host.monotonic() < deadline:
+        host.sleep(0.1)
+        drv = host.link_name(f"sys/bus/pci/devices/{d.address}/driver")
+    lines = [f"{d.address}: detached from {a.domain}"]
+    if drv in (None, "vfio-pci"):
+        from sriovctl import vf
+
+        fresh = resolve_one(ctx.inventory(), str(d.address))
+        lines += vf.bind(host, ctx.inventory(), fresh, "host")
+    else:
+        lines.append(f"{d.address}: back on {drv}")
+    return _report(ctx, host, lines)
+
+
+def cmd_virt_list(ctx: Ctx) -> int:
+    from sriovctl.virt import libvirt_api as lv
+
+    inv = ctx.inventory()
+    uses = lv.domain_uses(lv.connect(ctx.args.connect))
+    vfs = {v.address for v in inv.vfs}
+    rows = [u for u in uses if u.address in vfs or ctx.args.all]
+    if ctx.json:
+        ctx.emit_json({"schema_version": 1, "uses": [{"domain": u.domain, "running": u.running, "address": str(u.address),
+                                                      "kind": u.kind, "mac": u.mac} for u in rows]})
+        return 0
+    for u in rows:
+        ctx.out.write(f"{u.address}  {u.domain:<20} {'running' if u.running else 'defined':<8} {u.kind:<9} {u.mac or '-'}\n")
+    return 0
+
+
 def cmd_virt_network_xml(ctx: Ctx) -> int:
     from sriovctl.resolve import resolve_one
     from sriovctl.virt.xml import HostdevNetwork
@@ -534,6 +629,26 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--alias", help="user alias, ua-…")
     x.add_argument("--guest-address", metavar="DDDD:BB:DD.F", help="the device's address inside the guest")
     x.add_argument("--force", action="store_true", help="write it even if libvirt or the IOMMU would refuse")
+    for name, fn, help_ in (("attach", cmd_virt_attach, "give a VF to a libvirt domain as <interface type='hostdev'>"),
+                            ("detach", cmd_virt_detach, "take a VF back from a libvirt domain (and back to its host driver)")):
+        x = vps.add_parser(name, help=help_, description=help_)
+        x.set_defaults(fn=fn)
+        x.add_argument("domain")
+        x.add_argument("device")
+        x.add_argument("--live", action="store_true")
+        x.add_argument("--config", action="store_true")
+        x.add_argument("--connect", default="qemu:///system", metavar="URI")
+        x.add_argument("--force", action="store_true")
+        x.add_argument("--dry-run", action="store_true")
+        if name == "attach":
+            x.add_argument("--mac")
+            x.add_argument("--vlan", type=_nonneg_int)
+        else:
+            x.add_argument("--wait", type=float, default=10.0, metavar="SECONDS")
+    x = vps.add_parser("list", help="which libvirt domain uses which VF")
+    x.set_defaults(fn=cmd_virt_list)
+    x.add_argument("--connect", default="qemu:///system", metavar="URI")
+    x.add_argument("--all", action="store_true", help="every PCI hostdev, not only VFs")
     x = vps.add_parser("network-xml", help="a libvirt hostdev network handing out this PF's VFs")
     x.set_defaults(fn=cmd_virt_network_xml)
     x.add_argument("pf")

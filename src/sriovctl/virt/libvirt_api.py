@@ -1,0 +1,125 @@
+"""libvirt through libvirt-python (an optional extra: `pip install sriovctl[libvirt]`): who uses which VF,
+attach and detach. libvirt's errors become our one-line errors with a hint."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from typing import Any
+
+from sriovctl.errors import NoInputError, SriovctlError, UnavailableError, UsageError
+from sriovctl.pci.address import PciAddress
+
+
+@dataclass(frozen=True)
+class DomainUse:
+    domain: str
+    running: bool
+    address: PciAddress
+    kind: str  # "interface" or "hostdev"
+    mac: str | None
+
+
+def _lib() -> Any:
+    try:
+        import libvirt
+    except ImportError:
+        raise UnavailableError("libvirt-python is not installed", hint="pip install 'sriovctl[libvirt]' "
+                               "(building it needs libvirt-dev and pkg-config)") from None
+    return libvirt
+
+
+def connect(uri: str) -> Any:
+    libvirt = _lib()
+    try:
+        return libvirt.open(uri)
+    except libvirt.libvirtError as e:
+        raise UnavailableError(f"libvirt {uri}: cannot connect: {e.get_error_message()}",
+                               hint="is libvirtd (or virtqemud) running, and may this user use its socket?") from None
+
+
+def _uses_in(xml: str, name: str, running: bool) -> list[DomainUse]:
+    out = []
+    root = ET.fromstring(xml)
+    for el in root.iter():
+        if el.tag == "interface" and el.get("type") != "hostdev":
+            continue
+        if el.tag not in ("interface", "hostdev"):
+            continue
+        a = el.find("./source/address")
+        if a is None:
+            continue
+        try:
+            addr = PciAddress(int(a.get("domain", "0"), 0), int(a.get("bus", "0"), 0), int(a.get("slot", "0"), 0),
+                              int(a.get("function", "0"), 0))
+        except ValueError:
+            continue
+        mac = el.find("mac")
+        out.append(DomainUse(name, running, addr, el.tag, None if mac is None else mac.get("address")))
+    return out
+
+
+def domain_uses(conn: Any) -> list[DomainUse]:
+    """Every VF (PCI hostdev) referenced by any domain, live XML for running ones, persistent XML as well."""
+    libvirt = _lib()
+    out: list[DomainUse] = []
+    for dom in conn.listAllDomains():
+        running = bool(dom.isActive())
+        seen = set()
+        flags = [0] + ([libvirt.VIR_DOMAIN_XML_INACTIVE] if dom.isPersistent() else [])
+        for f in flags:
+            for u in _uses_in(dom.XMLDesc(f), dom.name(), running):
+                if u.address not in seen:
+                    seen.add(u.address)
+                    out.append(u)
+    return out
+
+
+def _error(e: Any, what: str) -> SriovctlError:
+    msg = e.get_error_message() if hasattr(e, "get_error_message") else str(e)
+    hint = None
+    if "Requested operation is not valid: domain is not running" in msg:
+        hint = "use --config for a stopped domain, or start it"
+    elif "not supported" in msg.lower():
+        hint = "this libvirt/QEMU does not support that here"
+    return UsageError(f"{what}: libvirt refused: {msg}", hint=hint)
+
+
+def lookup(conn: Any, name: str) -> Any:
+    libvirt = _lib()
+    try:
+        return conn.lookupByName(name)
+    except libvirt.libvirtError:
+        raise NoInputError(f"domain {name!r}: no such libvirt domain", hint="`virsh list --all` shows them") from None
+
+
+def attach(conn: Any, domain: str, xml: str, live: bool, config: bool) -> None:
+    libvirt = _lib()
+    dom = lookup(conn, domain)
+    flags = (libvirt.VIR_DOMAIN_AFFECT_LIVE if live else 0) | (libvirt.VIR_DOMAIN_AFFECT_CONFIG if config else 0)
+    try:
+        dom.attachDeviceFlags(xml, flags or libvirt.VIR_DOMAIN_AFFECT_CURRENT)
+    except libvirt.libvirtError as e:
+        raise _error(e, f"domain {domain}: attach") from None
+
+
+def detach(conn: Any, domain: str, xml: str, live: bool, config: bool) -> None:
+    libvirt = _lib()
+    dom = lookup(conn, domain)
+    flags = (libvirt.VIR_DOMAIN_AFFECT_LIVE if live else 0) | (libvirt.VIR_DOMAIN_AFFECT_CONFIG if config else 0)
+    try:
+        dom.detachDeviceFlags(xml, flags or libvirt.VIR_DOMAIN_AFFECT_CURRENT)
+    except libvirt.libvirtError as e:
+        raise _error(e, f"domain {domain}: detach") from None
+
+
+def device_xml_of(conn: Any, domain: str, address: PciAddress) -> str | None:
+    """The domain's own element for this VF (libvirt wants it back to detach)."""
+    dom = lookup(conn, domain)
+    root = ET.fromstring(dom.XMLDesc(0))
+    for el in root.iter():
+        if el.tag in ("interface", "hostdev"):
+            u = _uses_in(ET.tostring(el, encoding="unicode"), domain, True)
+            if u and u[0].address == address:
+                return ET.tostring(el, encoding="unicode")
+    return None
