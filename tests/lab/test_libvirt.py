@@ -158,3 +158,47 @@ def test_attach_and_detach_on_a_real_libvirtd(libvirt_up, paused_domains, host) 
     from labguest import LAB_OUT
 
     (LAB_OUT / "virt-attach.txt").write_text(f"attach {attach_s:.2f} s, detach (until igbvf) {detach_s:.2f} s\n{out}")
+
+
+def test_qemu_qmp_hotplug_and_unplug(libvirt_up, host, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
+    """A nested QEMU (TCG, paused, no disk) with a QMP socket and a spare pcie-root-port: hotplug a VF, see it
+    in query-pci, unplug it."""
+    import io
+    import os
+    import subprocess
+    import time
+
+    from sriovctl.cli.main import run
+    from sriovctl.pci.address import PciAddress
+    from sriovctl.virt.qemu import listed
+
+    pf = libvirt_up
+    ifname = os.listdir(f"/sys/bus/pci/devices/{pf}/net")[0]
+    vf = os.path.basename(os.readlink(f"/sys/bus/pci/devices/{pf}/virtfn3"))
+    sock = "/tmp/sriovctl-qmp.sock"
+    qemu = subprocess.Popen(["qemu-system-x86_64", "-machine", "q35", "-accel", "tcg", "-m", "128", "-S",
+                             "-display", "none", "-nodefaults", "-no-user-config",
+                             "-device", "pcie-root-port,id=rp1,chassis=1,slot=1",
+                             "-qmp", f"unix:{sock},server=on,wait=off"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while not os.path.exists(sock) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        out, err = io.StringIO(), io.StringIO()
+        code, _ = run(["qemu", "hotplug", f"{ifname}#3", "--qmp", sock], out=out, err=err)
+        assert code == 0, err.getvalue()
+        assert "plugged into rp1" in out.getvalue()
+        assert os.path.basename(os.readlink(f"/sys/bus/pci/devices/{vf}/driver")) == "vfio-pci"
+        assert listed(sock, PciAddress.parse(vf))
+        out, err = io.StringIO(), io.StringIO()
+        code, _ = run(["qemu", "unplug", f"{ifname}#3", "--qmp", sock, "--wait", "20"], out=out, err=err)
+        assert code in (0, 75), err.getvalue()
+        if code == 0:
+            assert not listed(sock, PciAddress.parse(vf))
+        else:  # a paused guest without an OS never acknowledges the unplug: said so, not hidden
+            assert "not deleted" in err.getvalue()
+    finally:
+        qemu.kill()
+        qemu.wait()
+    code, _ = run(["vf", "bind", f"{ifname}#3", "host"], out=io.StringIO(), err=io.StringIO())
+    assert code == 0

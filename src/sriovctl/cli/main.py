@@ -386,6 +386,56 @@ def cmd_virt_list(ctx: Ctx) -> int:
     return 0
 
 
+def cmd_qemu_args(ctx: Ctx) -> int:
+    from sriovctl.virt.qemu import PCI_ASSIGN_GONE, device_args
+
+    if ctx.args.pci_assign:
+        raise UsageError(PCI_ASSIGN_GONE)
+    inv = ctx.inventory()
+    devs = [_vf_for_vm(ctx, inv, n) for n in ctx.args.devices]
+    argv = device_args([d.address for d in devs], ctx.args.bus)
+    not_vfio = [str(d.address) for d in devs if d.driver != "vfio-pci"]
+    if ctx.json:
+        ctx.emit_json({"schema_version": 1, "argv": argv, "not_on_vfio": not_vfio})
+        return 0
+    ctx.out.write(" ".join(argv) + "\n")
+    if not_vfio:
+        sys.stderr.write(f"note: bind first: sriovctl vf bind DEV vfio-pci ({', '.join(not_vfio)})\n")
+    return 0
+
+
+def _ensure_vfio(ctx: Ctx, d: Any) -> list[str]:
+    if d.driver == "vfio-pci":
+        return []
+    from sriovctl import vf
+
+    host = ctx.open_host()
+    return vf.bind(host, ctx.inventory(), d, "vfio-pci", force=ctx.args.force)
+
+
+def cmd_qemu_hotplug(ctx: Ctx) -> int:
+    from sriovctl.virt.qemu import hotplug
+
+    inv = ctx.inventory()
+    d = _vf_for_vm(ctx, inv, ctx.args.device)
+    lines = _ensure_vfio(ctx, d)
+    bus = hotplug(ctx.args.qmp, d.address, ctx.args.bus)
+    lines.append(f"{d.address}: plugged into {bus} as vfio-pci")
+    ctx.out.write("".join(line + "\n" for line in lines))
+    return 0
+
+
+def cmd_qemu_unplug(ctx: Ctx) -> int:
+    from sriovctl.resolve import resolve_one
+    from sriovctl.virt.qemu import unplug
+
+    d = resolve_one(ctx.inventory(), ctx.args.device)
+    unplug(ctx.args.qmp, d.address, ctx.args.wait)
+    ctx.out.write(f"{d.address}: unplugged (DEVICE_DELETED); still on {d.driver}: "
+                  f"`sriovctl vf bind {d.address} host` returns it\n")
+    return 0
+
+
 def cmd_virt_network_xml(ctx: Ctx) -> int:
     from sriovctl.resolve import resolve_one
     from sriovctl.virt.xml import HostdevNetwork
@@ -654,6 +704,25 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("pf")
     x.add_argument("--name", required=True)
     x.add_argument("--vfs", action="store_true", help="list the VFs explicitly instead of <pf dev=…/>")
+
+    qp = sub.add_parser("qemu", help="VFs for QEMU directly (vfio-pci, QMP)")
+    qps = qp.add_subparsers(dest="qemu_verb", metavar="VERB", parser_class=_Parser, required=True)
+    x = qps.add_parser("args", help="-device vfio-pci,host=… arguments")
+    x.set_defaults(fn=cmd_qemu_args)
+    x.add_argument("devices", nargs="+")
+    x.add_argument("--bus")
+    x.add_argument("--pci-assign", action="store_true", help=argparse.SUPPRESS)
+    x.add_argument("--force", action="store_true")
+    for name, fn in (("hotplug", cmd_qemu_hotplug), ("unplug", cmd_qemu_unplug)):
+        x = qps.add_parser(name, help=f"{name} a VF through QMP")
+        x.set_defaults(fn=fn)
+        x.add_argument("device")
+        x.add_argument("--qmp", required=True, metavar="SOCKET")
+        x.add_argument("--force", action="store_true")
+        if name == "hotplug":
+            x.add_argument("--bus", metavar="PORT", help="a free pcie-root-port's id (default: the first free one)")
+        else:
+            x.add_argument("--wait", type=float, default=30.0, metavar="SECONDS")
 
     sm = sub.add_parser("sim", help="simulated hosts")
     sms = sm.add_subparsers(dest="sim_verb", metavar="VERB", parser_class=_Parser, required=True)

@@ -1,0 +1,47 @@
+"""virt and qemu verbs without a daemon: libvirt's test driver (state from a file) for who-uses-what and
+the owner check, and the QEMU arguments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from helpers import cli
+
+S = ("--sim", "igb-82576")
+NODE = Path(__file__).parent.parent / "fixtures" / "libvirt" / "test-node.xml"
+URI = f"test://{NODE}"
+
+libvirt = pytest.importorskip("libvirt", reason="libvirt-python not installed (the [libvirt] extra)")
+
+
+def test_virt_list_reads_domain_xml() -> None:
+    r = cli(*S, "virt", "list", "--connect", URI)
+    assert r.code == 0, r.err
+    assert r.out.split() == ["0000:0b:10.0", "vm1", "running", "interface", "52:54:00:6d:90:02"]
+    doc = cli(*S, "--json", "virt", "list", "--connect", URI).json()
+    assert doc["uses"] == [{"domain": "vm1", "running": True, "address": "0000:0b:10.0", "kind": "interface",
+                            "mac": "52:54:00:6d:90:02"}]
+
+
+def test_attach_refuses_a_vf_another_domain_has() -> None:
+    r = cli(*S, "virt", "attach", "vm2", "enp11s0f0#0", "--live", "--connect", URI)
+    assert r.code == 77 and "already given to domain vm1 (running)" in r.err and r.err.count("\n") == 1
+    r = cli(*S, "virt", "attach", "vm2", "00:1f.2", "--connect", URI)
+    assert r.code == 64  # not a VF
+    r = cli(*S, "virt", "attach", "nosuch", "enp11s0f0#1", "--connect", URI)
+    assert r.code == 66 and "no such libvirt domain" in r.err
+    r = cli(*S, "virt", "list", "--connect", "qemu+unix:///system?socket=/nonexistent")
+    assert r.code == 69 and "cannot connect" in r.err
+
+
+def test_qemu_args() -> None:
+    r = cli(*S, "qemu", "args", "enp11s0f0#0", "enp11s0f1#2", "--bus", "rp1")
+    assert r.code == 0
+    assert r.out.split() == ["-device", "vfio-pci,host=0000:0b:10.0,id=sriov-0b-10-0,bus=rp1",
+                             "-device", "vfio-pci,host=0000:0b:10.5,id=sriov-0b-10-5,bus=rp1"]
+    r = cli(*S, "qemu", "args", "enp11s0f0#0", "--pci-assign")
+    assert r.code == 64 and "removed from QEMU in 2.12" in r.err
+    r = cli("--sim", "no-acs-switch", "qemu", "args", "enp3s0#0")
+    assert r.code == 77 and "not assignable" in r.err
