@@ -81,20 +81,35 @@ GOLDEN_VIRT = __import__("pathlib").Path(__file__).parent.parent / "fixtures" / 
 
 
 def test_generated_xml_is_accepted_by_libvirtd(libvirt_up, host) -> None:  # type: ignore[no-untyped-def]
+    """Every variant the golden files cover, generated here for the real PF and its VFs, defined in libvirtd."""
+    import io
+    import os
+
     import libvirt
 
+    from sriovctl.cli.main import run
     from sriovctl.virt.xml import domain_wrapper
 
+    pf = libvirt_up
+    ifname = os.listdir(f"/sys/bus/pci/devices/{pf}/net")[0]
+    variants = {
+        "interface-mac-vlan": ["virt", "xml", f"{ifname}#0", "--mac", "52:54:00:6d:90:02", "--vlan", "42"],
+        "interface-generated-mac": ["virt", "xml", f"{ifname}#1"],
+        "interface-full": ["virt", "xml", f"{ifname}#3", "--mac", "52:54:00:00:00:33", "--vlan", "7", "--vfio-driver",
+                           "--rom-bar", "off", "--alias", "ua-sriov-net0", "--guest-address", "0000:01:00.0"],
+        "hostdev": ["virt", "xml", f"{ifname}#4", "--hostdev", "--vfio-driver", "--alias", "ua-vf4"],
+        "network-pf": ["virt", "network-xml", ifname, "--name", "sriov-pf"],
+        "network-vfs": ["virt", "network-xml", ifname, "--name", "sriov-list", "--vfs"],
+    }
     conn = libvirt.open("qemu:///system")
-    for f in sorted(GOLDEN_VIRT.glob("*.xml")):
-        xml = f.read_text()
-        if f.name.startswith("network"):
-            net = conn.networkDefineXML(xml)
-            assert net.name() in xml
+    for name, args in variants.items():
+        out = io.StringIO()
+        assert run(args, out=out)[0] == 0, name
+        if name.startswith("network"):
+            net = conn.networkDefineXML(out.getvalue())
             net.undefine()
         else:
-            dom = conn.defineXML(domain_wrapper(xml, name=f"accept-{f.stem}"))
-            assert "<source>" in dom.XMLDesc(0) or "source" in dom.XMLDesc(0)
+            dom = conn.defineXML(domain_wrapper(out.getvalue(), name=f"accept-{name}"))
             dom.undefine()
 
 
@@ -133,6 +148,10 @@ def test_attach_and_detach_on_a_real_libvirtd(libvirt_up, paused_domains, host) 
         code, _ = run(list(args), out=out, err=err)
         return code, out.getvalue(), err.getvalue()
 
+    sh("ip", "link", "set", "dev", ifname, "down")
+    code, out, err = cli("virt", "attach", "vm1", f"{ifname}#0", "--live")
+    assert code == 69 and "is down" in err, err  # our refusal, before libvirt's "PF is not online"
+    sh("ip", "link", "set", "dev", ifname, "up")
     t0 = time.monotonic()
     code, out, err = cli("virt", "attach", "vm1", f"{ifname}#0", "--mac", "52:54:00:6d:90:02", "--vlan", "42",
                          "--live", "--config")
@@ -176,7 +195,7 @@ def test_qemu_qmp_hotplug_and_unplug(libvirt_up, host, tmp_path_factory) -> None
     ifname = os.listdir(f"/sys/bus/pci/devices/{pf}/net")[0]
     vf = os.path.basename(os.readlink(f"/sys/bus/pci/devices/{pf}/virtfn3"))
     sock = "/tmp/sriovctl-qmp.sock"
-    qemu = subprocess.Popen(["qemu-system-x86_64", "-machine", "q35", "-accel", "tcg", "-m", "128", "-S",
+    qemu = subprocess.Popen(["qemu-system-x86_64", "-machine", "q35", "-accel", "tcg", "-m", "128",
                              "-display", "none", "-nodefaults", "-no-user-config",
                              "-device", "pcie-root-port,id=rp1,chassis=1,slot=1",
                              "-qmp", f"unix:{sock},server=on,wait=off"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -184,6 +203,7 @@ def test_qemu_qmp_hotplug_and_unplug(libvirt_up, host, tmp_path_factory) -> None
         deadline = time.monotonic() + 30
         while not os.path.exists(sock) and time.monotonic() < deadline:
             time.sleep(0.1)
+        time.sleep(5)  # SeaBIOS numbers the root port's bus; before that query-pci lists nothing behind it
         out, err = io.StringIO(), io.StringIO()
         code, _ = run(["qemu", "hotplug", f"{ifname}#3", "--qmp", sock], out=out, err=err)
         assert code == 0, err.getvalue()
@@ -191,14 +211,48 @@ def test_qemu_qmp_hotplug_and_unplug(libvirt_up, host, tmp_path_factory) -> None
         assert os.path.basename(os.readlink(f"/sys/bus/pci/devices/{vf}/driver")) == "vfio-pci"
         assert listed(sock, PciAddress.parse(vf))
         out, err = io.StringIO(), io.StringIO()
-        code, _ = run(["qemu", "unplug", f"{ifname}#3", "--qmp", sock, "--wait", "20"], out=out, err=err)
-        assert code in (0, 75), err.getvalue()
-        if code == 0:
-            assert not listed(sock, PciAddress.parse(vf))
-        else:  # a paused guest without an OS never acknowledges the unplug: said so, not hidden
-            assert "not deleted" in err.getvalue()
+        code, _ = run(["qemu", "unplug", f"{ifname}#3", "--qmp", sock, "--wait", "10"], out=out, err=err)
+        # PCIe hot-unplug needs the guest OS to acknowledge; this guest runs only its firmware, so QEMU never
+        # sends DEVICE_DELETED: sriovctl says so after its deadline instead of hanging.
+        assert code == 75 and "not deleted after 10 s" in err.getvalue(), (code, err.getvalue())
     finally:
         qemu.kill()
         qemu.wait()
     code, _ = run(["vf", "bind", f"{ifname}#3", "host"], out=io.StringIO(), err=io.StringIO())
     assert code == 0
+
+
+def test_hostdev_network_hands_out_a_free_vf(libvirt_up, host) -> None:  # type: ignore[no-untyped-def]
+    import io
+    import os
+
+    import libvirt
+
+    from sriovctl.cli.main import run
+    from sriovctl.virt.xml import domain_wrapper
+
+    pf = libvirt_up
+    sh("ip", "link", "set", "dev", os.listdir(f"/sys/bus/pci/devices/{pf}/net")[0], "up")  # libvirt needs the PF online
+    out = io.StringIO()
+    assert run(["virt", "network-xml", pf, "--name", "sriov-pool"], out=out)[0] == 0
+    conn = libvirt.open("qemu:///system")
+    net = conn.networkDefineXML(out.getvalue())
+    net.create()
+    try:
+        iface = ("<interface type='network'><mac address='52:54:00:aa:bb:01'/><source network='sriov-pool'/>"
+                 "<vlan><tag id='7'/></vlan></interface>")
+        dom = conn.defineXML(domain_wrapper(iface, name="vm-pool"))
+        dom.createWithFlags(libvirt.VIR_DOMAIN_START_PAUSED)
+        try:
+            vfs = [os.path.basename(os.readlink(f"/sys/bus/pci/devices/{pf}/{v}"))
+                   for v in sorted(os.listdir(f"/sys/bus/pci/devices/{pf}")) if v.startswith("virtfn")]
+            on_vfio = [v for v in vfs if os.path.basename(os.readlink(f"/sys/bus/pci/devices/{v}/driver")) == "vfio-pci"]
+            assert len(on_vfio) == 1, on_vfio  # libvirt took exactly one free VF from the pool
+            ifname = os.listdir(f"/sys/bus/pci/devices/{pf}/net")[0]
+            assert "52:54:00:aa:bb:01" in sh("ip", "-d", "link", "show", "dev", ifname)
+        finally:
+            dom.destroy()
+            dom.undefine()
+    finally:
+        net.destroy()
+        net.undefine()

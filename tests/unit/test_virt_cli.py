@@ -25,6 +25,11 @@ def test_virt_list_reads_domain_xml() -> None:
                             "mac": "52:54:00:6d:90:02"}]
 
 
+def test_attach_refuses_while_the_pf_is_down() -> None:
+    r = cli(*S, "virt", "attach", "vm2", "enp11s0f0#3", "--live", "--connect", URI)
+    assert r.code == 69 and "the PF is down" in r.err and "ip link set dev enp11s0f0 up" in r.err
+
+
 def test_attach_refuses_a_vf_another_domain_has() -> None:
     r = cli(*S, "virt", "attach", "vm2", "enp11s0f0#0", "--live", "--connect", URI)
     assert r.code == 77 and "already given to domain vm1 (running)" in r.err and r.err.count("\n") == 1

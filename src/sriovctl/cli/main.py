@@ -305,6 +305,20 @@ def _vf_for_vm(ctx: Ctx, inv: Inventory, name: str) -> Any:
     return d
 
 
+def _require_pf_up(ctx: Ctx, pf: Any) -> None:
+    """libvirt programs a hostdev interface's MAC and VLAN through the PF and refuses while the PF is down
+    ("PF is not online", seen in the lab): say so first, with the fix."""
+    if pf is None or not pf.netdevs:
+        return
+    nd = pf.netdevs[0].name
+    flags = ctx.open_host().read_text(f"sys/class/net/{nd}/flags")
+    if flags is not None and not int(flags, 16) & 0x1:  # IFF_UP
+        from sriovctl.errors import UnavailableError
+
+        raise UnavailableError(f"{pf.address} ({nd}): the PF is down: libvirt sets the VF's MAC and VLAN through it",
+                               hint=f"bring it up first: ip link set dev {nd} up")
+
+
 def cmd_virt_attach(ctx: Ctx) -> int:
     from sriovctl.errors import InterlockError
     from sriovctl.virt import libvirt_api as lv
@@ -315,6 +329,7 @@ def cmd_virt_attach(ctx: Ctx) -> int:
     inv = ctx.inventory()
     d = _vf_for_vm(ctx, inv, a.device)
     conn = lv.connect(a.connect)
+    lv.lookup(conn, a.domain)
     owners = [u for u in lv.domain_uses(conn) if u.address == d.address and u.domain != a.domain]
     if owners and not a.force:
         o = owners[0]
@@ -325,6 +340,7 @@ def cmd_virt_attach(ctx: Ctx) -> int:
         iface.set_vlan(a.vlan)
     pf = inv.devices.get(d.physfn) if d.physfn else None
     iface.check_libvirt_rules(pf.driver if pf else None)
+    _require_pf_up(ctx, pf)
     xml = iface.to_xml()
     live, config = a.live, a.config
     if getattr(a, "dry_run", False):
