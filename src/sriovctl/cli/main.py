@@ -368,21 +368,34 @@ def cmd_virt_detach(ctx: Ctx) -> int:
         raise NoInputError(f"domain {a.domain}: does not use {d.address}", hint="`sriovctl virt list` shows who uses what")
     lv.detach(conn, a.domain, xml, a.live, a.config)
     host = ctx.open_host()
-    # libvirt re-binds a managed device to its host driver on detach, but not always at once (seen in the lab):
-    # wait for it with a deadline, then do it ourselves.
-    deadline = host.monotonic() + a.wait
-    drv = host.link_name(f"sys/bus/pci/devices/{d.address}/driver")
-    while drv == "vfio-pci" and host.monotonic() < deadline:
-        host.sleep(0.1)
-        drv = host.link_name(f"sys/bus/pci/devices/{d.address}/driver")
-    lines = [f"{d.address}: detached from {a.domain}"]
-    if drv in (None, "vfio-pci"):
-        from sriovctl import vf
+    # libvirt re-binds a managed device to its host driver once QEMU has let go of it — which needs the guest
+    # to acknowledge the hot-unplug (a paused guest, or one without an OS, never does: seen in the lab).
+    # Wait with a deadline; rebind it ourselves only when nobody holds it any more.
+    from sriovctl.errors import TemporaryError
+    from sriovctl.inuse import UsageScan
 
+    deadline = host.monotonic() + a.wait
+    while True:
+        drv = host.link_name(f"sys/bus/pci/devices/{d.address}/driver")
         fresh = resolve_one(ctx.inventory(), str(d.address))
-        lines += vf.bind(host, ctx.inventory(), fresh, "host")
-    else:
+        holders = [str(u) for u in UsageScan(host).uses(fresh) if "holds" in str(u)]
+        if drv not in (None, "vfio-pci") or host.monotonic() >= deadline:
+            break
+        if drv in (None, "vfio-pci") and not holders and not lv.device_xml_of(conn, a.domain, d.address):
+            break
+        host.sleep(0.2)
+    lines = [f"{d.address}: detach requested from {a.domain}"]
+    if drv not in (None, "vfio-pci"):
         lines.append(f"{d.address}: back on {drv}")
+        return _report(ctx, host, lines)
+    if holders:
+        raise TemporaryError(f"{d.address}: detached from {a.domain}'s definition, but the guest has not released it "
+                             f"after {a.wait:g} s ({'; '.join(holders)})",
+                             hint="a guest OS must acknowledge the unplug; it returns to its host driver when it does, "
+                                  "or when the domain stops")
+    from sriovctl import vf
+
+    lines += vf.bind(host, ctx.inventory(), fresh, "host")
     return _report(ctx, host, lines)
 
 

@@ -94,7 +94,10 @@ def unplug(sock: str, a: PciAddress, timeout: float = 30.0) -> None:
             raise NoInputError(f"QMP {sock}: no device {device_id(a)} to unplug: {e}") from None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            ev = mon.pull_event(wait=max(0.1, deadline - time.monotonic()))
+            try:
+                ev = mon.pull_event(wait=max(0.1, deadline - time.monotonic()))
+            except TimeoutError:  # qemu.qmp raises instead of returning None
+                break
             if ev and ev.get("event") == "DEVICE_DELETED" and ev.get("data", {}).get("device") == device_id(a):
                 return
         raise TemporaryError(f"QMP {sock}: {device_id(a)} not deleted after {timeout:g} s",
