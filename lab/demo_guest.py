@@ -42,11 +42,11 @@ def main() -> int:
     (pf,) = igb_pfs()
     while not os.path.isdir(f"/sys/bus/pci/devices/{pf}/net"):
         time.sleep(0.1)
-    step("1. Can this host do SR-IOV safely? (IOMMU, ACS, groups)")
-    sriovctl("doctor")
-    step("2. Create 7 VFs (the modern form of `modprobe igb max_vfs=7`)")
+    step("1. Create 7 VFs (the modern form of `modprobe igb max_vfs=7`)")
     sriovctl("vf", "enable", pf, "7", "--reset")
     ifname = os.listdir(f"/sys/bus/pci/devices/{pf}/net")[0]
+    step("2. Can this host do SR-IOV safely, and can each VF go to its own VM? (IOMMU, ACS, groups)")
+    sriovctl("doctor")
     step("3. The VFs, lspci-style and as libvirt node devices")
     sriovctl("list", "--vfs")
     sriovctl("nodedev", "list")
@@ -61,7 +61,11 @@ def main() -> int:
     sh("virsh", "-c", "qemu:///system", "start", "--paused", "MyGuest")
     step("5. Give VF 0 to the guest with MAC 52:54:00:6d:90:02 and VLAN 42 (live and persistent)")
     sriovctl("virt", "xml", f"{ifname}#0", "--mac", "52:54:00:6d:90:02", "--vlan", "42")
-    sriovctl("virt", "attach", "MyGuest", f"{ifname}#0", "--mac", "52:54:00:6d:90:02", "--vlan", "42", "--live", "--config")
+    if sriovctl("virt", "attach", "MyGuest", f"{ifname}#0", "--mac", "52:54:00:6d:90:02", "--vlan", "42",
+                "--live", "--config"):
+        sh("ip", "link", "set", "dev", ifname, "up")
+        sriovctl("virt", "attach", "MyGuest", f"{ifname}#0", "--mac", "52:54:00:6d:90:02", "--vlan", "42",
+                 "--live", "--config")
     step("6. Both sides: the guest's live XML, the PF's view of VF 0, who uses which VF")
     xml = subprocess.run(["virsh", "-c", "qemu:///system", "dumpxml", "MyGuest"], capture_output=True, text=True).stdout
     start = xml.find("<interface type='hostdev'")
@@ -70,9 +74,14 @@ def main() -> int:
     print(f"-> {line.strip()}")
     sriovctl("virt", "list")
     sriovctl("show", f"{ifname}#0")
-    step("7. Take it back: detach, VF returns to igbvf")
-    sriovctl("virt", "detach", "MyGuest", f"{ifname}#0", "--live", "--config")
-    sriovctl("status")
+    step("7. Take it back: detach (a guest OS would acknowledge the unplug; this paused one cannot)")
+    sriovctl("virt", "detach", "MyGuest", f"{ifname}#0", "--live", "--config", "--wait", "5")
+    sh("virsh", "-c", "qemu:///system", "destroy", "MyGuest")
+    deadline = time.monotonic() + 20
+    vf0 = os.path.basename(os.readlink(f"/sys/bus/pci/devices/{pf}/virtfn0"))
+    while time.monotonic() < deadline and os.path.basename(os.readlink(f"/sys/bus/pci/devices/{vf0}/driver")) == "vfio-pci":
+        time.sleep(0.2)
+    sriovctl("show", f"{ifname}#0")
     return 0
 
 
