@@ -50,3 +50,12 @@ def test_qemu_args() -> None:
     assert r.code == 64 and "removed from QEMU in 2.12" in r.err
     r = cli("--sim", "no-acs-switch", "qemu", "args", "enp3s0#0")
     assert r.code == 77 and "not assignable" in r.err
+
+
+def test_json_outputs_validate() -> None:
+    from helpers import validate
+
+    validate(cli(*S, "--json", "virt", "xml", "enp11s0f0#0").json(), "virt-xml")
+    validate(cli(*S, "--json", "virt", "network-xml", "enp11s0f0", "--name", "n").json(), "virt-xml")
+    validate(cli(*S, "--json", "virt", "list", "--connect", URI).json(), "virt-list")
+    validate(cli(*S, "--json", "qemu", "args", "enp11s0f0#0").json(), "qemu-args")
