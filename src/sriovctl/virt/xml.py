@@ -68,6 +68,7 @@ class _Device:
     """A device element. ``element`` is the XML; properties read and write it in place."""
 
     tag = ""
+    typed_source = True  # <interface>'s source address carries type='pci'; <hostdev>'s does not
 
     def __init__(self, element: ET.Element) -> None:
         self.element = element
@@ -82,7 +83,7 @@ class _Device:
         old = src.find("address")
         if old is not None:
             src.remove(old)
-        _addr_el(src, a)
+        _addr_el(src, a, typed=self.typed_source)
 
     @property
     def alias(self) -> str | None:
@@ -114,6 +115,9 @@ class _Device:
             rom.set("bar", "on" if bar else "off")
         if file is not None:
             rom.set("file", file)
+
+    def set_driver_vfio(self) -> None:
+        _child(self.element, "driver").set("name", "vfio")
 
     def to_xml(self) -> str:
         return to_string(self.element)
@@ -168,9 +172,6 @@ class HostdevInterface(_Device):
         vp = ET.SubElement(self.element, "virtualport", {"type": "802.1Qbh"})
         ET.SubElement(vp, "parameters", {"profileid": profile_id})
 
-    def set_driver_vfio(self) -> None:
-        _child(self.element, "driver").set("name", "vfio")
-
     def check_libvirt_rules(self, pf_driver: str | None) -> list[str]:
         """Raise for what libvirt refuses at run time; return warnings."""
         vlan = self.element.find("vlan")
@@ -192,6 +193,7 @@ class HostdevInterface(_Device):
 
 class Hostdev(_Device):
     tag = "hostdev"
+    typed_source = False
 
     @classmethod
     def new(cls, source: PciAddress) -> Hostdev:
@@ -206,21 +208,6 @@ class Hostdev(_Device):
         if el.tag != "hostdev" or el.get("type") != "pci":
             raise UsageError("not a <hostdev type='pci'> element")
         return cls(el)
-
-    def set_driver_vfio(self) -> None:
-        _child(self.element, "driver").set("name", "vfio")
-
-    @property
-    def source(self) -> PciAddress | None:
-        return _parse_addr(self.element.find("./source/address"))
-
-    @source.setter
-    def source(self, a: PciAddress) -> None:
-        src = _child(self.element, "source")
-        old = src.find("address")
-        if old is not None:
-            src.remove(old)
-        _addr_el(src, a, typed=False)
 
 
 class HostdevNetwork:
