@@ -17,17 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from timing import timed  # bench/ is on sys.path when a benchmark runs as a script
+
 HERE = Path(__file__).resolve().parent
 VENV_BIN = Path(sys.executable).parent
-
-
-def timed(argv: list[str], runs: int, env: dict[str, str]) -> list[float]:
-    out = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, env=env)
-        out.append(time.perf_counter() - t0)
-    return out
 
 
 def main() -> int:

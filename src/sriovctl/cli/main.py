@@ -372,16 +372,18 @@ def cmd_virt_detach(ctx: Ctx) -> int:
     # to acknowledge the hot-unplug (a paused guest, or one without an OS, never does: seen in the lab).
     # Wait with a deadline; rebind it ourselves only when nobody holds it any more.
     from sriovctl.errors import TemporaryError
-    from sriovctl.inuse import UsageScan
+    from sriovctl.inuse import vfio_holders
 
     deadline = host.monotonic() + a.wait
     while True:
         drv = host.link_name(f"sys/bus/pci/devices/{d.address}/driver")
-        fresh = resolve_one(ctx.inventory(), str(d.address))
-        holders = [str(u) for u in UsageScan(host).uses(fresh) if "holds" in str(u)]
-        if drv not in (None, "vfio-pci") or host.monotonic() >= deadline:
-            break
-        if drv in (None, "vfio-pci") and not holders and not lv.device_xml_of(conn, a.domain, d.address):
+        holders = [str(u) for u in vfio_holders(host, d.iommu_group)] \
+            if drv == "vfio-pci" and d.iommu_group is not None else []
+        if drv not in (None, "vfio-pci"):
+            break  # libvirt's managed re-attach returned it
+        if not holders and not lv.device_xml_of(conn, a.domain, d.address):
+            break  # QEMU let go, libvirt did not re-attach: we do it below
+        if host.monotonic() >= deadline:
             break
         host.sleep(0.2)
     lines = [f"{d.address}: detach requested from {a.domain}"]
@@ -395,7 +397,8 @@ def cmd_virt_detach(ctx: Ctx) -> int:
                                   "or when the domain stops")
     from sriovctl import vf
 
-    lines += vf.bind(host, ctx.inventory(), fresh, "host")
+    after = ctx.inventory()
+    lines += vf.bind(host, after, resolve_one(after, str(d.address)), "host")
     return _report(ctx, host, lines)
 
 

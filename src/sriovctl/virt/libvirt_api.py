@@ -93,24 +93,23 @@ def lookup(conn: Any, name: str) -> Any:
         raise NoInputError(f"domain {name!r}: no such libvirt domain", hint="`virsh list --all` shows them") from None
 
 
-def attach(conn: Any, domain: str, xml: str, live: bool, config: bool) -> None:
+def _device_op(conn: Any, domain: str, xml: str, live: bool, config: bool, action: str) -> None:
     libvirt = _lib()
     dom = lookup(conn, domain)
     flags = (libvirt.VIR_DOMAIN_AFFECT_LIVE if live else 0) | (libvirt.VIR_DOMAIN_AFFECT_CONFIG if config else 0)
+    op = dom.attachDeviceFlags if action == "attach" else dom.detachDeviceFlags
     try:
-        dom.attachDeviceFlags(xml, flags or libvirt.VIR_DOMAIN_AFFECT_CURRENT)
+        op(xml, flags or libvirt.VIR_DOMAIN_AFFECT_CURRENT)
     except libvirt.libvirtError as e:
-        raise _error(e, f"domain {domain}: attach") from None
+        raise _error(e, f"domain {domain}: {action}") from None
+
+
+def attach(conn: Any, domain: str, xml: str, live: bool, config: bool) -> None:
+    _device_op(conn, domain, xml, live, config, "attach")
 
 
 def detach(conn: Any, domain: str, xml: str, live: bool, config: bool) -> None:
-    libvirt = _lib()
-    dom = lookup(conn, domain)
-    flags = (libvirt.VIR_DOMAIN_AFFECT_LIVE if live else 0) | (libvirt.VIR_DOMAIN_AFFECT_CONFIG if config else 0)
-    try:
-        dom.detachDeviceFlags(xml, flags or libvirt.VIR_DOMAIN_AFFECT_CURRENT)
-    except libvirt.libvirtError as e:
-        raise _error(e, f"domain {domain}: detach") from None
+    _device_op(conn, domain, xml, live, config, "detach")
 
 
 def device_xml_of(conn: Any, domain: str, address: PciAddress) -> str | None:
