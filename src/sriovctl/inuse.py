@@ -1,8 +1,11 @@
 """Who uses a device? For the safety interlocks: fail closed when unsure.
 
 A VF (or any PCI function) is in use when
-- its VFIO group file /dev/vfio/GROUP is held open by a process (QEMU, a DPDK app);
-- a running libvirt domain references it (live domain XML under /run/libvirt/qemu/, no libvirt API needed);
+- its VFIO group file /dev/vfio/GROUP is held open by a process (QEMU, a DPDK app); a QEMU is named by its
+  guest name and QMP socket (from its command line), so a VF hot-plugged through QMP is recognised;
+- a running libvirt domain references it: asked through libvirt's API (read-only connection) when
+  libvirt-python is installed and libvirtd answers, else read from the live domain XML under
+  /run/libvirt/qemu/ (no API needed);
 - its netdev is up with addresses, or carries the default route;
 - it is bound to a network driver but its netdev is not in our network namespace (moved into a container
   or a VM's namespace — or we cannot tell, which counts as in use too).
@@ -10,6 +13,8 @@ A VF (or any PCI function) is in use when
 
 from __future__ import annotations
 
+import itertools
+import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
@@ -61,6 +66,23 @@ def addresses(host: Host) -> dict[str, list[str]]:
         return {}
 
 
+def _qemu_identity(host: Host, pid: str) -> str | None:
+    """'QEMU guest vm1 (pid 1234, QMP /tmp/vm1.sock)' for a QEMU process, None for anything else."""
+    raw = host.read_bytes(f"proc/{pid}/cmdline", 1 << 16) or b""
+    argv = raw.decode(errors="replace").split("\0")
+    if not argv or not argv[0].rsplit("/", 1)[-1].startswith("qemu"):
+        return None
+    name = qmp = None
+    for flag, value in itertools.pairwise(argv):
+        if flag == "-name":
+            first = value.split(",", 1)[0]  # "guest=vm1,debug-threads=on" or plain "vm1"
+            name = first.removeprefix("guest=") if first.startswith("guest=") or "=" not in first else None
+        elif flag == "-qmp" and value.startswith("unix:"):
+            qmp = value[5:].split(",", 1)[0]
+    detail = ", ".join([f"pid {pid}"] + ([f"QMP {qmp}"] if qmp else []))
+    return f"QEMU {'guest ' + name if name else 'process'} ({detail})"
+
+
 def vfio_holders(host: Host, group: int) -> list[Use]:
     """Processes holding /dev/vfio/GROUP open (a scan of /proc/*/fd, as fuser does)."""
     target = f"/dev/vfio/{group}"
@@ -77,14 +99,33 @@ def vfio_holders(host: Host, group: int) -> list[Use]:
             break
         for fd in fds:
             if host.readlink(f"proc/{pid}/fd/{fd}") == target:
-                comm = host.read_text(f"proc/{pid}/comm") or "?"
-                users.append(Use(f"process {pid} ({comm}) holds {target} open"))
+                who = _qemu_identity(host, pid)
+                if who is None:
+                    who = f"process {pid} ({host.read_text(f'proc/{pid}/comm') or '?'})"
+                users.append(Use(f"{who} holds {target} open"))
                 break
     return users
 
 
-def libvirt_users(host: Host) -> dict[PciAddress, list[Use]]:
-    """PCI addresses referenced by running libvirt domains (hostdev and interface type='hostdev')."""
+def _pci_sources(root: ET.Element) -> list[PciAddress]:
+    """Source addresses of a domain's PCI hostdevs and hostdev interfaces."""
+    out = []
+    for el in root.iter():
+        if el.tag not in ("hostdev", "interface") or (el.tag == "interface" and el.get("type") != "hostdev"):
+            continue
+        a = el.find("./source/address")
+        if a is None:
+            continue
+        try:
+            out.append(PciAddress(int(a.get("domain", "0"), 0), int(a.get("bus", "0"), 0),
+                                  int(a.get("slot", "0"), 0), int(a.get("function", "0"), 0)))
+        except ValueError:
+            continue
+    return out
+
+
+def libvirt_file_users(host: Host) -> dict[PciAddress, list[Use]]:
+    """PCI addresses referenced by running libvirt domains, from their live XML under /run/libvirt/qemu."""
     out: dict[PciAddress, list[Use]] = {}
     for name in host.listdir("run/libvirt/qemu"):
         if not name.endswith(".xml"):
@@ -99,21 +140,48 @@ def libvirt_users(host: Host) -> dict[PciAddress, list[Use]]:
         dom = root.find(".//domain")
         dom = dom if dom is not None else root
         dname = dom.findtext("name") or name.removesuffix(".xml")
-        for el in dom.iter():
-            if el.tag not in ("hostdev", "interface"):
-                continue
-            if el.tag == "interface" and el.get("type") != "hostdev":
-                continue
-            a = el.find("./source/address")
-            if a is None:
-                continue
-            try:
-                addr = PciAddress(int(a.get("domain", "0"), 0), int(a.get("bus", "0"), 0),
-                                  int(a.get("slot", "0"), 0), int(a.get("function", "0"), 0))
-            except ValueError:
-                continue
+        for addr in _pci_sources(dom):
             out.setdefault(addr, []).append(Use(f"libvirt domain {dname}"))
     return out
+
+
+def libvirt_api_users(uri: str) -> dict[PciAddress, list[Use]] | None:
+    """PCI addresses referenced by active domains, asked through a read-only libvirt connection; None when
+    libvirt-python is missing or nobody answers at ``uri`` (the caller falls back to the files)."""
+    try:
+        import libvirt
+    except ImportError:
+        return None
+    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)  # libvirt prints its errors to stderr otherwise
+    try:
+        conn = libvirt.openReadOnly(uri)
+    except libvirt.libvirtError:
+        return None
+    out: dict[PciAddress, list[Use]] = {}
+    try:
+        for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
+            try:
+                state = "paused" if dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED else "running"
+                root = ET.fromstring(dom.XMLDesc(0))
+            except (libvirt.libvirtError, ET.ParseError):
+                continue  # it stopped while we looked
+            for addr in _pci_sources(root):
+                out.setdefault(addr, []).append(Use(f"libvirt domain {dom.name()} ({state})"))
+    except libvirt.libvirtError:
+        return None
+    finally:
+        conn.close()
+    return out
+
+
+def libvirt_users(host: Host) -> dict[PciAddress, list[Use]]:
+    """Through libvirt's API on a live host (or wherever $SRIOVCTL_LIBVIRT_URI points), else from files."""
+    uri = os.environ.get("SRIOVCTL_LIBVIRT_URI")
+    if uri is None and host.root == "/" and any(
+            os.path.exists(f"/run/libvirt/{s}") for s in ("libvirt-sock-ro", "virtqemud-sock-ro")):
+        uri = "qemu:///system"
+    found = libvirt_api_users(uri) if uri else None
+    return found if found is not None else libvirt_file_users(host)
 
 
 class UsageScan:

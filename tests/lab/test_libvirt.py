@@ -115,118 +115,181 @@ def test_generated_xml_is_accepted_by_libvirtd(libvirt_up, host) -> None:  # typ
 
 @pytest.fixture(scope="module")
 def paused_domains(libvirt_up):  # type: ignore[no-untyped-def]
+    """vm1 with native PCIe hotplug (QEMU lets go of a device at once when the guest never powered its slot:
+    an OS-less guest can then complete an unplug), vm2 with q35's default ACPI hotplug (it never can)."""
     if libvirt_up is None:
         return None
     import libvirt
 
+    from sriovctl.virt.qemu import NATIVE_PCIE_HOTPLUG
     from sriovctl.virt.xml import domain_wrapper
 
     conn = libvirt.open("qemu:///system")
     doms = []
-    for name in ("vm1", "vm2"):
-        dom = conn.defineXML(domain_wrapper("", name=name).replace("    \n", ""))
+    for name, args in (("vm1", NATIVE_PCIE_HOTPLUG), ("vm2", ())):
+        dom = conn.defineXML(domain_wrapper("", name=name, qemu_args=args))
         dom.createWithFlags(libvirt.VIR_DOMAIN_START_PAUSED)
         doms.append(dom)
     return doms
 
 
-def test_attach_and_detach_on_a_real_libvirtd(libvirt_up, paused_domains, host) -> None:  # type: ignore[no-untyped-def]
+def _driver(bdf: str) -> str | None:
+    import os
+
+    link = f"/sys/bus/pci/devices/{bdf}/driver"
+    return os.path.basename(os.readlink(link)) if os.path.islink(link) else None
+
+
+def _cli(*args: str) -> tuple[int, str, str]:
     import io
+
+    from sriovctl.cli.main import run
+
+    out, err = io.StringIO(), io.StringIO()
+    code, _ = run(list(args), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def _vf_line(ifname: str, n: int) -> str:
+    return next(x.strip() for x in sh("ip", "-d", "link", "show", "dev", ifname).splitlines()
+                if x.strip().startswith(f"vf {n} "))
+
+
+def test_attach_and_detach_on_a_real_libvirtd(libvirt_up, paused_domains, host) -> None:  # type: ignore[no-untyped-def]
     import os
     import time
 
     import libvirt
 
-    from sriovctl.cli.main import run
+    from labguest import LAB_OUT
 
     pf = libvirt_up
     ifname = os.listdir(f"/sys/bus/pci/devices/{pf}/net")[0]
     vf0 = os.path.basename(os.readlink(f"/sys/bus/pci/devices/{pf}/virtfn0"))
-
-    def cli(*args: str) -> tuple[int, str, str]:
-        out, err = io.StringIO(), io.StringIO()
-        code, _ = run(list(args), out=out, err=err)
-        return code, out.getvalue(), err.getvalue()
+    before = _vf_line(ifname, 0)
 
     sh("ip", "link", "set", "dev", ifname, "down")
-    code, out, err = cli("virt", "attach", "vm1", f"{ifname}#0", "--live")
+    code, out, err = _cli("virt", "attach", "vm1", f"{ifname}#0", "--live")
     assert code == 69 and "is down" in err, err  # our refusal, before libvirt's "PF is not online"
     sh("ip", "link", "set", "dev", ifname, "up")
     t0 = time.monotonic()
-    code, out, err = cli("virt", "attach", "vm1", f"{ifname}#0", "--mac", "52:54:00:6d:90:02", "--vlan", "42",
-                         "--live", "--config")
+    code, out, err = _cli("virt", "attach", "vm1", f"{ifname}#0", "--mac", "52:54:00:6d:90:02", "--vlan", "42",
+                          "--live", "--config")
     attach_s = time.monotonic() - t0
     assert code == 0, err
     conn = libvirt.open("qemu:///system")
     live = conn.lookupByName("vm1").XMLDesc(0)
     assert "52:54:00:6d:90:02" in live and "<tag id='42'" in live.replace('"', "'")
-    assert os.path.basename(os.readlink(f"/sys/bus/pci/devices/{vf0}/driver")) == "vfio-pci"
-    ipl = sh("ip", "-d", "link", "show", "dev", ifname)
-    line = next(x for x in ipl.splitlines() if x.strip().startswith("vf 0 "))
+    assert _driver(vf0) == "vfio-pci"
+    line = _vf_line(ifname, 0)
     assert "52:54:00:6d:90:02" in line and "vlan 42" in line, line
-    code, out, err = cli("virt", "list")
+    code, out, err = _cli("virt", "list")
     assert code == 0 and f"{vf0}  vm1" in out
-    code, _, err = cli("virt", "attach", "vm2", f"{ifname}#0", "--live")
+    code, _, err = _cli("virt", "attach", "vm2", f"{ifname}#0", "--live")
     assert code == 77 and "already given to domain vm1 (running)" in err, err
+
+    code, out, err = _cli("virt", "detach", "vm1", f"{ifname}#0", "--live", "--config", "--dry-run")
+    assert code == 0 and "dry run: would detach from vm1 (live and config)" in out, (code, out, err)
+    assert "52:54:00:6d:90:02" in conn.lookupByName("vm1").XMLDesc(0) and _driver(vf0) == "vfio-pci"
+
     t0 = time.monotonic()
-    code, out, err = cli("virt", "detach", "vm1", f"{ifname}#0", "--live", "--config", "--wait", "5")
+    code, out, err = _cli("virt", "detach", "vm1", f"{ifname}#0", "--live", "--config", "--wait", "20")
     detach_s = time.monotonic() - t0
-    # The paused guest has no OS to acknowledge the hot-unplug: QEMU keeps the device, and sriovctl says so.
+    assert code == 0, (code, out, err)
+    assert _driver(vf0) == "igbvf" and "detached from vm1 (live and config)" in out, out
+    for flags in (0, libvirt.VIR_DOMAIN_XML_INACTIVE):
+        assert "52:54:00:6d:90:02" not in conn.lookupByName("vm1").XMLDesc(flags)
+    after = _vf_line(ifname, 0)
+
+    # ACPI hotplug (q35's default) with a paused, OS-less guest: the unplug is never acknowledged, QEMU keeps
+    # the device and its VFIO group, and sriovctl says so after its deadline instead of pretending.
+    assert _cli("virt", "attach", "vm2", f"{ifname}#0", "--live")[0] == 0
+    t0 = time.monotonic()
+    code, out, err = _cli("virt", "detach", "vm2", f"{ifname}#0", "--live", "--wait", "3")
+    acpi_s = time.monotonic() - t0
     assert code == 75 and "the guest has not released it" in err and "holds /dev/vfio/" in err, (code, err)
-    assert "52:54:00:6d:90:02" not in conn.lookupByName("vm1").XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
-    conn.lookupByName("vm1").destroy()  # QEMU lets go; libvirt's managed re-attach (or sriovctl) returns the VF
+    assert _driver(vf0) == "vfio-pci"
+    conn.lookupByName("vm2").destroy()  # QEMU lets go; libvirt's managed re-attach (or sriovctl) returns the VF
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and os.path.basename(os.readlink(f"/sys/bus/pci/devices/{vf0}/driver")) != "igbvf":
+    while time.monotonic() < deadline and _driver(vf0) != "igbvf":
         time.sleep(0.2)
-    if os.path.basename(os.readlink(f"/sys/bus/pci/devices/{vf0}/driver")) != "igbvf":
-        assert cli("vf", "bind", f"{ifname}#0", "host")[0] == 0
-    assert os.path.basename(os.readlink(f"/sys/bus/pci/devices/{vf0}/driver")) == "igbvf"
-    from labguest import LAB_OUT
+    if _driver(vf0) != "igbvf":
+        assert _cli("vf", "bind", f"{ifname}#0", "host")[0] == 0
+    assert _driver(vf0) == "igbvf"
+    (LAB_OUT / "virt-attach.txt").write_text(
+        f"attach {attach_s:.2f} s; detach until back on igbvf (native PCIe hotplug) {detach_s:.2f} s; "
+        f"detach with ACPI hotplug: refused after {acpi_s:.2f} s (--wait 3)\n"
+        f"PF's view of vf 0: before: {before}\nattached: {line}\nafter detach: {after}\n{out}")
 
-    (LAB_OUT / "virt-attach.txt").write_text(f"attach {attach_s:.2f} s, detach (until igbvf) {detach_s:.2f} s\n{out}")
 
-
-def test_qemu_qmp_hotplug_and_unplug(libvirt_up, host, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
-    """A nested QEMU (TCG, paused, no disk) with a QMP socket and a spare pcie-root-port: hotplug a VF, see it
-    in query-pci, unplug it."""
-    import io
+def _nested_qemu(sock: str, extra: tuple[str, ...]):  # type: ignore[no-untyped-def]
     import os
     import subprocess
     import time
 
-    from sriovctl.cli.main import run
+    if os.path.exists(sock):
+        os.unlink(sock)
+    qemu = subprocess.Popen(["qemu-system-x86_64", "-machine", "q35", "-accel", "tcg", "-m", "128",
+                             "-display", "none", "-nodefaults", "-no-user-config",
+                             "-device", "pcie-root-port,id=rp1,chassis=1,slot=1",
+                             "-qmp", f"unix:{sock},server=on,wait=off", *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while not os.path.exists(sock) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(5)  # SeaBIOS numbers the root port's bus; before that query-pci lists nothing behind it
+    return qemu
+
+
+def test_qemu_qmp_hotplug_and_unplug(libvirt_up, host) -> None:  # type: ignore[no-untyped-def]
+    """A nested QEMU (TCG, no disk, no OS) with a QMP socket and a spare pcie-root-port: hotplug a VF, see it
+    in query-pci, unplug it, and it is back on igbvf. Then the same with ACPI hotplug, which such a guest
+    can never acknowledge."""
+    import os
+    import time
+
+    from labguest import LAB_OUT
     from sriovctl.pci.address import PciAddress
-    from sriovctl.virt.qemu import listed
+    from sriovctl.virt.qemu import NATIVE_PCIE_HOTPLUG, listed
 
     pf = libvirt_up
     ifname = os.listdir(f"/sys/bus/pci/devices/{pf}/net")[0]
     vf = os.path.basename(os.readlink(f"/sys/bus/pci/devices/{pf}/virtfn3"))
     sock = "/tmp/sriovctl-qmp.sock"
-    qemu = subprocess.Popen(["qemu-system-x86_64", "-machine", "q35", "-accel", "tcg", "-m", "128",
-                             "-display", "none", "-nodefaults", "-no-user-config",
-                             "-device", "pcie-root-port,id=rp1,chassis=1,slot=1",
-                             "-qmp", f"unix:{sock},server=on,wait=off"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    qemu = _nested_qemu(sock, NATIVE_PCIE_HOTPLUG)
     try:
-        deadline = time.monotonic() + 30
-        while not os.path.exists(sock) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(5)  # SeaBIOS numbers the root port's bus; before that query-pci lists nothing behind it
-        out, err = io.StringIO(), io.StringIO()
-        code, _ = run(["qemu", "hotplug", f"{ifname}#3", "--qmp", sock], out=out, err=err)
-        assert code == 0, err.getvalue()
-        assert "plugged into rp1" in out.getvalue()
-        assert os.path.basename(os.readlink(f"/sys/bus/pci/devices/{vf}/driver")) == "vfio-pci"
+        code, out, err = _cli("qemu", "hotplug", f"{ifname}#3", "--qmp", sock, "--dry-run")
+        assert code == 0 and "qmp:" + sock in out and "bus=rp1" in out, (code, out, err)
+        assert _driver(vf) == "igbvf" and not listed(sock, PciAddress.parse(vf))  # dry run: nothing changed
+        code, out, err = _cli("qemu", "hotplug", f"{ifname}#3", "--qmp", sock)
+        assert code == 0, err
+        assert "plugged into rp1" in out
+        assert _driver(vf) == "vfio-pci"
         assert listed(sock, PciAddress.parse(vf))
-        out, err = io.StringIO(), io.StringIO()
-        code, _ = run(["qemu", "unplug", f"{ifname}#3", "--qmp", sock, "--wait", "10"], out=out, err=err)
-        # PCIe hot-unplug needs the guest OS to acknowledge; this guest runs only its firmware, so QEMU never
-        # sends DEVICE_DELETED: sriovctl says so after its deadline instead of hanging.
-        assert code == 75 and "not deleted after 10 s" in err.getvalue(), (code, err.getvalue())
+        code, _, err = _cli("qemu", "hotplug", f"{ifname}#3", "--qmp", sock)
+        assert code == 64 and "already plugged in" in err, (code, err)
+        t0 = time.monotonic()
+        code, out, err = _cli("qemu", "unplug", f"{ifname}#3", "--qmp", sock, "--wait", "10")
+        unplug_s = time.monotonic() - t0
+        assert code == 0, (code, out, err)
+        assert "DEVICE_DELETED" in out and _driver(vf) == "igbvf", out
+        assert not listed(sock, PciAddress.parse(vf))
     finally:
         qemu.kill()
         qemu.wait()
-    code, _ = run(["vf", "bind", f"{ifname}#3", "host"], out=io.StringIO(), err=io.StringIO())
-    assert code == 0
+    qemu = _nested_qemu(sock, ())
+    try:
+        assert _cli("qemu", "hotplug", f"{ifname}#3", "--qmp", sock)[0] == 0
+        code, out, err = _cli("qemu", "unplug", f"{ifname}#3", "--qmp", sock, "--wait", "3")
+        assert code == 75 and "not deleted after 3 s" in err and "acpi-pci-hotplug" in err, (code, err)
+        code, out, err = _cli("vf", "disable", pf)
+        assert code == 77 and "qemu" in err.lower(), (code, err)  # in use by the QEMU process: refused
+    finally:
+        qemu.kill()
+        qemu.wait()
+    code, _, err = _cli("vf", "bind", f"{ifname}#3", "host")
+    assert code == 0, err
+    (LAB_OUT / "qemu-unplug.txt").write_text(f"unplug + back on igbvf (native PCIe hotplug): {unplug_s:.2f} s\n{out}")
 
 
 def test_hostdev_network_hands_out_a_free_vf(libvirt_up, host) -> None:  # type: ignore[no-untyped-def]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -52,11 +53,12 @@ def test_dry_run_prints_the_writes_and_changes_nothing() -> None:
     assert tree_hash(str(sim_dir())) == before
 
 
-def _hold_vfio(group: str, pid: int = 4242, comm: str = "qemu-system-x86") -> None:
+def _hold_vfio(group: str, pid: int = 4242, comm: str = "dpdk-testpmd", argv: tuple[str, ...] = ()) -> None:
     root = open_sim("igb-82576").root
     fd = Path(root) / f"proc/{pid}/fd"
     fd.mkdir(parents=True)
     (Path(root) / f"proc/{pid}/comm").write_text(comm + "\n")
+    (Path(root) / f"proc/{pid}/cmdline").write_bytes(b"\0".join(a.encode() for a in argv or (comm,)) + b"\0")
     os.symlink(f"/dev/vfio/{group}", fd / "17")
 
 
@@ -69,12 +71,39 @@ def test_in_use_vfs_block_destruction_until_force() -> None:
     for args in (["vf", "disable", "enp11s0f0"], ["vf", "enable", "enp11s0f0", "3", "--reset"]):
         r = cli(*S, *args)
         assert r.code == 77, r.err
-        assert f"process 4242 (qemu-system-x86) holds /dev/vfio/{group} open" in r.err
+        assert f"process 4242 (dpdk-testpmd) holds /dev/vfio/{group} open" in r.err
         assert r.err.count("\n") == 1
     assert numvfs() == "7"
     r = cli(*S, "vf", "disable", "enp11s0f0", "--force")
     assert r.code == 0 and "warning: --force" in r.out
     assert numvfs() == "0"
+
+
+def test_a_qemu_holding_a_vf_is_named_by_guest_and_qmp_socket() -> None:
+    """A VF hot-plugged through QMP has no libvirt domain: the QEMU process is named from its command line."""
+    assert cli(*S, "vf", "bind", "enp11s0f0#2", "vfio-pci").code == 0
+    group = open_sim("igb-82576").link_name("sys/bus/pci/devices/0000:0b:10.4/iommu_group")
+    assert group
+    _hold_vfio(group, pid=5150, comm="qemu-system-x86",
+               argv=("/usr/bin/qemu-system-x86_64", "-name", "guest=web1,debug-threads=on", "-machine", "q35",
+                     "-qmp", "unix:/run/web1.qmp,server=on,wait=off", "-S"))
+    r = cli(*S, "vf", "disable", "enp11s0f0")
+    assert r.code == 77 and f"QEMU guest web1 (pid 5150, QMP /run/web1.qmp) holds /dev/vfio/{group} open" in r.err
+    r = cli(*S, "vf", "bind", "enp11s0f0#2", "host")
+    assert r.code == 77 and "QEMU guest web1" in r.err
+
+
+def test_in_use_asks_libvirt_when_it_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """$SRIOVCTL_LIBVIRT_URI (libvirt's test driver here; qemu:///system on a live host when its socket
+    exists) replaces the file scan: vm1 of the test driver is running with 0b:10.0."""
+    pytest.importorskip("libvirt", reason="libvirt-python not installed (the [libvirt] extra)")
+    node = Path(__file__).parent.parent / "fixtures" / "libvirt" / "test-node.xml"
+    monkeypatch.setenv("SRIOVCTL_LIBVIRT_URI", f"test://{node}")
+    r = cli(*S, "vf", "disable", "enp11s0f0")
+    assert r.code == 77 and "0000:0b:10.0: libvirt domain vm1 (running)" in r.err, r.err
+    assert cli(*S, "vf", "disable", "enp11s0f1").code == 0  # vm2 holds nothing of PF 1
+    monkeypatch.setenv("SRIOVCTL_LIBVIRT_URI", "qemu+unix:///system?socket=/nonexistent")  # nobody answers: files
+    assert cli(*S, "vf", "disable", "enp11s0f0").code == 0
 
 
 def test_libvirt_domain_and_moved_netdev_count_as_in_use() -> None:

@@ -354,39 +354,61 @@ def cmd_virt_attach(ctx: Ctx) -> int:
     return 0
 
 
+def _wait_released(host: Host, d: Any, deadline: float) -> list[str]:
+    """Poll who holds the device's VFIO group until nobody does or the deadline passes; the holders left."""
+    from sriovctl.inuse import vfio_holders
+
+    while True:
+        if host.link_name(f"sys/bus/pci/devices/{d.address}/driver") != "vfio-pci" or d.iommu_group is None:
+            return []
+        holders = [str(u) for u in vfio_holders(host, d.iommu_group)]
+        if not holders or host.monotonic() >= deadline:
+            return holders
+        host.sleep(0.2)
+
+
+def _return_to_host_driver(ctx: Ctx, host: Host, d: Any) -> list[str]:
+    from sriovctl import vf
+    from sriovctl.resolve import resolve_one
+
+    after = ctx.inventory()
+    return vf.bind(host, after, resolve_one(after, str(d.address)), "host")
+
+
 def cmd_virt_detach(ctx: Ctx) -> int:
-    from sriovctl.errors import NoInputError
+    from sriovctl.errors import NoInputError, TemporaryError
     from sriovctl.resolve import resolve_one
     from sriovctl.virt import libvirt_api as lv
 
     a = ctx.args
-    inv = ctx.inventory()
+    host, inv = _writer(ctx)
     d = resolve_one(inv, a.device)
     conn = lv.connect(a.connect)
-    xml = lv.device_xml_of(conn, a.domain, d.address)
+    xml = lv.device_xml_of(conn, a.domain, d.address, live=a.live or not a.config)
     if xml is None:
         raise NoInputError(f"domain {a.domain}: does not use {d.address}", hint="`sriovctl virt list` shows who uses what")
+    where = " and ".join(w for w, on in (("live", a.live), ("config", a.config)) if on) or "current"
+    if host.dry_run:
+        ctx.out.write(f"dry run: would detach from {a.domain} ({where}), then return {d.address} to its host driver "
+                      f"once QEMU lets go:\n{xml}")
+        return 0
     lv.detach(conn, a.domain, xml, a.live, a.config)
-    host = ctx.open_host()
     # libvirt re-binds a managed device to its host driver once QEMU has let go of it — which needs the guest
-    # to acknowledge the hot-unplug (a paused guest, or one without an OS, never does: seen in the lab).
-    # Wait with a deadline; rebind it ourselves only when nobody holds it any more.
-    from sriovctl.errors import TemporaryError
-    from sriovctl.inuse import vfio_holders
-
+    # to acknowledge the hot-unplug (with ACPI hotplug a paused or OS-less guest never does: seen in the lab),
+    # and libvirt's re-attach itself takes a moment. Wait with a deadline; rebind it ourselves when nobody
+    # holds it any more and libvirt did not.
     deadline = host.monotonic() + a.wait
     while True:
         drv = host.link_name(f"sys/bus/pci/devices/{d.address}/driver")
-        holders = [str(u) for u in vfio_holders(host, d.iommu_group)] \
-            if drv == "vfio-pci" and d.iommu_group is not None else []
-        if drv not in (None, "vfio-pci"):
-            break  # libvirt's managed re-attach returned it
-        if not holders and not lv.device_xml_of(conn, a.domain, d.address):
+        holders = _wait_released(host, d, host.monotonic()) if drv == "vfio-pci" else []
+        if drv != "vfio-pci":
+            break  # libvirt's managed re-attach returned it (or it has no driver: bound below)
+        if not holders and not lv.device_xml_of(conn, a.domain, d.address, live=True):
             break  # QEMU let go, libvirt did not re-attach: we do it below
         if host.monotonic() >= deadline:
             break
         host.sleep(0.2)
-    lines = [f"{d.address}: detach requested from {a.domain}"]
+    lines = [f"{d.address}: detached from {a.domain} ({where})"]
     if drv not in (None, "vfio-pci"):
         lines.append(f"{d.address}: back on {drv}")
         return _report(ctx, host, lines)
@@ -395,10 +417,7 @@ def cmd_virt_detach(ctx: Ctx) -> int:
                              f"after {a.wait:g} s ({'; '.join(holders)})",
                              hint="a guest OS must acknowledge the unplug; it returns to its host driver when it does, "
                                   "or when the domain stops")
-    from sriovctl import vf
-
-    after = ctx.inventory()
-    lines += vf.bind(host, after, resolve_one(after, str(d.address)), "host")
+    lines += _return_to_host_driver(ctx, host, d)
     return _report(ctx, host, lines)
 
 
@@ -446,26 +465,62 @@ def _ensure_vfio(ctx: Ctx, d: Any) -> list[str]:
 
 
 def cmd_qemu_hotplug(ctx: Ctx) -> int:
-    from sriovctl.virt.qemu import hotplug
+    from sriovctl import vf
+    from sriovctl.host.base import WriteRecord
+    from sriovctl.virt import qemu
 
-    inv = ctx.inventory()
-    d = _vf_for_vm(ctx, inv, ctx.args.device)
-    lines = _ensure_vfio(ctx, d)
-    bus = hotplug(ctx.args.qmp, d.address, ctx.args.bus)
-    lines.append(f"{d.address}: plugged into {bus} as vfio-pci")
-    ctx.out.write("".join(line + "\n" for line in lines))
-    return 0
+    a = ctx.args
+    host, inv = _writer(ctx)
+    d = _vf_for_vm(ctx, inv, a.device)
+    with qemu.monitor(a.qmp) as mon:
+        bus = qemu.choose_port(mon, a.qmp, d.address, a.bus)
+        lines = vf.bind(host, inv, d, "vfio-pci", force=a.force) if d.driver != "vfio-pci" else []
+        what = f"device_add driver=vfio-pci host={d.address} id={qemu.device_id(d.address)} bus={bus}"
+        if host.dry_run:
+            host.writes.append(WriteRecord(f"qmp:{a.qmp}", what, True))
+            return _report(ctx, host, lines)
+        try:
+            qemu.hotplug(mon, a.qmp, d.address, bus)
+        except SriovctlError:
+            if d.driver not in (None, "vfio-pci"):  # we moved it to vfio-pci for this: put it back
+                after = ctx.inventory()
+                vf.bind(host, after, after.devices[d.address], d.driver)
+            raise
+        host.writes.append(WriteRecord(f"qmp:{a.qmp}", what, False))
+    lines.append(f"{d.address}: plugged into {bus} as {qemu.device_id(d.address)} (vfio-pci)")
+    return _report(ctx, host, lines)
 
 
 def cmd_qemu_unplug(ctx: Ctx) -> int:
+    from sriovctl.errors import NoInputError, TemporaryError
+    from sriovctl.host.base import WriteRecord
     from sriovctl.resolve import resolve_one
-    from sriovctl.virt.qemu import unplug
+    from sriovctl.virt import qemu
 
-    d = resolve_one(ctx.inventory(), ctx.args.device)
-    unplug(ctx.args.qmp, d.address, ctx.args.wait)
-    ctx.out.write(f"{d.address}: unplugged (DEVICE_DELETED); still on {d.driver}: "
-                  f"`sriovctl vf bind {d.address} host` returns it\n")
-    return 0
+    a = ctx.args
+    host, inv = _writer(ctx)
+    d = resolve_one(inv, a.device)
+    what = f"device_del id={qemu.device_id(d.address)}"
+    deadline = host.monotonic() + a.wait
+    with qemu.monitor(a.qmp) as mon:
+        if host.dry_run:
+            if not qemu.is_plugged(mon, d.address):
+                raise NoInputError(f"QMP {a.qmp}: no device {qemu.device_id(d.address)} to unplug")
+            host.writes.append(WriteRecord(f"qmp:{a.qmp}", what, True))
+            return _report(ctx, host, [] if a.keep_vfio else
+                           [f"{d.address}: would return to its host driver once QEMU lets go"])
+        waited = qemu.unplug(mon, a.qmp, d.address, a.wait)
+        host.writes.append(WriteRecord(f"qmp:{a.qmp}", what, False))
+    lines = [f"{d.address}: unplugged ({qemu.device_id(d.address)}: DEVICE_DELETED after {waited:.2f} s)"]
+    if a.keep_vfio:
+        lines.append(f"{d.address}: left on {d.driver} (--keep-vfio)")
+        return _report(ctx, host, lines)
+    holders = _wait_released(host, d, deadline)
+    if holders:
+        raise TemporaryError(f"{d.address}: unplugged, but still held after {a.wait:g} s ({'; '.join(holders)})",
+                             hint=f"`sriovctl vf bind {d.address} host` returns it once QEMU lets go")
+    lines += _return_to_host_driver(ctx, host, d)
+    return _report(ctx, host, lines)
 
 
 def cmd_virt_network_xml(ctx: Ctx) -> int:
@@ -501,7 +556,7 @@ def _writer(ctx: Ctx) -> tuple[Host, Inventory]:
 
 def _report(ctx: Ctx, host: Host, lines: list[str], extra: dict[str, Any] | None = None) -> int:
     writes: list[dict[str, Any]] = [
-        {"path": w.path if w.path.startswith(("netlink:", "exec")) else "/" + w.path, "value": w.value,
+        {"path": w.path if w.path.startswith(("netlink:", "exec", "qmp:")) else "/" + w.path, "value": w.value,
          "dry_run": w.dry_run} for w in host.writes]
     if ctx.json:
         ctx.emit_json({"schema_version": 1, "host": host.label, "dry_run": host.dry_run, "messages": lines,
@@ -511,7 +566,7 @@ def _report(ctx: Ctx, host: Host, lines: list[str], extra: dict[str, Any] | None
         ctx.out.write("dry run: nothing was changed; these writes would be made:\n")
         for w in writes:
             path, value = str(w["path"]), str(w["value"])
-            ctx.out.write(f"  {path}: {value}\n" if path.startswith(("netlink:", "exec"))
+            ctx.out.write(f"  {path}: {value}\n" if path.startswith(("netlink:", "exec", "qmp:"))
                           else f"  {path} <- {value.strip()!r}\n")
     for line in lines:
         ctx.out.write(line + "\n")
@@ -755,6 +810,8 @@ def build_parser() -> argparse.ArgumentParser:
             x.add_argument("--bus", metavar="PORT", help="a free pcie-root-port's id (default: the first free one)")
         else:
             x.add_argument("--wait", type=float, default=30.0, metavar="SECONDS")
+            x.add_argument("--keep-vfio", action="store_true", help="leave it on vfio-pci (default: its host driver)")
+        x.add_argument("--dry-run", action="store_true", help="print what would be done, change nothing")
 
     sm = sub.add_parser("sim", help="simulated hosts")
     sms = sm.add_subparsers(dest="sim_verb", metavar="VERB", parser_class=_Parser, required=True)

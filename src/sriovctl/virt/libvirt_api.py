@@ -112,10 +112,11 @@ def detach(conn: Any, domain: str, xml: str, live: bool, config: bool) -> None:
     _device_op(conn, domain, xml, live, config, "detach")
 
 
-def device_xml_of(conn: Any, domain: str, address: PciAddress) -> str | None:
-    """The domain's own element for this VF (libvirt wants it back to detach)."""
+def device_xml_of(conn: Any, domain: str, address: PciAddress, live: bool = True) -> str | None:
+    """The domain's own element for this VF (libvirt wants it back to detach), from its live definition or
+    (live=False) its persistent one."""
     dom = lookup(conn, domain)
-    root = ET.fromstring(dom.XMLDesc(0))
+    root = ET.fromstring(dom.XMLDesc(0 if live or not dom.isPersistent() else _lib().VIR_DOMAIN_XML_INACTIVE))
     for el in root.iter():
         if el.tag in ("interface", "hostdev"):
             u = _uses_in(ET.tostring(el, encoding="unicode"), domain, True)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from xml.sax.saxutils import quoteattr
 
 from sriovctl.errors import UsageError
 from sriovctl.pci.address import PciAddress
@@ -257,10 +259,17 @@ class HostdevNetwork:
         return to_string(self.element)
 
 
-def domain_wrapper(device_xml: str, name: str = "sriovctl-validate") -> str:
+def domain_wrapper(device_xml: str, name: str = "sriovctl-validate", qemu_args: Sequence[str] = ()) -> str:
     """A minimal complete domain holding one device: for virt-xml-validate and for defining test domains.
-    (<features><acpi/></features>: libvirt 9.0 otherwise passes -no-acpi, which QEMU 10 rejects.)"""
+    (<features><acpi/></features>: libvirt 9.0 otherwise passes -no-acpi, which QEMU 10 rejects.)
+    ``qemu_args`` go to QEMU's command line through libvirt's qemu namespace (e.g. NATIVE_PCIE_HOTPLUG)."""
     dev = "\n".join("    " + line for line in device_xml.strip().splitlines())
-    return (f"<domain type='qemu'>\n  <name>{name}</name>\n  <memory unit='MiB'>128</memory>\n  <vcpu>1</vcpu>\n"
+    ns, extra = "", ""
+    if qemu_args:
+        ns = " xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'"
+        extra = "  <qemu:commandline>\n" + "".join(f"    <qemu:arg value={quoteattr(v)}/>\n" for v in qemu_args) + \
+            "  </qemu:commandline>\n"
+    devices = f"  <devices>\n{dev}\n  </devices>\n" if dev.strip() else "  <devices/>\n"
+    return (f"<domain type='qemu'{ns}>\n  <name>{name}</name>\n  <memory unit='MiB'>128</memory>\n  <vcpu>1</vcpu>\n"
             f"  <os>\n    <type arch='x86_64' machine='q35'>hvm</type>\n  </os>\n  <features>\n    <acpi/>\n  </features>\n"
-            f"  <devices>\n{dev}\n  </devices>\n</domain>\n")
+            f"{devices}{extra}</domain>\n")
