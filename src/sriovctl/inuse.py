@@ -107,21 +107,23 @@ def vfio_holders(host: Host, group: int) -> list[Use]:
     return users
 
 
+def pci_source(el: ET.Element) -> PciAddress | None:
+    """The host PCI function a domain XML element hands to the guest: <hostdev>, <interface type='hostdev'>,
+    or the <actual type='hostdev'> that libvirt's status XML records for an interface from a hostdev network."""
+    if el.tag not in ("hostdev", "interface", "actual") or (el.tag != "hostdev" and el.get("type") != "hostdev"):
+        return None
+    a = el.find("./source/address")
+    if a is None:
+        return None
+    try:
+        return PciAddress(int(a.get("domain", "0"), 0), int(a.get("bus", "0"), 0),
+                          int(a.get("slot", "0"), 0), int(a.get("function", "0"), 0))
+    except ValueError:
+        return None
+
+
 def _pci_sources(root: ET.Element) -> list[PciAddress]:
-    """Source addresses of a domain's PCI hostdevs and hostdev interfaces."""
-    out = []
-    for el in root.iter():
-        if el.tag not in ("hostdev", "interface") or (el.tag == "interface" and el.get("type") != "hostdev"):
-            continue
-        a = el.find("./source/address")
-        if a is None:
-            continue
-        try:
-            out.append(PciAddress(int(a.get("domain", "0"), 0), int(a.get("bus", "0"), 0),
-                                  int(a.get("slot", "0"), 0), int(a.get("function", "0"), 0)))
-        except ValueError:
-            continue
-    return out
+    return [a for a in map(pci_source, root.iter()) if a is not None]
 
 
 def libvirt_file_users(host: Host) -> dict[PciAddress, list[Use]]:

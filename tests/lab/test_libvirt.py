@@ -187,6 +187,8 @@ def test_attach_and_detach_on_a_real_libvirtd(libvirt_up, paused_domains, host) 
     assert code == 0 and f"{vf0}  vm1" in out
     code, _, err = _cli("virt", "attach", "vm2", f"{ifname}#0", "--live")
     assert code == 77 and "already given to domain vm1 (running)" in err, err
+    code, _, err = _cli("vf", "disable", pf)  # the interlock asks libvirt's API (it knows the domain is paused)
+    assert code == 77 and f"{vf0}: libvirt domain vm1 (paused), QEMU guest vm1 (pid " in err, err
 
     code, out, err = _cli("virt", "detach", "vm1", f"{ifname}#0", "--live", "--config", "--dry-run")
     assert code == 0 and "dry run: would detach from vm1 (live and config)" in out, (code, out, err)
@@ -292,7 +294,7 @@ def test_qemu_qmp_hotplug_and_unplug(libvirt_up, host) -> None:  # type: ignore[
     (LAB_OUT / "qemu-unplug.txt").write_text(f"unplug + back on igbvf (native PCIe hotplug): {unplug_s:.2f} s\n{out}")
 
 
-def test_hostdev_network_hands_out_a_free_vf(libvirt_up, host) -> None:  # type: ignore[no-untyped-def]
+def test_hostdev_network_hands_out_a_free_vf(libvirt_up, paused_domains, host) -> None:  # type: ignore[no-untyped-def]
     import io
     import os
 
@@ -320,6 +322,14 @@ def test_hostdev_network_hands_out_a_free_vf(libvirt_up, host) -> None:  # type:
             assert len(on_vfio) == 1, on_vfio  # libvirt took exactly one free VF from the pool
             ifname = os.listdir(f"/sys/bus/pci/devices/{pf}/net")[0]
             assert "52:54:00:aa:bb:01" in sh("ip", "-d", "link", "show", "dev", ifname)
+            # sriovctl sees the VF libvirt picked: who uses it, and the owner check before attaching it elsewhere
+            code, out, err = _cli("virt", "list")
+            assert code == 0 and f"{on_vfio[0]}  vm-pool" in out, out
+            code, _, err = _cli("virt", "attach", "vm1", on_vfio[0], "--live", "--dry-run")
+            assert code == 77 and "already given to domain vm-pool (running)" in err, err
+            free = next(v for v in vfs if v not in on_vfio)
+            code, out, err = _cli("virt", "attach", "vm1", free, "--live", "--dry-run")
+            assert code == 0 and "in the pool of libvirt network sriov-pool" in err, (code, out, err)
         finally:
             dom.destroy()
             dom.undefine()

@@ -113,8 +113,15 @@ def test_libvirt_domain_and_moved_netdev_count_as_in_use() -> None:
         "<domstatus><domain type='kvm'><name>vm1</name><devices><interface type='hostdev' managed='yes'>"
         "<source><address type='pci' domain='0x0000' bus='0x0b' slot='0x10' function='0x1'/></source>"
         "</interface></devices></domain></domstatus>")
+    # an interface from a hostdev network: the status XML records the VF libvirt picked as <actual>
+    (root / "run/libvirt/qemu/vm-pool.xml").write_text(
+        "<domstatus><domain type='kvm'><name>vm-pool</name><devices><interface type='network'>"
+        "<source network='sriov-pool'/><actual type='hostdev' managed='yes'><source>"
+        "<address type='pci' domain='0x0000' bus='0x0b' slot='0x10' function='0x3'/></source></actual>"
+        "</interface></devices></domain></domstatus>")
     r = cli(*S, "vf", "disable", "enp11s0f1")
     assert r.code == 77 and "0000:0b:10.1: libvirt domain vm1" in r.err
+    assert "0000:0b:10.3: libvirt domain vm-pool" in r.err
     # a VF's netdev moved into another namespace: bound to igbvf, no netdev here
     vf_net = root / "sys/devices/pci0000:00/0000:00:01.0/0000:0b:11.0/net"
     for nd in list(vf_net.iterdir()):

@@ -30,6 +30,15 @@ def test_attach_refuses_while_the_pf_is_down() -> None:
     assert r.code == 69 and "the PF is down" in r.err and "ip link set dev enp11s0f0 up" in r.err
 
 
+def test_attach_warns_about_a_vf_in_a_hostdev_network_pool() -> None:
+    """libvirt's hostdev networks do not know about VFs attached directly: say so before libvirt would."""
+    r = cli(*S, "virt", "attach", "vm2", "enp11s0f0#3", "--live", "--connect", URI)
+    assert r.err.splitlines()[0] == ("warning: 0000:0b:10.6 is in the pool of libvirt network sriov-pool: libvirt "
+                                     "may hand it to another domain too, whose start then fails; use one method per PF")
+    r = cli(*S, "virt", "attach", "vm2", "enp11s0f1#3", "--live", "--connect", URI)
+    assert "warning" not in r.err and "the PF is down" in r.err  # PF 1 has no pool
+
+
 def test_attach_refuses_a_vf_another_domain_has() -> None:
     r = cli(*S, "virt", "attach", "vm2", "enp11s0f0#0", "--live", "--connect", URI)
     assert r.code == 77 and "already given to domain vm1 (running)" in r.err and r.err.count("\n") == 1

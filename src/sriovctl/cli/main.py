@@ -34,6 +34,7 @@ class Ctx:
     args: argparse.Namespace
     out: Any = field(default_factory=lambda: sys.stdout)
     host: Host | None = None
+    err: Any = field(default_factory=lambda: sys.stderr)  # warnings and notes
 
     @property
     def json(self) -> bool:
@@ -340,6 +341,10 @@ def cmd_virt_attach(ctx: Ctx) -> int:
         iface.set_vlan(a.vlan)
     pf = inv.devices.get(d.physfn) if d.physfn else None
     iface.check_libvirt_rules(pf.driver if pf else None)
+    pools = lv.pool_networks(conn, d.address, pf.netdevs[0].name if pf and pf.netdevs else None)
+    if pools:  # libvirt's hostdev networks do not know about VFs attached directly (seen in the lab)
+        ctx.err.write(f"warning: {d.address} is in the pool of libvirt network {', '.join(pools)}: libvirt may "
+                      "hand it to another domain too, whose start then fails; use one method per PF\n")
     _require_pf_up(ctx, pf)
     xml = iface.to_xml()
     live, config = a.live, a.config
@@ -432,6 +437,8 @@ def cmd_virt_list(ctx: Ctx) -> int:
         ctx.emit_json({"schema_version": 1, "uses": [{"domain": u.domain, "running": u.running, "address": str(u.address),
                                                       "kind": u.kind, "mac": u.mac} for u in rows]})
         return 0
+    if not rows:
+        ctx.out.write("no libvirt domain uses a VF\n")
     for u in rows:
         ctx.out.write(f"{u.address}  {u.domain:<20} {'running' if u.running else 'defined':<8} {u.kind:<9} {u.mac or '-'}\n")
     return 0
@@ -451,7 +458,7 @@ def cmd_qemu_args(ctx: Ctx) -> int:
         return 0
     ctx.out.write(" ".join(argv) + "\n")
     if not_vfio:
-        sys.stderr.write(f"note: bind first: sriovctl vf bind DEV vfio-pci ({', '.join(not_vfio)})\n")
+        ctx.err.write(f"note: bind first: sriovctl vf bind DEV vfio-pci ({', '.join(not_vfio)})\n")
     return 0
 
 
@@ -834,7 +841,7 @@ def run(argv: Sequence[str] | None = None, out: Any = None, err: Any = None) -> 
     ctx: Ctx | None = None
     try:
         args = build_parser().parse_args(argv)
-        ctx = Ctx(args, out or sys.stdout)
+        ctx = Ctx(args, out or sys.stdout, err=err)
         fn: Callable[[Ctx], int] = getattr(args, "fn", cmd_status)
         return fn(ctx), ctx
     except PartialError as e:

@@ -39,23 +39,37 @@ def connect(uri: str) -> Any:
 
 
 def _uses_in(xml: str, name: str, running: bool) -> list[DomainUse]:
+    from sriovctl.inuse import pci_source
+
     out = []
-    root = ET.fromstring(xml)
-    for el in root.iter():
-        if el.tag == "interface" and el.get("type") != "hostdev":
+    for el in ET.fromstring(xml).iter():
+        addr = pci_source(el)
+        if addr is not None:
+            mac = el.find("mac")
+            out.append(DomainUse(name, running, addr, "hostdev" if el.tag == "hostdev" else "interface",
+                                 None if mac is None else mac.get("address")))
+    return out
+
+
+def pool_networks(conn: Any, address: PciAddress, pf_netdev: str | None) -> list[str]:
+    """Active libvirt hostdev networks whose pool holds this VF (listed, or through <pf dev=…/>)."""
+    out = []
+    for net in conn.listAllNetworks():
+        if not net.isActive():
             continue
-        if el.tag not in ("interface", "hostdev"):
+        fwd = ET.fromstring(net.XMLDesc(0)).find("forward")
+        if fwd is None or fwd.get("mode") != "hostdev":
             continue
-        a = el.find("./source/address")
-        if a is None:
-            continue
-        try:
-            addr = PciAddress(int(a.get("domain", "0"), 0), int(a.get("bus", "0"), 0), int(a.get("slot", "0"), 0),
-                              int(a.get("function", "0"), 0))
-        except ValueError:
-            continue
-        mac = el.find("mac")
-        out.append(DomainUse(name, running, addr, el.tag, None if mac is None else mac.get("address")))
+        listed = set()
+        for a in fwd.findall("address"):
+            try:
+                listed.add(PciAddress(int(a.get("domain", "0"), 0), int(a.get("bus", "0"), 0),
+                                      int(a.get("slot", "0"), 0), int(a.get("function", "0"), 0)))
+            except ValueError:
+                continue
+        pfs = {p.get("dev") for p in fwd.findall("pf")}
+        if address in listed or (pf_netdev is not None and pf_netdev in pfs):
+            out.append(str(net.name()))
     return out
 
 
