@@ -275,6 +275,7 @@ def test_qemu_qmp_hotplug_and_unplug(libvirt_up, host) -> None:  # type: ignore[
         unplug_s = time.monotonic() - t0
         assert code == 0, (code, out, err)
         assert "DEVICE_DELETED" in out and _driver(vf) == "igbvf", out
+        unplug_out = out
         assert not listed(sock, PciAddress.parse(vf))
     finally:
         qemu.kill()
@@ -291,7 +292,8 @@ def test_qemu_qmp_hotplug_and_unplug(libvirt_up, host) -> None:  # type: ignore[
         qemu.wait()
     code, _, err = _cli("vf", "bind", f"{ifname}#3", "host")
     assert code == 0, err
-    (LAB_OUT / "qemu-unplug.txt").write_text(f"unplug + back on igbvf (native PCIe hotplug): {unplug_s:.2f} s\n{out}")
+    (LAB_OUT / "qemu-unplug.txt").write_text(f"unplug + back on igbvf (native PCIe hotplug): {unplug_s:.2f} s\n"
+                                             f"{unplug_out}ACPI hotplug:\n{err}")
 
 
 def test_hostdev_network_hands_out_a_free_vf(libvirt_up, paused_domains, host) -> None:  # type: ignore[no-untyped-def]
