@@ -191,7 +191,7 @@ def test_attach_and_detach_on_a_real_libvirtd(libvirt_up, paused_domains, host) 
     assert code == 77 and f"{vf0}: libvirt domain vm1 (paused), QEMU guest vm1 (pid " in err, err
 
     code, out, err = _cli("virt", "detach", "vm1", f"{ifname}#0", "--live", "--config", "--dry-run")
-    assert code == 0 and "dry run: would detach from vm1 (live and config)" in out, (code, out, err)
+    assert code == 0 and "libvirt:qemu:///system: detach from vm1 (live and config): <interface" in out, (code, out, err)
     assert "52:54:00:6d:90:02" in conn.lookupByName("vm1").XMLDesc(0) and _driver(vf0) == "vfio-pci"
 
     t0 = time.monotonic()

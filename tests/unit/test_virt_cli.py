@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import cli
+from helpers import cli, validate
 
 S = ("--sim", "igb-82576")
 NODE = Path(__file__).parent.parent / "fixtures" / "libvirt" / "test-node.xml"
@@ -68,3 +68,29 @@ def test_json_outputs_validate() -> None:
     validate(cli(*S, "--json", "virt", "network-xml", "enp11s0f0", "--name", "n").json(), "virt-xml")
     validate(cli(*S, "--json", "virt", "list", "--connect", URI).json(), "virt-list")
     validate(cli(*S, "--json", "qemu", "args", "enp11s0f0#0").json(), "qemu-args")
+
+
+def test_attach_and_detach_dry_runs() -> None:
+    from helpers import tree_hash
+    from sriovctl.host.simdir import open_sim, sim_dir
+
+    root = open_sim("igb-82576").root
+    flags = f"{root}/sys/class/net/enp11s0f0/flags"
+    with open(flags, "w") as f:
+        f.write("0x1003\n")  # IFF_UP
+    before = tree_hash(str(sim_dir()))
+    r = cli(*S, "virt", "attach", "vm2", "enp11s0f0#1", "--vlan", "5", "--live", "--config", "--dry-run", "--connect", URI)
+    assert r.code == 0, r.err
+    assert r.out.startswith("dry run: nothing was changed")
+    assert (f"libvirt:{URI}: attach to vm2 (live and config): <interface type='hostdev' managed='yes'> <mac address='52:54:00:"
+            in r.out) and "<tag id='5'/>" in r.out
+    r = cli(*S, "virt", "detach", "vm1", "enp11s0f0#0", "--live", "--dry-run", "--connect", URI)
+    assert r.code == 0, r.err
+    assert f"libvirt:{URI}: detach from vm1 (live): <interface type=\"hostdev\" managed=\"yes\">" in r.out
+    assert "0000:0b:10.0: would return to its host driver once QEMU lets go" in r.out
+    doc = cli(*S, "--json", "virt", "detach", "vm1", "enp11s0f0#0", "--live", "--dry-run", "--connect", URI).json()
+    validate(doc, "vf-action")
+    assert doc["dry_run"] and doc["writes"][0]["path"] == f"libvirt:{URI}"
+    r = cli(*S, "virt", "detach", "vm2", "enp11s0f0#0", "--live", "--dry-run", "--connect", URI)
+    assert r.code == 66 and "domain vm2: does not use 0000:0b:10.0" in r.err
+    assert tree_hash(str(sim_dir())) == before

@@ -322,6 +322,7 @@ def _require_pf_up(ctx: Ctx, pf: Any) -> None:
 
 def cmd_virt_attach(ctx: Ctx) -> int:
     from sriovctl.errors import InterlockError
+    from sriovctl.host.base import WriteRecord
     from sriovctl.virt import libvirt_api as lv
     from sriovctl.virt.macs import generated_mac
     from sriovctl.virt.xml import HostdevInterface
@@ -348,15 +349,22 @@ def cmd_virt_attach(ctx: Ctx) -> int:
     _require_pf_up(ctx, pf)
     xml = iface.to_xml()
     live, config = a.live, a.config
-    if getattr(a, "dry_run", False):
-        ctx.out.write(f"dry run: would attach to {a.domain} ({'live ' if live else ''}{'config' if config else ''}):\n{xml}")
-        return 0
+    if a.dry_run:
+        host = ctx.open_host()
+        host.dry_run = True
+        host.writes.append(WriteRecord(f"libvirt:{a.connect}", f"attach to {a.domain} ({_affect(a)}): "
+                                       + " ".join(xml.split()), True))
+        return _report(ctx, host, [f"{d.address}: would go to {a.domain} on vfio-pci (libvirt's managed attach)"])
     lv.attach(conn, a.domain, xml, live, config)
     msg = f"{d.address}: attached to {a.domain} as <interface type='hostdev'> with MAC {iface.mac}" + (
         f", VLAN {a.vlan}" if a.vlan is not None else "")
     ctx.emit_json({"schema_version": 1, "domain": a.domain, "device": str(d.address), "xml": xml}) if ctx.json \
         else ctx.out.write(msg + "\n")
     return 0
+
+
+def _affect(a: argparse.Namespace) -> str:
+    return " and ".join(w for w, on in (("live", a.live), ("config", a.config)) if on) or "current"
 
 
 def _wait_released(host: Host, d: Any, deadline: float) -> list[str]:
@@ -382,6 +390,7 @@ def _return_to_host_driver(ctx: Ctx, host: Host, d: Any) -> list[str]:
 
 def cmd_virt_detach(ctx: Ctx) -> int:
     from sriovctl.errors import NoInputError, TemporaryError
+    from sriovctl.host.base import WriteRecord
     from sriovctl.resolve import resolve_one
     from sriovctl.virt import libvirt_api as lv
 
@@ -392,11 +401,11 @@ def cmd_virt_detach(ctx: Ctx) -> int:
     xml = lv.device_xml_of(conn, a.domain, d.address, live=a.live or not a.config)
     if xml is None:
         raise NoInputError(f"domain {a.domain}: does not use {d.address}", hint="`sriovctl virt list` shows who uses what")
-    where = " and ".join(w for w, on in (("live", a.live), ("config", a.config)) if on) or "current"
+    where = _affect(a)
     if host.dry_run:
-        ctx.out.write(f"dry run: would detach from {a.domain} ({where}), then return {d.address} to its host driver "
-                      f"once QEMU lets go:\n{xml}")
-        return 0
+        host.writes.append(WriteRecord(f"libvirt:{a.connect}", f"detach from {a.domain} ({where}): "
+                                       + " ".join(xml.split()), True))
+        return _report(ctx, host, [f"{d.address}: would return to its host driver once QEMU lets go"])
     lv.detach(conn, a.domain, xml, a.live, a.config)
     # libvirt re-binds a managed device to its host driver once QEMU has let go of it — which needs the guest
     # to acknowledge the hot-unplug (with ACPI hotplug a paused or OS-less guest never does: seen in the lab),
@@ -563,7 +572,7 @@ def _writer(ctx: Ctx) -> tuple[Host, Inventory]:
 
 def _report(ctx: Ctx, host: Host, lines: list[str], extra: dict[str, Any] | None = None) -> int:
     writes: list[dict[str, Any]] = [
-        {"path": w.path if w.path.startswith(("netlink:", "exec", "qmp:")) else "/" + w.path, "value": w.value,
+        {"path": w.path if w.path.startswith(("netlink:", "exec", "qmp:", "libvirt:")) else "/" + w.path, "value": w.value,
          "dry_run": w.dry_run} for w in host.writes]
     if ctx.json:
         ctx.emit_json({"schema_version": 1, "host": host.label, "dry_run": host.dry_run, "messages": lines,
@@ -573,7 +582,7 @@ def _report(ctx: Ctx, host: Host, lines: list[str], extra: dict[str, Any] | None
         ctx.out.write("dry run: nothing was changed; these writes would be made:\n")
         for w in writes:
             path, value = str(w["path"]), str(w["value"])
-            ctx.out.write(f"  {path}: {value}\n" if path.startswith(("netlink:", "exec", "qmp:"))
+            ctx.out.write(f"  {path}: {value}\n" if path.startswith(("netlink:", "exec", "qmp:", "libvirt:"))
                           else f"  {path} <- {value.strip()!r}\n")
     for line in lines:
         ctx.out.write(line + "\n")
