@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from sriovctl.host.base import Host
 from sriovctl.model import PciDevice
 from sriovctl.pci.address import PciAddress
+from sriovctl.virt.xml import parse_address
 
 # Drivers that create a netdev for the function they bind
 NET_DRIVERS = frozenset({"igb", "igbvf", "ice", "iavf", "ixgbe", "ixgbevf", "i40e", "i40evf", "mlx5_core", "e1000e",
@@ -112,14 +113,7 @@ def pci_source(el: ET.Element) -> PciAddress | None:
     or the <actual type='hostdev'> that libvirt's status XML records for an interface from a hostdev network."""
     if el.tag not in ("hostdev", "interface", "actual") or (el.tag != "hostdev" and el.get("type") != "hostdev"):
         return None
-    a = el.find("./source/address")
-    if a is None:
-        return None
-    try:
-        return PciAddress(int(a.get("domain", "0"), 0), int(a.get("bus", "0"), 0),
-                          int(a.get("slot", "0"), 0), int(a.get("function", "0"), 0))
-    except ValueError:
-        return None
+    return parse_address(el.find("./source/address"))
 
 
 def _pci_sources(root: ET.Element) -> list[PciAddress]:

@@ -9,6 +9,7 @@ from typing import Any
 
 from sriovctl.errors import NoInputError, SriovctlError, UnavailableError, UsageError
 from sriovctl.pci.address import PciAddress
+from sriovctl.virt.xml import parse_address
 
 
 @dataclass(frozen=True)
@@ -60,13 +61,7 @@ def pool_networks(conn: Any, address: PciAddress, pf_netdev: str | None) -> list
         fwd = ET.fromstring(net.XMLDesc(0)).find("forward")
         if fwd is None or fwd.get("mode") != "hostdev":
             continue
-        listed = set()
-        for a in fwd.findall("address"):
-            try:
-                listed.add(PciAddress(int(a.get("domain", "0"), 0), int(a.get("bus", "0"), 0),
-                                      int(a.get("slot", "0"), 0), int(a.get("function", "0"), 0)))
-            except ValueError:
-                continue
+        listed = {parse_address(a) for a in fwd.findall("address")}
         pfs = {p.get("dev") for p in fwd.findall("pf")}
         if address in listed or (pf_netdev is not None and pf_netdev in pfs):
             out.append(str(net.name()))

@@ -37,7 +37,9 @@ def _addr_el(parent: ET.Element, a: PciAddress, typed: bool = True) -> ET.Elemen
     return el
 
 
-def _parse_addr(el: ET.Element | None) -> PciAddress | None:
+def parse_address(el: ET.Element | None) -> PciAddress | None:
+    """libvirt's <address type='pci' domain='0x0000' bus='0x0b' slot='0x10' function='0x0'/>; None if absent
+    or malformed."""
     if el is None:
         return None
     try:
@@ -77,7 +79,7 @@ class _Device:
 
     @property
     def source(self) -> PciAddress | None:
-        return _parse_addr(self.element.find("./source/address"))
+        return parse_address(self.element.find("./source/address"))
 
     @source.setter
     def source(self, a: PciAddress) -> None:
@@ -102,7 +104,7 @@ class _Device:
     @property
     def guest_address(self) -> PciAddress | None:
         el = self.element.find("./address[@type='pci']")
-        return _parse_addr(el)
+        return parse_address(el)
 
     @guest_address.setter
     def guest_address(self, a: PciAddress) -> None:
@@ -253,7 +255,7 @@ class HostdevNetwork:
 
     @property
     def vfs(self) -> list[PciAddress]:
-        return [a for a in (_parse_addr(x) for x in self.element.findall("./forward/address")) if a is not None]
+        return [a for a in (parse_address(x) for x in self.element.findall("./forward/address")) if a is not None]
 
     def to_xml(self) -> str:
         return to_string(self.element)
