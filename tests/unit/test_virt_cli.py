@@ -94,3 +94,13 @@ def test_attach_and_detach_dry_runs() -> None:
     r = cli(*S, "virt", "detach", "vm2", "enp11s0f0#0", "--live", "--dry-run", "--connect", URI)
     assert r.code == 66 and "domain vm2: does not use 0000:0b:10.0" in r.err
     assert tree_hash(str(sim_dir())) == before
+
+
+def test_attach_a_plain_hostdev() -> None:
+    """--hostdev: no MAC or VLAN, so nothing goes through the PF (it may be down)."""
+    r = cli(*S, "virt", "attach", "vm2", "enp11s0f1#2", "--hostdev", "--config", "--dry-run", "--connect", URI)
+    assert r.code == 0, r.err
+    assert (f"libvirt:{URI}: attach to vm2 (config): <hostdev mode='subsystem' type='pci' managed='yes'> <source> "
+            "<address domain='0x0000' bus='0x0b' slot='0x10' function='0x5'/> </source> </hostdev>") in r.out
+    r = cli(*S, "virt", "attach", "vm2", "enp11s0f1#2", "--hostdev", "--vlan", "3", "--connect", URI)
+    assert r.code == 64 and "--hostdev: a plain hostdev carries no MAC or VLAN" in r.err

@@ -325,7 +325,7 @@ def cmd_virt_attach(ctx: Ctx) -> int:
     from sriovctl.host.base import WriteRecord
     from sriovctl.virt import libvirt_api as lv
     from sriovctl.virt.macs import generated_mac
-    from sriovctl.virt.xml import HostdevInterface
+    from sriovctl.virt.xml import Hostdev, HostdevInterface
 
     a = ctx.args
     inv = ctx.inventory()
@@ -337,17 +337,27 @@ def cmd_virt_attach(ctx: Ctx) -> int:
         o = owners[0]
         raise InterlockError(f"{d.address}: already given to domain {o.domain} ({'running' if o.running else 'defined'})",
                              hint=f"detach it from {o.domain} first (sriovctl virt detach {o.domain} {a.device})")
-    iface = HostdevInterface.new(d.address, a.mac or generated_mac(inv, d))
-    if a.vlan is not None:
-        iface.set_vlan(a.vlan)
     pf = inv.devices.get(d.physfn) if d.physfn else None
-    iface.check_libvirt_rules(pf.driver if pf else None)
+    dev: Hostdev | HostdevInterface
+    if a.hostdev:  # a plain PCI hostdev: no MAC or VLAN, nothing programmed through the PF
+        if a.mac or a.vlan is not None:
+            raise UsageError("--hostdev: a plain hostdev carries no MAC or VLAN",
+                             hint="drop --hostdev for an <interface type='hostdev'>")
+        dev = Hostdev.new(d.address)
+        what = "<hostdev>"
+    else:
+        dev = iface = HostdevInterface.new(d.address, a.mac or generated_mac(inv, d))
+        if a.vlan is not None:
+            iface.set_vlan(a.vlan)
+        iface.check_libvirt_rules(pf.driver if pf else None)
+        what = f"<interface type='hostdev'> with MAC {iface.mac}" + (f", VLAN {a.vlan}" if a.vlan is not None else "")
     pools = lv.pool_networks(conn, d.address, pf.netdevs[0].name if pf and pf.netdevs else None)
     if pools:  # libvirt's hostdev networks do not know about VFs attached directly (seen in the lab)
         ctx.err.write(f"warning: {d.address} is in the pool of libvirt network {', '.join(pools)}: libvirt may "
                       "hand it to another domain too, whose start then fails; use one method per PF\n")
-    _require_pf_up(ctx, pf)
-    xml = iface.to_xml()
+    if not a.hostdev:
+        _require_pf_up(ctx, pf)
+    xml = dev.to_xml()
     live, config = a.live, a.config
     if a.dry_run:
         host = ctx.open_host()
@@ -356,8 +366,7 @@ def cmd_virt_attach(ctx: Ctx) -> int:
                                        + " ".join(xml.split()), True))
         return _report(ctx, host, [f"{d.address}: would go to {a.domain} on vfio-pci (libvirt's managed attach)"])
     lv.attach(conn, a.domain, xml, live, config)
-    msg = f"{d.address}: attached to {a.domain} as <interface type='hostdev'> with MAC {iface.mac}" + (
-        f", VLAN {a.vlan}" if a.vlan is not None else "")
+    msg = f"{d.address}: attached to {a.domain} as {what}"
     ctx.emit_json({"schema_version": 1, "domain": a.domain, "device": str(d.address), "xml": xml}) if ctx.json \
         else ctx.out.write(msg + "\n")
     return 0
@@ -794,8 +803,10 @@ def build_parser() -> argparse.ArgumentParser:
         x.add_argument("--force", action="store_true")
         x.add_argument("--dry-run", action="store_true")
         if name == "attach":
-            x.add_argument("--mac")
+            x.add_argument("--mac", help="default: a stable generated 52:54:00 MAC no other VF on the host has")
             x.add_argument("--vlan", type=_nonneg_int)
+            x.add_argument("--hostdev", action="store_true",
+                           help="a plain <hostdev> (no MAC, VLAN; for VFs the guest configures itself)")
         else:
             x.add_argument("--wait", type=float, default=10.0, metavar="SECONDS")
     x = vps.add_parser("list", help="which libvirt domain uses which VF")
