@@ -203,6 +203,14 @@ def test_attach_and_detach_on_a_real_libvirtd(libvirt_up, paused_domains, host) 
         assert "52:54:00:6d:90:02" not in conn.lookupByName("vm1").XMLDesc(flags)
     after = _vf_line(ifname, 0)
 
+    # the same round trip as a plain <hostdev>
+    vf1 = os.path.basename(os.readlink(f"/sys/bus/pci/devices/{pf}/virtfn1"))
+    code, out, err = _cli("virt", "attach", "vm1", f"{ifname}#1", "--hostdev", "--live")
+    assert code == 0 and "as <hostdev>" in out and _driver(vf1) == "vfio-pci", (code, out, err)
+    assert "<hostdev mode='subsystem' type='pci' managed='yes'>" in conn.lookupByName("vm1").XMLDesc(0)
+    code, out, err = _cli("virt", "detach", "vm1", f"{ifname}#1", "--live", "--wait", "20")
+    assert code == 0 and _driver(vf1) == "igbvf", (code, out, err)
+
     # ACPI hotplug (q35's default) with a paused, OS-less guest: the unplug is never acknowledged, QEMU keeps
     # the device and its VFIO group, and sriovctl says so after its deadline instead of pretending.
     assert _cli("virt", "attach", "vm2", f"{ifname}#0", "--live")[0] == 0
