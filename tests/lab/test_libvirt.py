@@ -293,6 +293,7 @@ def test_qemu_qmp_hotplug_and_unplug(libvirt_up, host) -> None:  # type: ignore[
         assert _cli("qemu", "hotplug", f"{ifname}#3", "--qmp", sock)[0] == 0
         code, out, err = _cli("qemu", "unplug", f"{ifname}#3", "--qmp", sock, "--wait", "3")
         assert code == 75 and "not deleted after 3 s" in err and "acpi-pci-hotplug" in err, (code, err)
+        acpi_err = err
         code, out, err = _cli("vf", "disable", pf)
         assert code == 77 and "qemu" in err.lower(), (code, err)  # in use by the QEMU process: refused
     finally:
@@ -301,7 +302,7 @@ def test_qemu_qmp_hotplug_and_unplug(libvirt_up, host) -> None:  # type: ignore[
     code, _, err = _cli("vf", "bind", f"{ifname}#3", "host")
     assert code == 0, err
     (LAB_OUT / "qemu-unplug.txt").write_text(f"unplug + back on igbvf (native PCIe hotplug): {unplug_s:.2f} s\n"
-                                             f"{unplug_out}ACPI hotplug:\n{err}")
+                                             f"{unplug_out}ACPI hotplug:\n{acpi_err}")
 
 
 def test_hostdev_network_hands_out_a_free_vf(libvirt_up, paused_domains, host) -> None:  # type: ignore[no-untyped-def]
