@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from sriovctl.host.base import Host
 from sriovctl.model import PciDevice
 from sriovctl.pci.address import PciAddress
-from sriovctl.virt.xml import parse_address
+from sriovctl.virt.xml import pci_source
 
 # Drivers that create a netdev for the function they bind
 NET_DRIVERS = frozenset({"igb", "igbvf", "ice", "iavf", "ixgbe", "ixgbevf", "i40e", "i40evf", "mlx5_core", "e1000e",
@@ -106,14 +106,6 @@ def vfio_holders(host: Host, group: int) -> list[Use]:
                 users.append(Use(f"{who} holds {target} open"))
                 break
     return users
-
-
-def pci_source(el: ET.Element) -> PciAddress | None:
-    """The host PCI function a domain XML element hands to the guest: <hostdev>, <interface type='hostdev'>,
-    or the <actual type='hostdev'> that libvirt's status XML records for an interface from a hostdev network."""
-    if el.tag not in ("hostdev", "interface", "actual") or (el.tag != "hostdev" and el.get("type") != "hostdev"):
-        return None
-    return parse_address(el.find("./source/address"))
 
 
 def _pci_sources(root: ET.Element) -> list[PciAddress]:

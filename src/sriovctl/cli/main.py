@@ -284,9 +284,12 @@ def cmd_virt_xml(ctx: Ctx) -> int:
         dev.alias = a.alias
     if a.guest_address:
         dev.guest_address = PciAddress.parse(a.guest_address)
-    xml = dev.to_xml()
+    return _emit_xml(ctx, d.address, dev.to_xml())
+
+
+def _emit_xml(ctx: Ctx, device: object, xml: str) -> int:
     if ctx.json:
-        ctx.emit_json({"schema_version": 1, "device": str(d.address), "xml": xml})
+        ctx.emit_json({"schema_version": 1, "device": str(device), "xml": xml})
     else:
         ctx.out.write(xml)
     return 0
@@ -400,6 +403,7 @@ def _return_to_host_driver(ctx: Ctx, host: Host, d: Any) -> list[str]:
 def cmd_virt_detach(ctx: Ctx) -> int:
     from sriovctl.errors import NoInputError, TemporaryError
     from sriovctl.host.base import WriteRecord
+    from sriovctl.inuse import vfio_holders
     from sriovctl.resolve import resolve_one
     from sriovctl.virt import libvirt_api as lv
 
@@ -421,11 +425,12 @@ def cmd_virt_detach(ctx: Ctx) -> int:
     # and libvirt's re-attach itself takes a moment. Wait with a deadline; rebind it ourselves when nobody
     # holds it any more and libvirt did not.
     deadline = host.monotonic() + a.wait
+    holders: list[str] = []
     while True:
         drv = host.link_name(f"sys/bus/pci/devices/{d.address}/driver")
-        holders = _wait_released(host, d, host.monotonic()) if drv == "vfio-pci" else []
         if drv != "vfio-pci":
             break  # libvirt's managed re-attach returned it (or it has no driver: bound below)
+        holders = [str(u) for u in vfio_holders(host, d.iommu_group)] if d.iommu_group is not None else []
         if not holders and not lv.device_xml_of(conn, a.domain, d.address, live=True):
             break  # QEMU let go, libvirt did not re-attach: we do it below
         if host.monotonic() >= deadline:
@@ -480,15 +485,6 @@ def cmd_qemu_args(ctx: Ctx) -> int:
     return 0
 
 
-def _ensure_vfio(ctx: Ctx, d: Any) -> list[str]:
-    if d.driver == "vfio-pci":
-        return []
-    from sriovctl import vf
-
-    host = ctx.open_host()
-    return vf.bind(host, ctx.inventory(), d, "vfio-pci", force=ctx.args.force)
-
-
 def cmd_qemu_hotplug(ctx: Ctx) -> int:
     from sriovctl import vf
     from sriovctl.host.base import WriteRecord
@@ -517,7 +513,7 @@ def cmd_qemu_hotplug(ctx: Ctx) -> int:
 
 
 def cmd_qemu_unplug(ctx: Ctx) -> int:
-    from sriovctl.errors import NoInputError, TemporaryError
+    from sriovctl.errors import TemporaryError
     from sriovctl.host.base import WriteRecord
     from sriovctl.resolve import resolve_one
     from sriovctl.virt import qemu
@@ -529,8 +525,7 @@ def cmd_qemu_unplug(ctx: Ctx) -> int:
     deadline = host.monotonic() + a.wait
     with qemu.monitor(a.qmp) as mon:
         if host.dry_run:
-            if not qemu.is_plugged(mon, d.address):
-                raise NoInputError(f"QMP {a.qmp}: no device {qemu.device_id(d.address)} to unplug")
+            qemu.require_plugged(mon, a.qmp, d.address)
             host.writes.append(WriteRecord(f"qmp:{a.qmp}", what, True))
             return _report(ctx, host, [] if a.keep_vfio else
                            [f"{d.address}: would return to its host driver once QEMU lets go"])
@@ -563,12 +558,7 @@ def cmd_virt_network_xml(ctx: Ctx) -> int:
         if not pf.netdevs:
             raise UsageError(f"{pf.address}: the PF has no netdev to name in <pf dev=…/>", hint="use --vfs")
         net = HostdevNetwork.new(a.name, pf_netdev=pf.netdevs[0].name)
-    xml = net.to_xml()
-    if ctx.json:
-        ctx.emit_json({"schema_version": 1, "device": str(pf.address), "xml": xml})
-    else:
-        ctx.out.write(xml)
-    return 0
+    return _emit_xml(ctx, pf.address, net.to_xml())
 
 
 # ---------------------------------------------------------------- writing verbs
@@ -579,9 +569,13 @@ def _writer(ctx: Ctx) -> tuple[Host, Inventory]:
     return host, ctx.inventory()
 
 
+# Write records that are not sysfs/config files: netlink requests, commands run, QMP and libvirt operations
+_NOT_FILES = ("netlink:", "exec", "qmp:", "libvirt:")
+
+
 def _report(ctx: Ctx, host: Host, lines: list[str], extra: dict[str, Any] | None = None) -> int:
     writes: list[dict[str, Any]] = [
-        {"path": w.path if w.path.startswith(("netlink:", "exec", "qmp:", "libvirt:")) else "/" + w.path, "value": w.value,
+        {"path": w.path if w.path.startswith(_NOT_FILES) else "/" + w.path, "value": w.value,
          "dry_run": w.dry_run} for w in host.writes]
     if ctx.json:
         ctx.emit_json({"schema_version": 1, "host": host.label, "dry_run": host.dry_run, "messages": lines,
@@ -591,7 +585,7 @@ def _report(ctx: Ctx, host: Host, lines: list[str], extra: dict[str, Any] | None
         ctx.out.write("dry run: nothing was changed; these writes would be made:\n")
         for w in writes:
             path, value = str(w["path"]), str(w["value"])
-            ctx.out.write(f"  {path}: {value}\n" if path.startswith(("netlink:", "exec", "qmp:", "libvirt:"))
+            ctx.out.write(f"  {path}: {value}\n" if path.startswith(_NOT_FILES)
                           else f"  {path} <- {value.strip()!r}\n")
     for line in lines:
         ctx.out.write(line + "\n")

@@ -9,7 +9,7 @@ from typing import Any
 
 from sriovctl.errors import NoInputError, SriovctlError, UnavailableError, UsageError
 from sriovctl.pci.address import PciAddress
-from sriovctl.virt.xml import parse_address
+from sriovctl.virt.xml import parse_address, pci_source
 
 
 @dataclass(frozen=True)
@@ -40,8 +40,6 @@ def connect(uri: str) -> Any:
 
 
 def _uses_in(xml: str, name: str, running: bool) -> list[DomainUse]:
-    from sriovctl.inuse import pci_source
-
     out = []
     for el in ET.fromstring(xml).iter():
         addr = pci_source(el)
@@ -127,8 +125,6 @@ def device_xml_of(conn: Any, domain: str, address: PciAddress, live: bool = True
     dom = lookup(conn, domain)
     root = ET.fromstring(dom.XMLDesc(0 if live or not dom.isPersistent() else _lib().VIR_DOMAIN_XML_INACTIVE))
     for el in root.iter():
-        if el.tag in ("interface", "hostdev"):
-            u = _uses_in(ET.tostring(el, encoding="unicode"), domain, True)
-            if u and u[0].address == address:
-                return ET.tostring(el, encoding="unicode")
+        if el.tag in ("interface", "hostdev") and any(pci_source(x) == address for x in el.iter()):
+            return ET.tostring(el, encoding="unicode")
     return None

@@ -96,11 +96,15 @@ def listed(sock: str, a: PciAddress) -> bool:
         return is_plugged(mon, a)
 
 
-def unplug(mon: Any, sock: str, a: PciAddress, timeout: float) -> float:
-    """device_del, then wait for DEVICE_DELETED (the guest must let go first). Returns the seconds waited."""
+def require_plugged(mon: Any, sock: str, a: PciAddress) -> None:
     if not is_plugged(mon, a):
         raise NoInputError(f"QMP {sock}: no device {device_id(a)} to unplug", hint="`sriovctl qemu hotplug` names "
                            "its devices sriov-BB-DD-F; query-pci lists what the guest has")
+
+
+def unplug(mon: Any, sock: str, a: PciAddress, timeout: float) -> float:
+    """device_del, then wait for DEVICE_DELETED (the guest must let go first). Returns the seconds waited."""
+    require_plugged(mon, sock, a)
     t0 = time.monotonic()
     try:
         mon.cmd("device_del", id=device_id(a))

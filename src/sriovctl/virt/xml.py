@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
+from typing import Self
 from xml.sax.saxutils import quoteattr
 
 from sriovctl.errors import UsageError
@@ -49,6 +50,14 @@ def parse_address(el: ET.Element | None) -> PciAddress | None:
         return None
 
 
+def pci_source(el: ET.Element) -> PciAddress | None:
+    """The host PCI function a domain XML element hands to the guest: <hostdev>, <interface type='hostdev'>,
+    or the <actual type='hostdev'> that libvirt's status XML records for an interface from a hostdev network."""
+    if el.tag not in ("hostdev", "interface", "actual") or (el.tag != "hostdev" and el.get("type") != "hostdev"):
+        return None
+    return parse_address(el.find("./source/address"))
+
+
 def _child(parent: ET.Element, tag: str) -> ET.Element:
     el = parent.find(tag)
     return el if el is not None else ET.SubElement(parent, tag)
@@ -72,10 +81,19 @@ class _Device:
     """A device element. ``element`` is the XML; properties read and write it in place."""
 
     tag = ""
+    type = ""  # the element's type attribute
+    described = ""  # for the error when parsing something else
     typed_source = True  # <interface>'s source address carries type='pci'; <hostdev>'s does not
 
     def __init__(self, element: ET.Element) -> None:
         self.element = element
+
+    @classmethod
+    def parse(cls, text: str) -> Self:
+        el = ET.fromstring(text)
+        if el.tag != cls.tag or el.get("type") != cls.type:
+            raise UsageError(f"not {cls.described} element")
+        return cls(el)
 
     @property
     def source(self) -> PciAddress | None:
@@ -129,6 +147,8 @@ class _Device:
 
 class HostdevInterface(_Device):
     tag = "interface"
+    type = "hostdev"
+    described = "an <interface type='hostdev'>"
 
     @classmethod
     def new(cls, source: PciAddress, mac: str | None = None) -> HostdevInterface:
@@ -138,13 +158,6 @@ class HostdevInterface(_Device):
             dev.mac = mac
         dev.source = source
         return dev
-
-    @classmethod
-    def parse(cls, text: str) -> HostdevInterface:
-        el = ET.fromstring(text)
-        if el.tag != "interface" or el.get("type") != "hostdev":
-            raise UsageError("not an <interface type='hostdev'> element")
-        return cls(el)
 
     @property
     def mac(self) -> str | None:
@@ -197,6 +210,8 @@ class HostdevInterface(_Device):
 
 class Hostdev(_Device):
     tag = "hostdev"
+    type = "pci"
+    described = "a <hostdev type='pci'>"
     typed_source = False
 
     @classmethod
@@ -205,13 +220,6 @@ class Hostdev(_Device):
         dev = cls(el)
         dev.source = source
         return dev
-
-    @classmethod
-    def parse(cls, text: str) -> Hostdev:
-        el = ET.fromstring(text)
-        if el.tag != "hostdev" or el.get("type") != "pci":
-            raise UsageError("not a <hostdev type='pci'> element")
-        return cls(el)
 
 
 class HostdevNetwork:
