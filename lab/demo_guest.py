@@ -42,12 +42,13 @@ def main() -> int:
     (pf,) = igb_pfs()
     while not os.path.isdir(f"/sys/bus/pci/devices/{pf}/net"):
         time.sleep(0.1)
-    step("1. Create 7 VFs (the modern form of `modprobe igb max_vfs=7`)")
+    step("1. Can this host do SR-IOV safely? (IOMMU in firmware and kernel, interrupt remapping, ACS, drivers)")
+    sriovctl("doctor")
+    step("2. Create 7 VFs (the modern form of `modprobe igb max_vfs=7`)")
     sriovctl("vf", "enable", pf, "7", "--reset")
     ifname = os.listdir(f"/sys/bus/pci/devices/{pf}/net")[0]
-    step("2. Can this host do SR-IOV safely, and can each VF go to its own VM? (IOMMU, ACS, groups)")
-    sriovctl("doctor")
-    step("3. The VFs, lspci-style and as libvirt node devices")
+    step("3. The VFs: can each go to its own VM? lspci-style, and as libvirt node devices")
+    sriovctl("status")
     sriovctl("list", "--vfs")
     sriovctl("nodedev", "list")
     sriovctl("nodedev", "dumpxml", f"{ifname}#0")

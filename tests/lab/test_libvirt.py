@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -77,7 +78,7 @@ def test_nodedev_dumpxml_matches_virsh(libvirt_up, host, which: str) -> None:  #
         assert ours["physfn"] == [pf]
 
 
-GOLDEN_VIRT = __import__("pathlib").Path(__file__).parent.parent / "fixtures" / "golden" / "virt"
+GOLDEN_VIRT = Path(__file__).parent.parent / "fixtures" / "golden" / "virt"
 
 
 def test_generated_xml_is_accepted_by_libvirtd(libvirt_up, host) -> None:  # type: ignore[no-untyped-def]
@@ -87,30 +88,31 @@ def test_generated_xml_is_accepted_by_libvirtd(libvirt_up, host) -> None:  # typ
 
     import libvirt
 
+    import virt_variants
     from sriovctl.cli.main import run
     from sriovctl.virt.xml import domain_wrapper
 
     pf = libvirt_up
     ifname = os.listdir(f"/sys/bus/pci/devices/{pf}/net")[0]
-    variants = {
-        "interface-mac-vlan": ["virt", "xml", f"{ifname}#0", "--mac", "52:54:00:6d:90:02", "--vlan", "42"],
-        "interface-generated-mac": ["virt", "xml", f"{ifname}#1"],
-        "interface-full": ["virt", "xml", f"{ifname}#3", "--mac", "52:54:00:00:00:33", "--vlan", "7", "--vfio-driver",
-                           "--rom-bar", "off", "--alias", "ua-sriov-net0", "--guest-address", "0000:01:00.0"],
-        "hostdev": ["virt", "xml", f"{ifname}#4", "--hostdev", "--vfio-driver", "--alias", "ua-vf4"],
-        "network-pf": ["virt", "network-xml", ifname, "--name", "sriov-pf"],
-        "network-vfs": ["virt", "network-xml", ifname, "--name", "sriov-list", "--vfs"],
-    }
+    variants = virt_variants.variants(ifname, ifname)
+    assert set(variants) == {p.stem for p in GOLDEN_VIRT.glob("*.xml")}
     conn = libvirt.open("qemu:///system")
     for name, args in variants.items():
         out = io.StringIO()
         assert run(args, out=out)[0] == 0, name
+        ours = ET.fromstring(out.getvalue())
         if name.startswith("network"):
             net = conn.networkDefineXML(out.getvalue())
+            back = ET.fromstring(net.XMLDesc(0)).find("forward")
+            ours = ours.find("forward")  # type: ignore[assignment]
             net.undefine()
         else:
             dom = conn.defineXML(domain_wrapper(out.getvalue(), name=f"accept-{name}"))
+            back = ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)).find(f"./devices/{ours.tag}")
             dom.undefine()
+        # libvirt kept every element we wrote (it drops what it does not understand)
+        assert back is not None and ours is not None, name
+        assert {c.tag for c in ours} <= {c.tag for c in back}, (name, ET.tostring(back, encoding="unicode"))
 
 
 @pytest.fixture(scope="module")

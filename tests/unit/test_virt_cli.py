@@ -55,6 +55,10 @@ def test_qemu_args() -> None:
     assert r.code == 0
     assert r.out.split() == ["-device", "vfio-pci,host=0000:0b:10.0,id=sriov-0b-10-0,bus=rp1",
                              "-device", "vfio-pci,host=0000:0b:10.5,id=sriov-0b-10-5,bus=rp1"]
+    r = cli(*S, "qemu", "args", "enp11s0f0#0-2")  # a range names three VFs: one -device each
+    assert r.code == 0 and r.out.split()[1::2] == [f"vfio-pci,host=0000:0b:10.{f},id=sriov-0b-10-{f}" for f in (0, 2, 4)]
+    r = cli(*S, "qemu", "args", "enp11s0f0#0-1", "0b:10.2")
+    assert r.code == 64 and "0000:0b:10.2: named twice" in r.err
     r = cli(*S, "qemu", "args", "enp11s0f0#0", "--pci-assign")
     assert r.code == 64 and "removed from QEMU in 2.12" in r.err
     r = cli("--sim", "no-acs-switch", "qemu", "args", "enp3s0#0")

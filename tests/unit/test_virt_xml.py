@@ -13,20 +13,12 @@ import pytest
 from helpers import cli
 from sriovctl.pci.address import PciAddress
 from sriovctl.virt.xml import Hostdev, HostdevInterface, HostdevNetwork, domain_wrapper
+from virt_variants import variants
 
 GOLDEN = Path(__file__).parent.parent / "fixtures" / "golden" / "virt"
 S = ("--sim", "igb-82576")
 
-VARIANTS = {
-    "interface-mac-vlan": ["virt", "xml", "enp11s0f0#0", "--mac", "52:54:00:6d:90:02", "--vlan", "42"],
-    "interface-generated-mac": ["virt", "xml", "enp11s0f0#1"],
-    "interface-full": ["virt", "xml", "enp11s0f1#3", "--mac", "52:54:00:00:00:33", "--vlan", "7", "--vfio-driver",
-                       "--rom-bar", "off", "--alias", "ua-sriov-net0", "--guest-address", "0000:01:00.0"],
-    "interface-profile-forced": ["virt", "xml", "enp11s0f0#2", "--profile", "finance", "--force"],
-    "hostdev": ["virt", "xml", "enp11s0f0#4", "--hostdev", "--vfio-driver", "--alias", "ua-vf4"],
-    "network-pf": ["virt", "network-xml", "enp11s0f0", "--name", "sriov-enp11s0f0"],
-    "network-vfs": ["virt", "network-xml", "enp11s0f1", "--name", "sriov-list", "--vfs"],
-}
+VARIANTS = variants("enp11s0f0", "enp11s0f1")
 
 
 def _validate(xml: str, kind: str, tmp_path: Path) -> None:

@@ -298,7 +298,10 @@ def _emit_xml(ctx: Ctx, device: object, xml: str) -> int:
 def _vf_for_vm(ctx: Ctx, inv: Inventory, name: str) -> Any:
     from sriovctl.resolve import resolve_one
 
-    d = resolve_one(inv, name)
+    return _check_vf_for_vm(ctx, resolve_one(inv, name))
+
+
+def _check_vf_for_vm(ctx: Ctx, d: Any) -> Any:
     if not d.is_vf:
         raise UsageError(f"{d.address}: not a VF", hint="name a VF: PF#N or its address")
     if not (d.assignability and d.assignability.assignable) and not ctx.args.force:
@@ -472,8 +475,15 @@ def cmd_qemu_args(ctx: Ctx) -> int:
 
     if ctx.args.pci_assign:
         raise UsageError(PCI_ASSIGN_GONE)
+    from sriovctl.resolve import resolve
+
     inv = ctx.inventory()
-    devs = [_vf_for_vm(ctx, inv, n) for n in ctx.args.devices]
+    devs = [_check_vf_for_vm(ctx, d) for n in ctx.args.devices for d in resolve(inv, n)]
+    seen: set[object] = set()
+    for d in devs:
+        if d.address in seen:
+            raise UsageError(f"{d.address}: named twice", hint="QEMU takes each host device once")
+        seen.add(d.address)
     argv = device_args([d.address for d in devs], ctx.args.bus)
     not_vfio = [str(d.address) for d in devs if d.driver != "vfio-pci"]
     if ctx.json:
