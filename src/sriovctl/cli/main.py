@@ -422,12 +422,13 @@ def cmd_virt_detach(ctx: Ctx) -> int:
         host.writes.append(WriteRecord(f"libvirt:{a.connect}", f"detach from {a.domain} ({where}): "
                                        + " ".join(xml.split()), True))
         return _report(ctx, host, [f"{d.address}: would return to its host driver once QEMU lets go"])
+    t0 = host.monotonic()  # the deadline covers libvirt's own wait for the unplug (about 5 s) too
     lv.detach(conn, a.domain, xml, a.live, a.config)
     # libvirt re-binds a managed device to its host driver once QEMU has let go of it — which needs the guest
     # to acknowledge the hot-unplug (with ACPI hotplug a paused or OS-less guest never does: seen in the lab),
     # and libvirt's re-attach itself takes a moment. Wait with a deadline; rebind it ourselves when nobody
     # holds it any more and libvirt did not.
-    deadline = host.monotonic() + a.wait
+    deadline = t0 + a.wait
     holders: list[str] = []
     while True:
         drv = host.link_name(f"sys/bus/pci/devices/{d.address}/driver")
@@ -445,7 +446,7 @@ def cmd_virt_detach(ctx: Ctx) -> int:
         return _report(ctx, host, lines)
     if holders:
         raise TemporaryError(f"{d.address}: detached from {a.domain}'s definition, but the guest has not released it "
-                             f"after {a.wait:g} s ({'; '.join(holders)})",
+                             f"after {host.monotonic() - t0:.1f} s ({'; '.join(holders)})",
                              hint="a guest OS must acknowledge the unplug; it returns to its host driver when it does, "
                                   "or when the domain stops")
     lines += _return_to_host_driver(ctx, host, d)
@@ -801,18 +802,20 @@ def build_parser() -> argparse.ArgumentParser:
         x.set_defaults(fn=fn)
         x.add_argument("domain")
         x.add_argument("device")
-        x.add_argument("--live", action="store_true")
-        x.add_argument("--config", action="store_true")
+        x.add_argument("--live", action="store_true", help="the running domain")
+        x.add_argument("--config", action="store_true",
+                       help="its persistent definition (with --live: both; neither: libvirt's current state)")
         x.add_argument("--connect", default="qemu:///system", metavar="URI")
         x.add_argument("--force", action="store_true")
-        x.add_argument("--dry-run", action="store_true")
+        x.add_argument("--dry-run", action="store_true", help="print the libvirt operation and the writes, change nothing")
         if name == "attach":
             x.add_argument("--mac", help="default: a stable generated 52:54:00 MAC no other VF on the host has")
             x.add_argument("--vlan", type=_nonneg_int)
             x.add_argument("--hostdev", action="store_true",
                            help="a plain <hostdev> (no MAC, VLAN; for VFs the guest configures itself)")
         else:
-            x.add_argument("--wait", type=float, default=10.0, metavar="SECONDS")
+            x.add_argument("--wait", type=float, default=10.0, metavar="SECONDS",
+                           help="deadline for the VF to be back on its host driver, libvirt's own unplug wait included")
     x = vps.add_parser("list", help="which libvirt domain uses which VF")
     x.set_defaults(fn=cmd_virt_list)
     x.add_argument("--connect", default="qemu:///system", metavar="URI")
@@ -840,7 +843,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "hotplug":
             x.add_argument("--bus", metavar="PORT", help="a free pcie-root-port's id (default: the first free one)")
         else:
-            x.add_argument("--wait", type=float, default=30.0, metavar="SECONDS")
+            x.add_argument("--wait", type=float, default=30.0, metavar="SECONDS",
+                           help="deadline for the guest to release it (DEVICE_DELETED)")
             x.add_argument("--keep-vfio", action="store_true", help="leave it on vfio-pci (default: its host driver)")
         x.add_argument("--dry-run", action="store_true", help="print what would be done, change nothing")
 
