@@ -138,6 +138,8 @@ def libvirt_api_users(uri: str) -> dict[PciAddress, list[Use]] | None:
     libvirt-python is missing or nobody answers at ``uri`` (the caller falls back to the files)."""
     try:
         import libvirt
+
+        from sriovctl.virt.libvirt_api import state_name
     except ImportError:
         return None
     libvirt.registerErrorHandler(lambda _ctx, _err: None, None)  # libvirt prints its errors to stderr otherwise
@@ -149,7 +151,7 @@ def libvirt_api_users(uri: str) -> dict[PciAddress, list[Use]] | None:
     try:
         for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
             try:
-                state = "paused" if dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED else "running"
+                state = state_name(dom)
                 root = ET.fromstring(dom.XMLDesc(0))
             except (libvirt.libvirtError, ET.ParseError):
                 continue  # it stopped while we looked

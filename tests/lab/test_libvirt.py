@@ -188,7 +188,7 @@ def test_attach_and_detach_on_a_real_libvirtd(libvirt_up, paused_domains, host) 
     code, out, err = _cli("virt", "list")
     assert code == 0 and f"{vf0}  vm1" in out
     code, _, err = _cli("virt", "attach", "vm2", f"{ifname}#0", "--live")
-    assert code == 77 and "already given to domain vm1 (running)" in err, err
+    assert code == 77 and "already given to domain vm1 (paused)" in err, err
     code, _, err = _cli("vf", "disable", pf)  # the interlock asks libvirt's API (it knows the domain is paused)
     assert code == 77 and f"{vf0}: libvirt domain vm1 (paused), QEMU guest vm1 (pid " in err, err
 
@@ -340,7 +340,7 @@ def test_hostdev_network_hands_out_a_free_vf(libvirt_up, paused_domains, host) -
             code, out, err = _cli("virt", "list")
             assert code == 0 and f"{on_vfio[0]}  vm-pool" in out, out
             code, _, err = _cli("virt", "attach", "vm1", on_vfio[0], "--live", "--dry-run")
-            assert code == 77 and "already given to domain vm-pool (running)" in err, err
+            assert code == 77 and "already given to domain vm-pool (paused)" in err, err
             free = next(v for v in vfs if v not in on_vfio)
             code, out, err = _cli("virt", "attach", "vm1", free, "--live", "--dry-run")
             assert code == 0 and "in the pool of libvirt network sriov-pool" in err, (code, out, err)

@@ -19,10 +19,15 @@ libvirt = pytest.importorskip("libvirt", reason="libvirt-python not installed (t
 def test_virt_list_reads_domain_xml() -> None:
     r = cli(*S, "virt", "list", "--connect", URI)
     assert r.code == 0, r.err
-    assert r.out.split() == ["0000:0b:10.0", "vm1", "running", "interface", "52:54:00:6d:90:02"]
+    assert [line.split(None, 2) for line in r.out.splitlines()] == [
+        ["0000:0b:10.0", "vm1", "running  interface 52:54:00:6d:90:02"],
+        ["0000:0b:11.1", "vm3", "shut off hostdev   -"]]  # a stopped domain's persistent definition counts too
     doc = cli(*S, "--json", "virt", "list", "--connect", URI).json()
-    assert doc["uses"] == [{"domain": "vm1", "running": True, "address": "0000:0b:10.0", "kind": "interface",
-                            "mac": "52:54:00:6d:90:02"}]
+    assert doc["uses"] == [
+        {"domain": "vm1", "running": True, "state": "running", "address": "0000:0b:10.0", "kind": "interface",
+         "mac": "52:54:00:6d:90:02"},
+        {"domain": "vm3", "running": False, "state": "shut off", "address": "0000:0b:11.1", "kind": "hostdev",
+         "mac": None}]
 
 
 def test_attach_refuses_while_the_pf_is_down() -> None:
@@ -42,6 +47,8 @@ def test_attach_warns_about_a_vf_in_a_hostdev_network_pool() -> None:
 def test_attach_refuses_a_vf_another_domain_has() -> None:
     r = cli(*S, "virt", "attach", "vm2", "enp11s0f0#0", "--live", "--connect", URI)
     assert r.code == 77 and "already given to domain vm1 (running)" in r.err and r.err.count("\n") == 1
+    r = cli(*S, "virt", "attach", "vm2", "enp11s0f1#4", "--hostdev", "--config", "--connect", URI)
+    assert r.code == 77 and "0000:0b:11.1: already given to domain vm3 (shut off)" in r.err
     r = cli(*S, "virt", "attach", "vm2", "00:1f.2", "--connect", URI)
     assert r.code == 64  # not a VF
     r = cli(*S, "virt", "attach", "nosuch", "enp11s0f0#1", "--connect", URI)

@@ -341,7 +341,7 @@ def cmd_virt_attach(ctx: Ctx) -> int:
     owners = [u for u in lv.domain_uses(conn) if u.address == d.address and u.domain != a.domain]
     if owners and not a.force:
         o = owners[0]
-        raise InterlockError(f"{d.address}: already given to domain {o.domain} ({'running' if o.running else 'defined'})",
+        raise InterlockError(f"{d.address}: already given to domain {o.domain} ({o.state})",
                              hint=f"detach it from {o.domain} first (sriovctl virt detach {o.domain} {a.device})")
     pf = inv.devices.get(d.physfn) if d.physfn else None
     dev: Hostdev | HostdevInterface
@@ -459,15 +459,16 @@ def cmd_virt_list(ctx: Ctx) -> int:
     inv = ctx.inventory()
     uses = lv.domain_uses(lv.connect(ctx.args.connect))
     vfs = {v.address for v in inv.vfs}
-    rows = [u for u in uses if u.address in vfs or ctx.args.all]
+    rows = sorted((u for u in uses if u.address in vfs or ctx.args.all), key=lambda u: (u.address, u.domain))
     if ctx.json:
-        ctx.emit_json({"schema_version": 1, "uses": [{"domain": u.domain, "running": u.running, "address": str(u.address),
+        ctx.emit_json({"schema_version": 1, "uses": [{"domain": u.domain, "running": u.running, "state": u.state,
+                                                      "address": str(u.address),
                                                       "kind": u.kind, "mac": u.mac} for u in rows]})
         return 0
     if not rows:
         ctx.out.write("no libvirt domain uses a VF\n")
     for u in rows:
-        ctx.out.write(f"{u.address}  {u.domain:<20} {'running' if u.running else 'defined':<8} {u.kind:<9} {u.mac or '-'}\n")
+        ctx.out.write(f"{u.address}  {u.domain:<20} {u.state:<8} {u.kind:<9} {u.mac or '-'}\n")
     return 0
 
 

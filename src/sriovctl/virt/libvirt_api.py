@@ -15,10 +15,20 @@ from sriovctl.virt.xml import parse_address, pci_source
 @dataclass(frozen=True)
 class DomainUse:
     domain: str
-    running: bool
+    running: bool  # active: QEMU runs (paused or not)
+    state: str  # as virsh says it: "running", "paused", "shut off", …
     address: PciAddress
     kind: str  # "interface" or "hostdev"
     mac: str | None
+
+
+# virDomainState, in virsh's words
+_STATES = ("no state", "running", "idle", "paused", "in shutdown", "shut off", "crashed", "pmsuspended")
+
+
+def state_name(dom: Any) -> str:
+    code = int(dom.state()[0])
+    return _STATES[code] if 0 <= code < len(_STATES) else f"state {code}"
 
 
 def _lib() -> Any:
@@ -39,13 +49,13 @@ def connect(uri: str) -> Any:
                                hint="is libvirtd (or virtqemud) running, and may this user use its socket?") from None
 
 
-def _uses_in(xml: str, name: str, running: bool) -> list[DomainUse]:
+def _uses_in(xml: str, name: str, running: bool, state: str) -> list[DomainUse]:
     out = []
     for el in ET.fromstring(xml).iter():
         addr = pci_source(el)
         if addr is not None:
             mac = el.find("mac")
-            out.append(DomainUse(name, running, addr, "hostdev" if el.tag == "hostdev" else "interface",
+            out.append(DomainUse(name, running, state, addr, "hostdev" if el.tag == "hostdev" else "interface",
                                  None if mac is None else mac.get("address")))
     return out
 
@@ -71,11 +81,11 @@ def domain_uses(conn: Any) -> list[DomainUse]:
     libvirt = _lib()
     out: list[DomainUse] = []
     for dom in conn.listAllDomains():
-        running = bool(dom.isActive())
+        running, state = bool(dom.isActive()), state_name(dom)
         seen = set()
         flags = [0] + ([libvirt.VIR_DOMAIN_XML_INACTIVE] if dom.isPersistent() else [])
         for f in flags:
-            for u in _uses_in(dom.XMLDesc(f), dom.name(), running):
+            for u in _uses_in(dom.XMLDesc(f), dom.name(), running, state):
                 if u.address not in seen:
                     seen.add(u.address)
                     out.append(u)
