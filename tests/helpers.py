@@ -54,3 +54,18 @@ def validate(doc: Any, name: str) -> None:
     import jsonschema
 
     jsonschema.validate(doc, schema(name), cls=jsonschema.Draft202012Validator)
+
+
+def hold_vfio(group: str, pid: int = 4242, comm: str = "dpdk-testpmd", argv: tuple[str, ...] = (),
+              sim: str = "igb-82576") -> None:
+    """A process in the simulated host's /proc with /dev/vfio/GROUP open (argv defaults to its comm)."""
+    from pathlib import Path
+
+    from sriovctl.host.simdir import open_sim
+
+    root = Path(open_sim(sim).root)
+    fd = root / f"proc/{pid}/fd"
+    fd.mkdir(parents=True)
+    (root / f"proc/{pid}/comm").write_text(comm + "\n")
+    (root / f"proc/{pid}/cmdline").write_bytes(b"\0".join(a.encode() for a in argv or (comm,)) + b"\0")
+    os.symlink(f"/dev/vfio/{group}", fd / "17")

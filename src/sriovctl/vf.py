@@ -403,14 +403,16 @@ def _nl_record(ifname: str, changes: list[VfChange], dry: bool) -> WriteRecord:
 
 # ---------------------------------------------------------------- driver binding
 
-def _guard_unbind(host: Host, d: PciDevice, also: list[PciDevice], force: bool, out: list[str]) -> None:
-    """Refuse to take a device from its driver while it, or a VF that would go with it, is in use — above all
-    the interface that carries the default route or addresses (it would cut the host off)."""
+def guard_take(host: Host, d: PciDevice, also: list[PciDevice], force: bool, out: list[str],
+               action: str | None = None) -> None:
+    """Refuse to take a device from its driver or its user (to rebind it, or to give it to a guest) while it,
+    or a VF that would go with it, is in use — above all the interface that carries the default route or
+    addresses (it would cut the host off). ``action`` names what is refused (default: unbinding its driver)."""
     scan = UsageScan(host)
     users = [f"{u}" for u in scan.uses(d)] + [f"{v.address}: {u}" for v in also for u in scan.uses(v)]
     if not users:
         return
-    msg = f"{_name(d)}: refusing to unbind {d.driver}: {'; '.join(users)}"
+    msg = f"{_name(d)}: {action or f'refusing to unbind {d.driver}'}: {'; '.join(users)}"
     if not force:
         hint = ("this would cut the host off; use another interface, or --force"
                 if any("default route" in u or " with " in u or " has " in u for u in users)
@@ -444,7 +446,7 @@ def bind(host: Host, inv: Inventory, d: PciDevice, driver: str, *, force: bool =
             raise InterlockError(msg, hint="a VM cannot own it safely; fix the group (doctor) or use --force")
         out.append(f"warning: --force: {msg}")
     if d.driver is not None and (native or d.driver != driver):
-        _guard_unbind(host, d, [], force, out)
+        guard_take(host, d, [], force, out)
     if not native and d.driver == driver:
         out.append(f"{_name(d)}: already bound to {driver}")
         return out
@@ -500,7 +502,7 @@ def unbind(host: Host, inv: Inventory, d: PciDevice, *, force: bool = False) -> 
     if d.driver is None:
         out.append(f"{_name(d)}: not bound, nothing to do")
         return out
-    _guard_unbind(host, d, inv.vfs_of(d), force, out)
+    guard_take(host, d, inv.vfs_of(d), force, out)
     _write(host, f"sys/bus/pci/drivers/{d.driver}/unbind", str(d.address), f"{_name(d)}: unbind {d.driver}")
     out.append(f"{_name(d)}: unbound from {d.driver}")
     return out

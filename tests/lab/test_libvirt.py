@@ -254,7 +254,7 @@ def _nested_qemu(sock: str, extra: tuple[str, ...]):  # type: ignore[no-untyped-
     return qemu
 
 
-def test_qemu_qmp_hotplug_and_unplug(libvirt_up, host) -> None:  # type: ignore[no-untyped-def]
+def test_qemu_qmp_hotplug_and_unplug(libvirt_up, paused_domains, host) -> None:  # type: ignore[no-untyped-def]
     """A nested QEMU (TCG, no disk, no OS) with a QMP socket and a spare pcie-root-port: hotplug a VF, see it
     in query-pci, unplug it, and it is back on igbvf. Then the same with ACPI hotplug, which such a guest
     can never acknowledge."""
@@ -299,13 +299,17 @@ def test_qemu_qmp_hotplug_and_unplug(libvirt_up, host) -> None:  # type: ignore[
         acpi_err = err
         code, out, err = _cli("vf", "disable", pf)
         assert code == 77 and "qemu" in err.lower(), (code, err)  # in use by the QEMU process: refused
+        # nor is it given to a libvirt domain while a QEMU outside libvirt holds it
+        code, out, err = _cli("virt", "attach", "vm1", f"{ifname}#3", "--hostdev", "--live")
+        assert code == 77 and f"{vf}: refusing to give it to vm1: QEMU process (pid " in err and "QMP " + sock in err, err
+        refused = err
     finally:
         qemu.kill()
         qemu.wait()
     code, _, err = _cli("vf", "bind", f"{ifname}#3", "host")
     assert code == 0, err
     (LAB_OUT / "qemu-unplug.txt").write_text(f"unplug + back on igbvf (native PCIe hotplug): {unplug_s:.2f} s\n"
-                                             f"{unplug_out}ACPI hotplug:\n{acpi_err}")
+                                             f"{unplug_out}ACPI hotplug:\n{acpi_err}{refused}")
 
 
 def test_hostdev_network_hands_out_a_free_vf(libvirt_up, paused_domains, host) -> None:  # type: ignore[no-untyped-def]

@@ -126,3 +126,20 @@ def test_a_guest_that_never_acknowledges(monitor: Monitor) -> None:
     assert "sriov-0b-10-4 not deleted after 0.3 s: the guest has not released it" in r.err
     assert "ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off" in r.err
     assert driver(VF2) == "vfio-pci"
+
+
+def test_hotplug_refuses_a_vf_another_process_holds(monitor: Monitor) -> None:
+    """Already on vfio-pci (no bind whose guard would look), but another QEMU has its group open: refused
+    before device_add, naming that QEMU."""
+    from helpers import hold_vfio
+
+    assert cli(*S, "vf", "bind", "enp11s0f0#2", "vfio-pci").code == 0
+    group = open_sim("igb-82576").link_name(f"sys/bus/pci/devices/{VF2}/iommu_group")
+    assert group
+    hold_vfio(group, pid=5150, comm="qemu-system-x86", argv=("qemu-system-x86_64", "-name", "web1"))
+    r = cli(*S, "qemu", "hotplug", "enp11s0f0#2", "--qmp", "/run/vm.qmp")
+    assert r.code == 77 and r.err.count("\n") == 1, r.err
+    assert f"{VF2}: refusing to plug it into QMP /run/vm.qmp: QEMU guest web1 (pid 5150) holds /dev/vfio/{group}" in r.err
+    assert not any(c[0] == "device_add" for c in monitor.commands)
+    r = cli(*S, "qemu", "hotplug", "enp11s0f0#2", "--qmp", "/run/vm.qmp", "--force")
+    assert r.code == 0 and "warning: --force" in r.out, (r.out, r.err)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import cli, tree_hash, validate
+from helpers import cli, hold_vfio, tree_hash, validate
 from sriovctl.host.simdir import open_sim, sim_dir
 
 S = ("--sim", "igb-82576")
@@ -53,21 +52,12 @@ def test_dry_run_prints_the_writes_and_changes_nothing() -> None:
     assert tree_hash(str(sim_dir())) == before
 
 
-def _hold_vfio(group: str, pid: int = 4242, comm: str = "dpdk-testpmd", argv: tuple[str, ...] = ()) -> None:
-    root = open_sim("igb-82576").root
-    fd = Path(root) / f"proc/{pid}/fd"
-    fd.mkdir(parents=True)
-    (Path(root) / f"proc/{pid}/comm").write_text(comm + "\n")
-    (Path(root) / f"proc/{pid}/cmdline").write_bytes(b"\0".join(a.encode() for a in argv or (comm,)) + b"\0")
-    os.symlink(f"/dev/vfio/{group}", fd / "17")
-
-
 def test_in_use_vfs_block_destruction_until_force() -> None:
     assert cli(*S, "vf", "bind", "enp11s0f0#2", "vfio-pci").code == 0
     h = open_sim("igb-82576")
     group = h.link_name("sys/bus/pci/devices/0000:0b:10.4/iommu_group")
     assert group and h.exists(f"dev/vfio/{group}")
-    _hold_vfio(group)
+    hold_vfio(group)
     for args in (["vf", "disable", "enp11s0f0"], ["vf", "enable", "enp11s0f0", "3", "--reset"]):
         r = cli(*S, *args)
         assert r.code == 77, r.err
@@ -84,7 +74,7 @@ def test_a_qemu_holding_a_vf_is_named_by_guest_and_qmp_socket() -> None:
     assert cli(*S, "vf", "bind", "enp11s0f0#2", "vfio-pci").code == 0
     group = open_sim("igb-82576").link_name("sys/bus/pci/devices/0000:0b:10.4/iommu_group")
     assert group
-    _hold_vfio(group, pid=5150, comm="qemu-system-x86",
+    hold_vfio(group, pid=5150, comm="qemu-system-x86",
                argv=("/usr/bin/qemu-system-x86_64", "-name", "guest=web1,debug-threads=on", "-machine", "q35",
                      "-qmp", "unix:/run/web1.qmp,server=on,wait=off", "-S"))
     r = cli(*S, "vf", "disable", "enp11s0f0")

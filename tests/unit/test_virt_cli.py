@@ -115,3 +115,22 @@ def test_attach_a_plain_hostdev() -> None:
             "<address domain='0x0000' bus='0x0b' slot='0x10' function='0x5'/> </source> </hostdev>") in r.out
     r = cli(*S, "virt", "attach", "vm2", "enp11s0f1#2", "--hostdev", "--vlan", "3", "--connect", URI)
     assert r.code == 64 and "--hostdev: a plain hostdev carries no MAC or VLAN" in r.err
+
+
+def test_attach_refuses_a_vf_a_guest_outside_libvirt_holds() -> None:
+    """A VF hot-plugged into a QEMU that libvirt does not manage is refused live, naming that QEMU."""
+    from helpers import hold_vfio
+    from sriovctl.host.simdir import open_sim
+
+    assert cli(*S, "vf", "bind", "enp11s0f0#2", "vfio-pci").code == 0
+    group = open_sim("igb-82576").link_name("sys/bus/pci/devices/0000:0b:10.4/iommu_group")
+    assert group
+    hold_vfio(group, pid=5150, comm="qemu-system-x86", argv=("qemu-system-x86_64", "-name", "guest=web1"))
+    r = cli(*S, "virt", "attach", "vm2", "enp11s0f0#2", "--hostdev", "--live", "--connect", URI)
+    assert r.code == 77 and r.err.count("\n") == 1, r.err
+    assert (f"0000:0b:10.4: refusing to give it to vm2: QEMU guest web1 (pid 5150) holds /dev/vfio/{group} open"
+            in r.err), r.err
+    r = cli(*S, "virt", "attach", "vm2", "enp11s0f0#2", "--hostdev", "--config", "--dry-run", "--connect", URI)
+    assert r.code == 0, r.err  # its persistent definition only: nothing is taken from anyone now
+    r = cli(*S, "virt", "attach", "vm2", "enp11s0f0#2", "--hostdev", "--live", "--dry-run", "--force", "--connect", URI)
+    assert r.code == 0 and "warning: --force: 0000:0b:10.4: refusing to give it to vm2" in r.err, r.err

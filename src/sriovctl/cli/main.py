@@ -343,6 +343,13 @@ def cmd_virt_attach(ctx: Ctx) -> int:
         o = owners[0]
         raise InterlockError(f"{d.address}: already given to domain {o.domain} ({o.state})",
                              hint=f"detach it from {o.domain} first (sriovctl virt detach {o.domain} {a.device})")
+    warnings: list[str] = []
+    if a.live or not a.config:  # libvirt takes it from its driver now: the host or a guest outside libvirt may use it
+        from sriovctl.vf import guard_take
+
+        guard_take(ctx.open_host(), d, [], a.force, warnings, f"refusing to give it to {a.domain}")
+    for w in warnings:
+        ctx.err.write(w + "\n")
     pf = inv.devices.get(d.physfn) if d.physfn else None
     dev: Hostdev | HostdevInterface
     if a.hostdev:  # a plain PCI hostdev: no MAC or VLAN, nothing programmed through the PF
@@ -507,7 +514,11 @@ def cmd_qemu_hotplug(ctx: Ctx) -> int:
     d = _vf_for_vm(ctx, inv, a.device)
     with qemu.monitor(a.qmp) as mon:
         bus = qemu.choose_port(mon, a.qmp, d.address, a.bus)
-        lines = vf.bind(host, inv, d, "vfio-pci", force=a.force) if d.driver != "vfio-pci" else []
+        lines: list[str] = []
+        if d.driver == "vfio-pci":  # no bind, whose guard would see another QEMU or a DPDK app holding it
+            vf.guard_take(host, d, [], a.force, lines, f"refusing to plug it into QMP {a.qmp}")
+        else:
+            lines = vf.bind(host, inv, d, "vfio-pci", force=a.force)
         what = f"device_add driver=vfio-pci host={d.address} id={qemu.device_id(d.address)} bus={bus}"
         if host.dry_run:
             host.writes.append(WriteRecord(f"qmp:{a.qmp}", what, True))
