@@ -148,3 +148,18 @@ def test_nodedev_dumpxml_golden() -> None:
         assert r.out == path.read_text()
     xml = cli("--sim", "igb-82576", "nodedev", "dumpxml", "pci_0000_0b_10_2").out
     assert "<capability type='phys_function'>" in xml and "function='0x0'/>" in xml
+
+
+def test_readme_main_job_runs(tmp_path: Path) -> None:
+    """README's first command (scripts/demo) plays the recipe on the demo host to the end."""
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "SRIOVCTL_SIM_DIR": str(tmp_path), "TERM": "dumb"}
+    p = subprocess.run(["bash", str(repo / "scripts" / "demo")], capture_output=True, text=True, env=env,
+                       check=False, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    for needle in ("2 SR-IOV PFs, 14 VFs", "<name>pci_0000_0b_00_0</name>", "result: info",
+                   "enp11s0f0#0: set MAC 52:54:00:6d:90:02, VLAN 42", "0000:0b:10.0 (enp11s16): bound to vfio-pci",
+                   "<mac address='52:54:00:6d:90:02'/>", "<pf dev='enp11s0f1'/>",
+                   "-device vfio-pci,host=0000:0b:10.0,id=sriov-0b-10-0",
+                   "mac 52:54:00:6d:90:02, vlan 42 qos 0 802.1Q"):
+        assert needle in p.stdout, needle
