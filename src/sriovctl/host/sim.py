@@ -8,11 +8,13 @@ unbound; ``driver_override``, ``unbind``, ``bind`` and ``drivers_probe`` behave 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
 import struct
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from sriovctl.host.base import Host
@@ -27,7 +29,7 @@ from sriovctl.host.netlink import (
     kernel_order,
 )
 from sriovctl.host.simbuild import vf_config
-from sriovctl.host.simtree import PCI_DEVICES, PCI_DRIVERS, SimTree
+from sriovctl.host.simtree import GROUPS, PCI_DEVICES, PCI_DRIVERS, SimTree
 from sriovctl.pci.address import PciAddress, vf_address
 from sriovctl.pci.config import decode
 
@@ -115,6 +117,56 @@ def enable_vfs(t: SimTree, pf: PciAddress, n: int) -> None:
     t.save()
 
 
+def scrub_vfs(t: SimTree, pf: PciAddress) -> None:
+    """Remove every trace of the PF's VFs, whatever step a killed writer reached (a VF directory without its
+    links, links to directories that are gone, groups, driver links, netdevs), and set the count to 0. Used
+    only to recover: the normal paths are enable_vfs and disable_vfs."""
+    pfdir = t.devdir(pf)
+    parent = os.path.dirname(pfdir)
+    sr = decode(bytes(t.config(pf))).sriov
+    if sr is None:
+        return
+    spec_devices = set(t.state.get("initial_drivers", {}))
+    candidates = []
+    for i in range(sr.total_vfs):
+        try:
+            candidates.append(vf_address(pf, sr.vf_offset, sr.vf_stride, i))
+        except ValueError:
+            break
+    vfs = {str(a) for a in candidates} - spec_devices
+    for name in os.listdir(t.p(pfdir)):
+        if name.startswith("virtfn"):
+            t.unlink(f"{pfdir}/{name}")
+    drivers = os.listdir(t.p(PCI_DRIVERS)) if os.path.isdir(t.p(PCI_DRIVERS)) else []
+    for va in sorted(vfs):
+        vdir = f"{parent}/{va}"
+        if os.path.isdir(t.p(vdir)):
+            for ifname in sorted(os.listdir(t.p(f"{vdir}/net"))) if os.path.isdir(t.p(f"{vdir}/net")) else []:
+                t.unlink(f"sys/class/net/{ifname}")
+            t.rmtree(vdir)
+        t.unlink(f"{PCI_DEVICES}/{va}")
+        for drv in drivers:
+            t.unlink(f"{PCI_DRIVERS}/{drv}/{va}")
+    if os.path.isdir(t.p(GROUPS)):
+        for grp in os.listdir(t.p(GROUPS)):
+            members = f"{GROUPS}/{grp}/devices"
+            for m in os.listdir(t.p(members)) if os.path.isdir(t.p(members)) else []:
+                if m in vfs:
+                    t.unlink(f"{members}/{m}")
+            if not os.path.isdir(t.p(members)) or not os.listdir(t.p(members)):
+                t.rmtree(f"{GROUPS}/{grp}")
+                t.unlink(f"dev/vfio/{grp}")
+    for ifname in os.listdir(t.p("sys/class/net")):
+        if not os.path.exists(t.p(f"sys/class/net/{ifname}")):  # a netdev whose device is gone
+            t.unlink(f"sys/class/net/{ifname}")
+    cfg = t.config(pf)
+    struct.pack_into("<H", cfg, sr.offset + 0x10, 0)
+    struct.pack_into("<H", cfg, sr.offset + 8, (struct.unpack_from("<H", cfg, sr.offset + 8)[0] & ~0x9))
+    t.set_config(pf, bytes(cfg))
+    t.put(f"{pfdir}/sriov_numvfs", "0\n")
+    t.state.setdefault("vfinfo", {})[str(pf)] = []
+
+
 def disable_vfs(t: SimTree, pf: PciAddress) -> None:
     pfdir = t.devdir(pf)
     links = sorted((int(x[6:]), x) for x in os.listdir(t.p(pfdir)) if x.startswith("virtfn"))
@@ -133,6 +185,19 @@ def disable_vfs(t: SimTree, pf: PciAddress) -> None:
     t.save()
 
 
+@contextlib.contextmanager
+def journaled(t: SimTree, targets: dict[PciAddress, int]) -> Iterator[None]:
+    """A change of sriov_numvfs that completes even if this process is killed midway (the next holder of the
+    lock finishes it). A Python error midway is not a kill: the change is completed here, then re-raised."""
+    t.begin({str(a): n for a, n in targets.items()})
+    try:
+        yield
+    except BaseException:
+        t.recover()
+        raise
+    t.end()
+
+
 @dataclass
 class SimHost(Host):
     """A simulated host rooted at its tree; writes get the kernel's reactions."""
@@ -147,9 +212,14 @@ class SimHost(Host):
         return SimNetlink(self.tree)
 
     def _run(self, argv: list[str]) -> subprocess.CompletedProcess[str]:
-        return _sim_run(self.tree, argv)
+        with self.tree.locked():
+            return _sim_run(self.tree, argv)
 
     def _do_write(self, rel: str, value: str) -> None:
+        with self.tree.locked():
+            self._kernel_write(rel, value)
+
+    def _kernel_write(self, rel: str, value: str) -> None:
         t = self.tree
         v = value.strip()
         m = _DEV_ATTR.match(rel)
@@ -210,7 +280,8 @@ class SimHost(Host):
         t = self.tree
         if os.path.exists(t.p(f"{t.devdir(addr)}/sriov_numvfs")) and t.get(
                 f"{t.devdir(addr)}/sriov_numvfs") != "0":
-            disable_vfs(t, addr)  # a PF driver's remove() disables SR-IOV (igb does, seen in the lab)
+            with journaled(t, {addr: 0}):
+                disable_vfs(t, addr)  # a PF driver's remove() disables SR-IOV (igb does, seen in the lab)
         t.unbind(addr, drv)
 
     def _numvfs(self, rel: str, pf: PciAddress, v: str) -> None:
@@ -232,14 +303,16 @@ class SimHost(Host):
             raise _err(errno.ENOENT, rel)  # "no driver bound to device"
         if cur and n:
             raise _err(errno.EBUSY, rel)
-        if n == 0:
-            disable_vfs(t, pf)
-        else:
+        if n:
             with open(t.p(f"{d}/resource"), encoding="ascii") as f:
                 lines = f.read().splitlines()
             if len(lines) > 7 and int(lines[7].split()[0], 16) == 0:
                 raise _err(errno.ENOMEM, rel)  # no MMIO for the VF BARs: sriov_enable() fails
-            enable_vfs(t, pf, n)
+        with journaled(t, {pf: n}):
+            if n == 0:
+                disable_vfs(t, pf)
+            else:
+                enable_vfs(t, pf, n)
 
 
 class SimNetlink(RequestCounter):
@@ -262,6 +335,10 @@ class SimNetlink(RequestCounter):
 
     def get_vfs(self, ifname: str, stats: bool = False) -> list[VfNetlink]:
         self.count(f"RTM_GETLINK {ifname}")
+        with self.tree.locked():  # the state as of now, not as this process first read it
+            return self._get_vfs(ifname)
+
+    def _get_vfs(self, ifname: str) -> list[VfNetlink]:
         addr, driver = self._pf(ifname)
         support = DRIVER_VF_SUPPORT.get(driver or "")
         out = []
@@ -283,6 +360,10 @@ class SimNetlink(RequestCounter):
 
     def set_vfs(self, ifname: str, changes: list[VfChange]) -> None:
         self.count(f"RTM_SETLINK {ifname} {len(changes)} attributes")
+        with self.tree.locked():  # the rtnl lock: a read-modify-write of the state that loses no other update
+            self._set_vfs(ifname, changes)
+
+    def _set_vfs(self, ifname: str, changes: list[VfChange]) -> None:
         addr, driver = self._pf(ifname)
         support = DRIVER_VF_SUPPORT.get(driver or "", DriverVfSupport({}, True, True, True))
         vfs = self.tree.state.get("vfinfo", {}).get(str(addr), [])
@@ -342,7 +423,8 @@ def _sim_run(t: SimTree, argv: list[str]) -> subprocess.CompletedProcess[str]:
         for a in devices:
             if t.has_device(a) and t.driver_of(a) == module:
                 if os.path.exists(t.p(f"{t.devdir(a)}/sriov_numvfs")) and t.get(f"{t.devdir(a)}/sriov_numvfs") != "0":
-                    disable_vfs(t, a)
+                    with journaled(t, {a: 0}):
+                        disable_vfs(t, a)
                 t.unbind(a, module)
         t.save()
         return done()
@@ -351,6 +433,8 @@ def _sim_run(t: SimTree, argv: list[str]) -> subprocess.CompletedProcess[str]:
             t.bind(a, module)
             wanted = int(params.get("max_vfs", "0") or 0)
             if wanted and os.path.exists(t.p(f"{t.devdir(a)}/sriov_totalvfs")):
-                enable_vfs(t, a, min(wanted, int(t.get(f"{t.devdir(a)}/sriov_totalvfs"))))
+                n = min(wanted, int(t.get(f"{t.devdir(a)}/sriov_totalvfs")))
+                with journaled(t, {a: n}):
+                    enable_vfs(t, a, n)
     t.save()
     return done()

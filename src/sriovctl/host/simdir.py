@@ -7,6 +7,7 @@ holds one directory per simulated host: its /sys-shaped tree, ``spec.yaml`` and 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from importlib import resources
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 from sriovctl.errors import DataError, NoInputError, UsageError
 from sriovctl.host.sim import SimHost
 from sriovctl.host.spec import HostSpec, parse_spec
+from sriovctl.untrusted import YAML_MAX_BYTES, load_yaml, read_regular, shown
 
 
 def sim_dir() -> Path:
@@ -34,46 +36,83 @@ def builtin_text(name: str) -> str:
 
 
 def load_spec_text(text: str, source: str) -> HostSpec:
-    import yaml
-
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise DataError(f"{source}: not valid YAML: {str(e).splitlines()[0]}") from None
-    return parse_spec(data, source)
+    return parse_spec(load_yaml(text, source), source)
 
 
 def _check_name(name: str) -> str:
-    if not name or not all(c.isalnum() or c in "-_" for c in name):
-        raise UsageError(f"simulated host {name!r}: not a valid name", hint="letters, digits, - and _")
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name, re.ASCII):
+        raise UsageError(f"simulated host {shown(name)}: not a valid name", hint="letters, digits, - and _ (at most 64)")
     return name
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale_builds(base: Path) -> None:
+    """Build directories of runs that were killed (``.NAME.building.PID`` whose PID is gone)."""
+    for p in base.glob(".*.building.*"):
+        pid = p.name.rsplit(".", 1)[-1]
+        if pid.isascii() and pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True)
+
+
 def build_sim(name: str, text: str, source: str) -> Path:
+    """Build the host in a private directory, then swap it in under the simulated kernel's lock."""
     from sriovctl.host.simbuild import build
+    from sriovctl.host.simtree import SimTree
 
     spec = load_spec_text(text, source)
     if spec.name != name:
         spec = HostSpec(**{**spec.__dict__, "name": name})
-    root = sim_dir() / name
-    tmp = sim_dir() / f".{name}.building"
-    build(spec, str(tmp), text)
-    if root.exists():
-        shutil.rmtree(root)
-    tmp.rename(root)
+    base = sim_dir()
+    base.mkdir(parents=True, exist_ok=True, mode=0o755)
+    _remove_stale_builds(base)
+    root = base / name
+    tmp = base / f".{name}.building.{os.getpid()}"
+    try:
+        build(spec, str(tmp), text)
+        with SimTree(str(root)).locked():
+            if root.exists():
+                old = base / f".{name}.old.{os.getpid()}"
+                root.rename(old)
+                tmp.rename(root)
+                shutil.rmtree(old)
+            else:
+                tmp.rename(root)
+    except ValueError as e:  # a spec that passed validation but cannot be laid out (a bug, or a limit we missed)
+        raise DataError(f"{source}: cannot build the simulated host: {e}") from None
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
     return root
 
 
 def open_sim(name: str) -> SimHost:
-    """The simulated host ``name``, built from the catalog on first use; its state persists."""
+    """The simulated host ``name``, built from the catalog on first use; its state persists. An sriov_numvfs
+    change that a killed process left half made is completed here, before anything reads the tree."""
+    from sriovctl.host.simtree import SimTree
+
     _check_name(name)
     root = sim_dir() / name
     if not (root / "sim.json").exists():
         if name not in builtin_names():
-            raise NoInputError(f"simulated host {name!r}: no such host",
+            raise NoInputError(f"simulated host {shown(name)}: no such host",
                                hint=f"built-in: {', '.join(builtin_names())}; or `sriovctl sim create`")
-        build_sim(name, builtin_text(name), f"catalog/{name}.yaml")
-    return SimHost(root=str(root), label=f"simulated host {name}")
+        with SimTree(str(root)).locked():  # several processes opening it first: one builds
+            built = (root / "sim.json").exists()
+        if not built:
+            build_sim(name, builtin_text(name), f"catalog/{name}.yaml")
+    host = SimHost(root=str(root), label=f"simulated host {name}")
+    with host.tree.locked():
+        pass
+    return host
 
 
 def list_sims() -> list[tuple[str, str, bool]]:
@@ -97,14 +136,19 @@ def reset_sim(name: str) -> Path:
         return build_sim(name, builtin_text(name), f"catalog/{name}.yaml")
     spec_file = root / "spec.yaml"
     if not spec_file.exists():
-        raise NoInputError(f"simulated host {name!r}: no such host")
-    return build_sim(name, spec_file.read_text(encoding="utf-8"), str(spec_file))
+        raise NoInputError(f"simulated host {shown(name)}: no such host")
+    return build_sim(name, _spec_text(str(spec_file)), str(spec_file))
+
+
+def _spec_text(path: str) -> str:
+    raw = read_regular(path, YAML_MAX_BYTES, f"spec {shown(path)}")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"spec {shown(path)}: not UTF-8 text (byte {e.start}): a binary file?",
+                        hint="a spec is a YAML file (see docs/SIMULATED-HOSTS.md)") from None
 
 
 def create_sim(name: str, spec_path: Path) -> Path:
     _check_name(name)
-    try:
-        text = spec_path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise NoInputError(f"{spec_path}: {e.strerror}") from None
-    return build_sim(name, text, str(spec_path))
+    return build_sim(name, _spec_text(str(spec_path)), str(spec_path))

@@ -7,10 +7,14 @@ This module only knows the layout. What the kernel does in reaction to writes li
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import shutil
+import signal
+from collections.abc import Iterator
 from typing import Any
 
 from sriovctl.host.base import safe_name
@@ -23,54 +27,164 @@ GROUPS = "sys/kernel/iommu_groups"
 NET_DRIVERS = frozenset({"igb", "igbvf", "ice", "iavf", "ixgbe", "ixgbevf", "i40e", "mlx5_core", "e1000e"})
 REQ_ACS = 0b11101  # SV RR CR UF: what the kernel requires for isolation (REQ_ACS_FLAGS)
 STATE_FILE = "sim.json"
+JOURNAL = "sim-journal.json"  # an sriov_numvfs change in progress: completed by the next holder of the lock
+KILL_HOOK = "SRIOVCTL_SIM_KILL_AFTER"  # tests: SIGKILL this process at its N-th change of the tree
+
+# Per-process lock state, keyed by lock file: flock() locks belong to an open file description, so two SimTree
+# objects of one process on one host share one descriptor and a depth count instead of deadlocking.
+_LOCKS: dict[str, list[int]] = {}
 
 
 def _rel(from_dir: str, to: str) -> str:
     return os.path.relpath(to, from_dir)
 
 
+def lock_path(root: str) -> str:
+    """The simulated kernel's lock: beside the tree (``.NAME.lock``), so a rebuild that replaces the tree
+    takes the same lock."""
+    root = root.rstrip("/")
+    return os.path.join(os.path.dirname(root), f".{os.path.basename(root)}.lock")
+
+
 class SimTree:
-    """A simulated host's tree at ``root``, with its out-of-/sys state in ``sim.json``."""
+    """A simulated host's tree at ``root``, with its out-of-/sys state in ``sim.json``.
+
+    Every change of the simulated kernel runs under :meth:`locked` — the kernel's own serialisation (device_lock,
+    the rtnl lock) — which re-reads the state first, so concurrent sriovctl processes lose no update. A change of
+    sriov_numvfs is journaled: the real kernel finishes such a write even when the writer is killed, so if a
+    writer dies mid-change the next holder of the lock completes it (:meth:`recover`)."""
 
     def __init__(self, root: str) -> None:
         self.root = root
         self.state: dict[str, Any] = {}
-        p = os.path.join(root, STATE_FILE)
-        if os.path.exists(p):
+        self._changes = 0
+        hook = os.environ.get(KILL_HOOK, "")
+        self._kill_at = int(hook) if hook.isascii() and hook.isdigit() else 0
+        self._load()
+
+    def _load(self) -> None:
+        p = os.path.join(self.root, STATE_FILE)
+        try:
             with open(p, encoding="utf-8") as f:
                 self.state = json.load(f)
+        except FileNotFoundError:
+            pass
 
     def save(self) -> None:
-        tmp = os.path.join(self.root, STATE_FILE + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
+        """Replace sim.json atomically (a private temporary file per process, then rename)."""
+        self._tick()
+        tmp = os.path.join(self.root, f".{STATE_FILE}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            os.fchmod(f.fileno(), 0o644)
             json.dump(self.state, f, indent=1, sort_keys=True)
         os.replace(tmp, os.path.join(self.root, STATE_FILE))
 
+    # ---- the simulated kernel's lock and its crash behaviour ----
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the simulated kernel's lock (re-entrant in one process); the state is re-read on entry and an
+        interrupted sriov_numvfs change of a killed process is completed first."""
+        path = lock_path(self.root)
+        entry = _LOCKS.get(path)
+        if entry is None:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except BaseException:
+                os.close(fd)
+                raise
+            entry = _LOCKS[path] = [fd, 0]
+        entry[1] += 1
+        try:
+            if entry[1] == 1:
+                self._load()
+                if os.path.exists(self.p(JOURNAL)):
+                    self.recover()
+            yield
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del _LOCKS[path]
+                fcntl.flock(entry[0], fcntl.LOCK_UN)
+                os.close(entry[0])
+
+    def begin(self, targets: dict[str, int]) -> None:
+        """Journal a change of sriov_numvfs (PF address → the count it ends with) before making it."""
+        self._tick()
+        tmp = self.p(f".{JOURNAL}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({"numvfs": targets, "pid": os.getpid()}, f)
+        os.replace(tmp, self.p(JOURNAL))
+
+    def end(self) -> None:
+        self._tick()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.p(JOURNAL))
+
+    def recover(self) -> None:
+        """Complete the journaled sriov_numvfs change of a process that died making it: every trace of the PF's
+        VFs is removed, whatever step the writer reached, and the PF is brought to the count it was writing."""
+        from sriovctl.host.sim import enable_vfs, scrub_vfs
+
+        try:
+            with open(self.p(JOURNAL), encoding="utf-8") as f:
+                journal = json.load(f)
+            targets = {PciAddress.parse(a): int(n) for a, n in journal["numvfs"].items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            targets = {}  # a journal cut short before its rename cannot exist; an unreadable one has no target
+        for pf, n in sorted(targets.items()):
+            if not self.has_device(pf):
+                continue
+            scrub_vfs(self, pf)
+            if n:
+                enable_vfs(self, pf, n)
+        self.save()
+        self.end()
+
+    def _tick(self) -> None:
+        """Count a change of the tree; the test hook kills the process at the N-th (a crash at any step)."""
+        self._changes += 1
+        if self._kill_at and self._changes >= self._kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
     # ---- plain file helpers ----
     def p(self, rel: str) -> str:
+        if rel.startswith("/") or ("/../" in f"/{rel}/") or "\x00" in rel:
+            raise ValueError(f"simulated tree path {rel!r}: not inside the tree")  # a bug, not user input
         return os.path.join(self.root, rel)
 
     def put(self, rel: str, content: str | bytes, mode: int = 0o644) -> None:
+        self._tick()
         path = self.p(rel)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "wb") as f:
+        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+        with os.fdopen(fd, "wb") as f:
             f.write(content.encode() if isinstance(content, str) else content)
-        os.chmod(path, mode)
+            os.fchmod(f.fileno(), mode)
 
     def get(self, rel: str) -> str:
         with open(self.p(rel), encoding="utf-8") as f:
             return f.read().strip()
 
     def link(self, rel: str, target_rel: str) -> None:
+        self._tick()
         path = self.p(rel)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
         if os.path.lexists(path):
             os.unlink(path)
         os.symlink(_rel(os.path.dirname(path), self.p(target_rel)), path)
 
     def unlink(self, rel: str) -> None:
         if os.path.lexists(self.p(rel)):
+            self._tick()
             os.unlink(self.p(rel))
+
+    def rmtree(self, rel: str) -> None:
+        if os.path.lexists(self.p(rel)):
+            self._tick()
+            shutil.rmtree(self.p(rel))
 
     # ---- devices ----
     def devdir(self, addr: PciAddress) -> str:
@@ -85,7 +199,8 @@ class SimTree:
                       class_code: int, revision: int, subsystem: tuple[int, int], numa_node: int,
                       resources: list[tuple[int, int, int]], extra: dict[str, str] | None = None) -> str:
         d = f"{parent_dir}/{addr}"
-        os.makedirs(self.p(d), exist_ok=True)
+        self._tick()
+        os.makedirs(self.p(d), mode=0o755, exist_ok=True)
         files = {
             "vendor": f"0x{vendor:04x}", "device": f"0x{device:04x}", "class": f"0x{class_code:06x}",
             "revision": f"0x{revision:02x}", "subsystem_vendor": f"0x{subsystem[0]:04x}",
@@ -115,16 +230,17 @@ class SimTree:
         if grp is not None:
             self.unlink(f"{GROUPS}/{grp}/devices/{addr}")
             if not os.listdir(self.p(f"{GROUPS}/{grp}/devices")):
-                shutil.rmtree(self.p(f"{GROUPS}/{grp}"))
+                self.rmtree(f"{GROUPS}/{grp}")
                 self.unlink(f"dev/vfio/{grp}")
         self.unlink(f"{PCI_DEVICES}/{addr}")
-        shutil.rmtree(self.p(d))
+        self.rmtree(d)
 
     def config(self, addr: PciAddress) -> bytearray:
         with open(self.p(f"{PCI_DEVICES}/{addr}/config"), "rb") as f:
             return bytearray(f.read())
 
     def set_config(self, addr: PciAddress, data: bytes) -> None:
+        self._tick()
         with open(self.p(f"{PCI_DEVICES}/{addr}/config"), "wb") as f:
             f.write(data)
 
@@ -195,9 +311,9 @@ class SimTree:
 
     def remove_netdev(self, addr: PciAddress, ifname: str) -> None:
         self.unlink(f"sys/class/net/{ifname}")
-        shutil.rmtree(self.p(f"{self.devdir(addr)}/net/{ifname}"))
+        self.rmtree(f"{self.devdir(addr)}/net/{ifname}")
         if not os.listdir(self.p(f"{self.devdir(addr)}/net")):
-            os.rmdir(self.p(f"{self.devdir(addr)}/net"))
+            self.rmtree(f"{self.devdir(addr)}/net")
 
     # ---- IOMMU groups (the kernel's pci_device_group, simplified) ----
     def group_of(self, addr: PciAddress) -> int | None:
@@ -254,7 +370,8 @@ class SimTree:
                 n += 1
             anchors[key] = n
             self.state["next_group"] = n + 1
-            os.makedirs(self.p(f"{GROUPS}/{n}/devices"), exist_ok=True)
+            self._tick()
+            os.makedirs(self.p(f"{GROUPS}/{n}/devices"), mode=0o755, exist_ok=True)
             self.put(f"{GROUPS}/{n}/type", "DMA\n")
             self.put(f"{GROUPS}/{n}/reserved_regions", "0x00000000fee00000 0x00000000feefffff msi\n")
         n = anchors[key]
