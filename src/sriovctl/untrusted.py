@@ -153,7 +153,7 @@ def load_yaml(text: str, source: str) -> Any:
                 if self.aliases > YAML_MAX_ALIASES:
                     raise DataError(f"{source}: more than {YAML_MAX_ALIASES} YAML aliases",
                                     hint="write the values out; anchors and aliases are for short cuts")
-                anchor = self.peek_event().anchor
+                anchor = self.peek_event().anchor  # type: ignore[no-untyped-call]
                 target = self.anchors.get(anchor)
                 if target is not None and any(n is target for n in self.open_nodes):
                     raise DataError(f"{source}: YAML alias *{shown(anchor)} refers to a node that contains it",
@@ -174,10 +174,10 @@ def load_yaml(text: str, source: str) -> Any:
 
         def _collection(self, anchor: Any, kind: Any, end_event: Any) -> Any:
             # PyYAML's composer, with the node kept on a stack while its children are composed.
-            start = self.get_event()
+            start = self.get_event()  # type: ignore[no-untyped-call]
             tag = start.tag
             if tag is None or tag == "!":
-                tag = self.resolve(kind, None, start.implicit)
+                tag = self.resolve(kind, None, start.implicit)  # type: ignore[no-untyped-call]
             node = kind(tag, [], start.start_mark, None, flow_style=start.flow_style)
             if anchor is not None:
                 self.anchors[anchor] = node
@@ -191,7 +191,7 @@ def load_yaml(text: str, source: str) -> Any:
                     key = self.compose_node(node, None)
                     node.value.append((key, self.compose_node(node, key)))
             self.open_nodes.pop()
-            node.end_mark = self.get_event().end_mark
+            node.end_mark = self.get_event().end_mark  # type: ignore[no-untyped-call]
             return node
 
     loader = Bounded(text)

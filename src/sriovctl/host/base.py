@@ -7,9 +7,10 @@ component must come from a validated value (a parsed PciAddress, a name checked 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import re
+import stat
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -20,14 +21,11 @@ from sriovctl.errors import BugError, HostIOError, HostPermissionError, ReadOnly
 if TYPE_CHECKING:
     from sriovctl.host.netlink import Netlink
 
-_SAFE = re.compile(r"^[A-Za-z0-9_.:@+-]{1,64}$")
-
-
 def safe_name(value: str, what: str) -> str:
     """Validate one path component taken from user input or from the host (driver, netdev, group)."""
-    if not _SAFE.match(value) or value in (".", ".."):
-        raise UsageError(f"{what} {value!r}: not a valid name", hint="letters, digits and _.:@+- only")
-    return value
+    from sriovctl.untrusted import plain_name
+
+    return plain_name(value, what, UsageError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +46,7 @@ class Host:
     writes: list[WriteRecord] = field(default_factory=list)
     dry_run: bool = False
     _netlink: Any = field(default=None, repr=False)
+    _rootfd: int | None = field(default=None, repr=False)
 
     # ---- netlink ----
     def netlink(self) -> Netlink:
@@ -68,16 +67,46 @@ class Host:
             raise BugError(f"host path {rel!r}: not a relative path inside the host tree")
         return self.root + rel if self.root.endswith("/") else f"{self.root}/{rel}"
 
-    # ---- reads: None when absent ----
+    @property
+    def confined(self) -> bool:
+        """A tree that is not the live host's / (a snapshot, a simulated host): its symlinks are data from
+        elsewhere and are never followed out of it."""
+        return self.root.rstrip("/") != ""
+
+    def _open(self, rel: str, flags: int) -> int:
+        """Open ``rel`` under the root; inside a confined tree no symlink leads out (EXDEV)."""
+        path = self._abs(rel)
+        if not self.confined:
+            return os.open(path, flags | os.O_CLOEXEC)
+        from sriovctl.host.beneath import open_beneath
+
+        if self._rootfd is None:
+            self._rootfd = os.open(self.root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        return open_beneath(self.root, self._rootfd, rel or ".", flags)
+
+    def _parent(self, rel: str) -> tuple[int, str] | None:
+        """(an O_PATH descriptor of rel's directory, rel's last component), or None when that directory is absent
+        or outside the tree."""
+        parent, _, base = rel.rpartition("/")
+        if base in ("", ".", ".."):
+            return None
+        try:
+            return self._open(parent or ".", os.O_PATH | os.O_DIRECTORY), base
+        except OSError:
+            return None
+
+    # ---- reads: None when absent (or when reaching it would leave the tree) ----
     def read_bytes(self, rel: str, limit: int = 65536) -> bytes | None:
         try:
-            fd = os.open(self._abs(rel), os.O_RDONLY)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
+            fd = self._open(rel, os.O_RDONLY | os.O_NONBLOCK)
         except PermissionError as e:
             raise HostPermissionError(f"{rel}: permission denied", hint="run as root") from e
+        except OSError:
+            return None  # absent, or a link out of a confined tree (EXDEV, ELOOP)
         try:
-            return os.read(fd, limit)
+            if self.confined and not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None  # a FIFO or device node in a tree from elsewhere is not data
+            return os.read(fd, limit)  # one read: a sysfs attribute's whole value, or a regular file up to limit
         except OSError:
             return None  # sysfs attributes may refuse reads (EIO, EINVAL): treat as absent
         finally:
@@ -89,7 +118,7 @@ class Host:
 
     def read_int(self, rel: str, base: int = 10) -> int | None:
         t = self.read_text(rel)
-        if t is None or t == "":
+        if t is None or t == "" or not t.isascii():
             return None
         try:
             return int(t, base) if base != 16 else int(t, 16)
@@ -99,17 +128,19 @@ class Host:
     def read_dir_attrs(self, rel: str, files: tuple[str, ...], links: tuple[str, ...] = (),
                        limit: int = 4096) -> tuple[dict[str, bytes], dict[str, str]]:
         """Many small attribute files and symlinks of one directory, opened relative to it (one path
-        walk instead of one per file: this is the inventory's hot path). Absent entries are left out."""
+        walk instead of one per file: this is the inventory's hot path). Absent entries are left out; an
+        attribute that is a symlink is not an attribute (O_NOFOLLOW: sysfs attributes never are)."""
         try:
-            dfd = os.open(self._abs(rel), os.O_RDONLY | os.O_DIRECTORY)
+            dfd = self._open(rel, os.O_RDONLY | os.O_DIRECTORY)
         except OSError:
             return {}, {}
         values: dict[str, bytes] = {}
         targets: dict[str, str] = {}
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
         try:
             for name in files:
                 try:
-                    fd = os.open(name, os.O_RDONLY, dir_fd=dfd)
+                    fd = os.open(name, flags, dir_fd=dfd)
                 except OSError:
                     continue
                 try:
@@ -128,10 +159,20 @@ class Host:
         return values, targets
 
     def readlink(self, rel: str) -> str | None:
+        if not self.confined:
+            try:
+                return os.readlink(self._abs(rel))
+            except OSError:
+                return None
+        p = self._parent(rel)
+        if p is None:
+            return None
         try:
-            return os.readlink(self._abs(rel))
+            return os.readlink(p[1], dir_fd=p[0])
         except OSError:
             return None
+        finally:
+            os.close(p[0])
 
     def link_name(self, rel: str) -> str | None:
         """Basename of a symlink's target (``driver`` → ``igb``)."""
@@ -141,19 +182,41 @@ class Host:
     def listdir(self, rel: str, strict: bool = False) -> list[str]:
         """Entries of a directory; [] when absent. ``strict``: a permission error is raised, not hidden."""
         try:
-            return sorted(os.listdir(self._abs(rel)))
+            fd = self._open(rel, os.O_RDONLY | os.O_DIRECTORY)
         except PermissionError as e:
             if strict:
                 raise HostPermissionError(f"/{rel}: permission denied", hint="run as root") from e
             return []
         except OSError:
             return []
+        try:
+            return sorted(os.listdir(fd))
+        except OSError:
+            return []
+        finally:
+            os.close(fd)
 
     def exists(self, rel: str) -> bool:
-        return os.path.lexists(self._abs(rel))
+        if not self.confined:
+            return os.path.lexists(self._abs(rel))
+        p = self._parent(rel)
+        if p is None:
+            return False
+        try:
+            os.stat(p[1], dir_fd=p[0], follow_symlinks=False)
+            return True
+        except OSError:
+            return False
+        finally:
+            os.close(p[0])
 
     def is_dir(self, rel: str) -> bool:
-        return os.path.isdir(self._abs(rel))
+        try:
+            fd = self._open(rel, os.O_PATH | os.O_DIRECTORY)
+        except OSError:
+            return False
+        os.close(fd)
+        return True
 
     # ---- writes ----
     def write(self, rel: str, value: str) -> None:
@@ -171,19 +234,32 @@ class Host:
             raise
         self.writes.append(WriteRecord(rel, value, False))
 
-    def write_file(self, rel: str, content: str) -> None:
+    def write_file(self, rel: str, content: str, mode: int = 0o644) -> None:
         """Create or replace a configuration file (e.g. etc/modprobe.d/igb.conf); logged, dry-run aware."""
         if self.read_only:
             raise ReadOnlyError(f"{self.label}: read-only, cannot write /{rel}")
         self.writes.append(WriteRecord(rel, content, self.dry_run))
         if self.dry_run:
             return
-        path = self._abs(rel)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = path + ".sriovctl-tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(content)
-        os.replace(tmp, path)
+        # Directories are made and entered one component at a time without following symlinks, the file
+        # is written beside its final name with an explicit mode (not the umask's) and renamed over it.
+        parent, _, base = rel.rpartition("/")
+        dfd = os.open(self.root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            for part in [p for p in parent.split("/") if p]:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, 0o755, dir_fd=dfd)
+                nfd = os.open(part, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+                os.close(dfd)
+                dfd = nfd
+            tmp = f".{base}.sriovctl-{os.getpid()}.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=dfd)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                os.fchmod(f.fileno(), mode)
+                f.write(content)
+            os.replace(tmp, base, src_dir_fd=dfd, dst_dir_fd=dfd)
+        finally:
+            os.close(dfd)
 
     def run(self, argv: list[str]) -> str:
         """Run a program (argv, never a shell string); logged as a write, dry-run aware."""
@@ -201,7 +277,7 @@ class Host:
         return subprocess.run(argv, capture_output=True, text=True, check=False)
 
     def _do_write(self, rel: str, value: str) -> None:
-        fd = os.open(self._abs(rel), os.O_WRONLY)
+        fd = self._open(rel, os.O_WRONLY)
         try:
             os.write(fd, value.encode())
         finally:
