@@ -10,20 +10,23 @@ IOMMU/VFIO/SR-IOV lines of the kernel config. Nothing else: no table contents, n
 from __future__ import annotations
 
 import atexit
+import contextlib
 import io
 import json
 import os
 import posixpath
 import re
 import shutil
+import stat
 import tarfile
 import tempfile
 import time
 from pathlib import Path
 
 from sriovctl import __version__
-from sriovctl.errors import DataError, HostPermissionError, NoInputError
+from sriovctl.errors import DataError, HostPermissionError, NoInputError, UsageError
 from sriovctl.host.base import NETLINK_SNAPSHOT, Host
+from sriovctl.untrusted import shown
 
 MARKER = "SRIOVCTL-SNAPSHOT.json"
 PCI_FILES = ("vendor", "device", "class", "revision", "subsystem_vendor", "subsystem_device", "numa_node",
@@ -160,43 +163,69 @@ def capture(host: Host, out: Path) -> dict[str, object]:
                 "captured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         w.put(MARKER, json.dumps(meta, indent=1).encode())
         out.parent.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(out, "w:gz") as tar:
-            for entry in sorted(os.listdir(tmp)):
-                tar.add(os.path.join(tmp, entry), arcname=entry)
+        # Written beside its name with an explicit mode (not the umask's), then renamed: a reader never sees
+        # half an archive, and a name that is a symlink is replaced, not followed.
+        part = out.parent / f".{out.name}.{os.getpid()}.part"
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                os.fchmod(fh.fileno(), 0o644)
+                with tarfile.open(fileobj=fh, mode="w:gz") as tar:
+                    for entry in sorted(os.listdir(tmp)):
+                        tar.add(os.path.join(tmp, entry), arcname=entry)
+            os.replace(part, out)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(part)
         return meta
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
 def open_root(path: str) -> Host:
-    """A read-only host from a snapshot tarball, a snapshot directory, or any directory shaped like /."""
+    """A read-only host from a snapshot tarball, a snapshot directory, or any directory shaped like /.
+
+    A directory is read in place, never followed outside itself (Host.confined); an archive is extracted by
+    our own code (archive.py: limits, no link out) into a private directory removed when we exit."""
+    from sriovctl import archive
+
+    if not path.strip():
+        raise UsageError("--root: empty path", hint="name a snapshot file or directory")
     p = Path(path)
-    if not p.exists():
-        raise NoInputError(f"{path}: no such snapshot file or directory")
-    if p.is_dir():
-        if not (p / "sys/bus/pci/devices").is_dir():
-            raise DataError(f"{path}: not a snapshot: no sys/bus/pci/devices inside",
-                            hint="make one with `sriovctl snapshot OUT.tar.gz`")
-        return Host(root=str(p), read_only=True, label=f"snapshot {path}")
     try:
-        with open(p, "rb") as f:
-            head = f.read(2)
+        is_dir = p.is_dir()
+        exists = p.exists()
     except OSError as e:
-        raise NoInputError(f"{path}: {e.strerror}") from None
-    if head != b"\x1f\x8b" and not tarfile.is_tarfile(p):
-        raise DataError(f"{path}: not a snapshot: neither a directory nor a tar archive",
+        raise NoInputError(f"{shown(path)}: {e.strerror}") from None
+    if not exists:
+        raise NoInputError(f"{shown(path)}: no such snapshot file or directory")
+    if is_dir:
+        if not (p / "sys/bus/pci/devices").is_dir():
+            raise DataError(f"{shown(path)}: not a snapshot: no sys/bus/pci/devices inside",
+                            hint="make one with `sriovctl snapshot OUT.tar.gz`")
+        return Host(root=os.path.realpath(p), read_only=True, label=f"snapshot {path}")
+    try:
+        if not stat.S_ISREG(os.stat(p).st_mode):
+            raise DataError(f"{shown(path)}: not a snapshot: not a regular file or directory")
+        with open(p, "rb", buffering=0) as f:
+            head = f.read(512)
+    except OSError as e:
+        raise NoInputError(f"{shown(path)}: {e.strerror}") from None
+    if head[:2] != b"\x1f\x8b" and head[257:262] != b"ustar" and head[:3] not in (b"BZh", b"\xfd7z"):
+        raise DataError(f"{shown(path)}: not a snapshot: neither a directory nor a tar archive",
                         hint="make one with `sriovctl snapshot OUT.tar.gz`")
-    tmp = tempfile.mkdtemp(prefix="sriovctl-root-")
+    archive.remove_stale()
+    tmp = archive.make_private_dir()
     atexit.register(shutil.rmtree, tmp, True)
     try:
-        with tarfile.open(p, "r:*") as tar:
-            names = tar.getnames()
-            if MARKER not in names and not any(n.startswith("sys/bus/pci/devices") for n in names):
-                raise DataError(f"{path}: not a snapshot: the archive has no {MARKER} and no sys/bus/pci",
-                                hint="make one with `sriovctl snapshot OUT.tar.gz`")
-            tar.extractall(tmp, filter="data")
-    except (tarfile.TarError, EOFError, OSError) as e:
-        raise DataError(f"{path}: not a readable snapshot archive: {e}") from None
+        archive.extract(path, tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if not os.path.isdir(os.path.join(tmp, "sys/bus/pci/devices")) and not os.path.isfile(os.path.join(tmp, MARKER)):
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DataError(f"{shown(path)}: not a snapshot: the archive has no {MARKER} and no sys/bus/pci",
+                        hint="make one with `sriovctl snapshot OUT.tar.gz`")
     return Host(root=tmp, read_only=True, label=f"snapshot {path}")
 
 
