@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from sriovctl.host.base import Host
 from sriovctl.model import PciDevice
 from sriovctl.pci.address import PciAddress
+from sriovctl.untrusted import shown
 from sriovctl.virt.xml import pci_source
 
 # Drivers that create a netdev for the function they bind
@@ -112,18 +113,42 @@ def _pci_sources(root: ET.Element) -> list[PciAddress]:
     return [a for a in map(pci_source, root.iter()) if a is not None]
 
 
-def libvirt_file_users(host: Host) -> dict[PciAddress, list[Use]]:
-    """PCI addresses referenced by running libvirt domains, from their live XML under /run/libvirt/qemu."""
+LIVE_XML_LIMIT = 4 << 20  # a domain's live XML; libvirt's own are tens of KB
+
+
+@dataclass(frozen=True, slots=True)
+class Unknown:
+    """A source of users that could not be read: every device may be in use (fail closed)."""
+
+    source: str
+    why: str
+
+    def use(self) -> Use:
+        return Use(f"maybe in use: {self.source} {self.why}, so its devices are unknown")
+
+
+def libvirt_file_users(host: Host, unknown: list[Unknown] | None = None) -> dict[PciAddress, list[Use]]:
+    """PCI addresses referenced by running libvirt domains, from their live XML under /run/libvirt/qemu.
+    A file that cannot be read or parsed (too large, cut short, an entity bomb) is added to ``unknown``."""
     out: dict[PciAddress, list[Use]] = {}
     for name in host.listdir("run/libvirt/qemu"):
         if not name.endswith(".xml"):
             continue
-        raw = host.read_bytes(f"run/libvirt/qemu/{name}", 1 << 22)
-        if not raw:
+        raw = host.read_bytes(f"run/libvirt/qemu/{name}", LIVE_XML_LIMIT + 1)
+        where = f"libvirt live XML /run/libvirt/qemu/{shown(name)[1:-1]}"
+        if raw is None:
+            if host.exists(f"run/libvirt/qemu/{name}") and unknown is not None:
+                unknown.append(Unknown(where, "cannot be read"))
+            continue
+        if len(raw) > LIVE_XML_LIMIT:
+            if unknown is not None:
+                unknown.append(Unknown(where, f"is larger than {LIVE_XML_LIMIT} bytes"))
             continue
         try:
             root = ET.fromstring(raw)
-        except ET.ParseError:
+        except ET.ParseError as e:
+            if unknown is not None:
+                unknown.append(Unknown(where, f"does not parse ({shown(str(e), 60)[1:-1]})"))
             continue
         dom = root.find(".//domain")
         dom = dom if dom is not None else root
@@ -133,7 +158,7 @@ def libvirt_file_users(host: Host) -> dict[PciAddress, list[Use]]:
     return out
 
 
-def libvirt_api_users(uri: str) -> dict[PciAddress, list[Use]] | None:
+def libvirt_api_users(uri: str, unknown: list[Unknown] | None = None) -> dict[PciAddress, list[Use]] | None:
     """PCI addresses referenced by active domains, asked through a read-only libvirt connection; None when
     libvirt-python is missing or nobody answers at ``uri`` (the caller falls back to the files)."""
     try:
@@ -153,8 +178,16 @@ def libvirt_api_users(uri: str) -> dict[PciAddress, list[Use]] | None:
             try:
                 state = state_name(dom)
                 root = ET.fromstring(dom.XMLDesc(0))
-            except (libvirt.libvirtError, ET.ParseError):
-                continue  # it stopped while we looked
+            except libvirt.libvirtError as e:
+                if e.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                    continue  # it stopped while we looked
+                if unknown is not None:
+                    unknown.append(Unknown(f"libvirt domain {shown(dom.name())}", f"cannot be read ({e})"))
+                continue
+            except ET.ParseError as e:
+                if unknown is not None:
+                    unknown.append(Unknown(f"libvirt domain {shown(dom.name())}'s XML", f"does not parse ({e})"))
+                continue
             for addr in _pci_sources(root):
                 out.setdefault(addr, []).append(Use(f"libvirt domain {dom.name()} ({state})"))
     except libvirt.libvirtError:
@@ -164,14 +197,19 @@ def libvirt_api_users(uri: str) -> dict[PciAddress, list[Use]] | None:
     return out
 
 
-def libvirt_users(host: Host) -> dict[PciAddress, list[Use]]:
+def libvirt_users(host: Host, unknown: list[Unknown] | None = None) -> dict[PciAddress, list[Use]]:
     """Through libvirt's API on a live host (or wherever $SRIOVCTL_LIBVIRT_URI points), else from files."""
     uri = os.environ.get("SRIOVCTL_LIBVIRT_URI")
     if uri is None and host.root == "/" and any(
             os.path.exists(f"/run/libvirt/{s}") for s in ("libvirt-sock-ro", "virtqemud-sock-ro")):
         uri = "qemu:///system"
-    found = libvirt_api_users(uri) if uri else None
-    return found if found is not None else libvirt_file_users(host)
+    api_unknown: list[Unknown] = []
+    found = libvirt_api_users(uri, api_unknown) if uri else None
+    if found is not None:
+        if unknown is not None:
+            unknown.extend(api_unknown)
+        return found
+    return libvirt_file_users(host, unknown)
 
 
 class UsageScan:
@@ -181,7 +219,8 @@ class UsageScan:
         self.host = host
         self.routes = default_route_netdevs(host)
         self.addrs = addresses(host)
-        self.libvirt = libvirt_users(host)
+        self.unknown: list[Unknown] = []  # sources that could not be read: every device is maybe in use
+        self.libvirt = libvirt_users(host, self.unknown)
         self._vfio: dict[int, list[Use]] = {}
 
     def netdev_uses(self, d: PciDevice) -> list[Use]:
@@ -199,7 +238,7 @@ class UsageScan:
         return uses
 
     def uses(self, d: PciDevice) -> list[Use]:
-        out = list(self.libvirt.get(d.address, []))
+        out = [u.use() for u in self.unknown] + list(self.libvirt.get(d.address, []))
         if d.iommu_group is not None and d.driver == "vfio-pci":
             if d.iommu_group not in self._vfio:
                 self._vfio[d.iommu_group] = vfio_holders(self.host, d.iommu_group)

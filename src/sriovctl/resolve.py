@@ -10,29 +10,38 @@ from sriovctl.errors import NoInputError, UsageError
 from sriovctl.inventory import netdev_index
 from sriovctl.model import Inventory, PciDevice
 from sriovctl.pci.address import PciAddress
+from sriovctl.untrusted import shown
 
-_RANGE = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
-_NETDEV = re.compile(r"^[A-Za-z0-9_.:@-]{1,15}$")
+# ASCII digits only (\d and int() take Arabic-Indic and other digits), at most 5 of them: a VF index is below
+# 65536 (TotalVFs is 16 bits), so nothing longer can name a VF and nothing is expanded before it is bounded.
+_RANGE = re.compile(r"[0-9]{1,5}(-[0-9]{1,5})?(,[0-9]{1,5}(-[0-9]{1,5})?){0,255}", re.ASCII)
+_NETDEV = re.compile(r"[A-Za-z0-9_.:@+-]{1,15}", re.ASCII)
+MAX_VF_INDEX = 0xFFFF
 
 
-def parse_indices(text: str, what: str) -> list[int]:
-    if not _RANGE.match(text):
-        raise UsageError(f"{what}: VF index {text!r} is not N, N-M or a comma list of those",
+def parse_indices(text: str, what: str, limit: int = MAX_VF_INDEX + 1, owner: str = "") -> list[int]:
+    """``3``, ``0-3,5`` → sorted indices. Bounded before anything is expanded: each index < ``limit`` (the PF's
+    VF count when known), at most 256 parts."""
+    if not _RANGE.fullmatch(text):
+        raise UsageError(f"{shown(what)}: VF index {shown(text)} is not N, N-M or a comma list of those (at most 256)",
                          hint="e.g. enp11s0f0#3 or enp11s0f0#0-3,5")
-    out: list[int] = []
+    spans: list[tuple[int, int]] = []
     for part in text.split(","):
         a, _, b = part.partition("-")
         lo, hi = int(a), int(b or a)
         if hi < lo:
-            raise UsageError(f"{what}: VF range {part!r} runs backwards")
-        out.extend(range(lo, hi + 1))
-    return sorted(set(out))
+            raise UsageError(f"{shown(what)}: VF range {part!r} runs backwards")
+        if hi >= limit:
+            raise NoInputError(f"{shown(what)}: {owner}no VF {hi}",
+                               hint="enable VFs first" if not limit else f"VF indices run 0..{limit - 1}")
+        spans.append((lo, hi))
+    return sorted({i for lo, hi in spans for i in range(lo, hi + 1)})
 
 
 def resolve_one(inv: Inventory, name: str) -> PciDevice:
     devs = resolve(inv, name)
     if len(devs) != 1:
-        raise UsageError(f"{name}: names {len(devs)} devices, this verb takes one")
+        raise UsageError(f"{shown(name)}: names {len(devs)} devices, this verb takes one")
     return devs[0]
 
 
@@ -41,13 +50,9 @@ def resolve(inv: Inventory, name: str) -> list[PciDevice]:
         base, _, idx = name.partition("#")
         pf = _resolve_plain(inv, base, name)
         if not pf.is_pf:
-            raise UsageError(f"{name}: {base} ({pf.address}) is not an SR-IOV PF")
-        wanted = parse_indices(idx, name)
+            raise UsageError(f"{shown(name)}: {shown(base)} ({pf.address}) is not an SR-IOV PF")
         numvfs = len(pf.vfs)
-        bad = [i for i in wanted if i >= numvfs]
-        if bad:
-            raise NoInputError(f"{name}: {pf.address} has {numvfs} VFs, no VF {bad[0]}",
-                               hint=f"VF indices run 0..{numvfs - 1}" if numvfs else "enable VFs first")
+        wanted = parse_indices(idx, name, numvfs, owner=f"{pf.address} has {numvfs} VFs, ")
         return [inv.devices[pf.vfs[i]] for i in wanted]
     return [_resolve_plain(inv, name, name)]
 
@@ -57,14 +62,14 @@ def _resolve_plain(inv: Inventory, text: str, whole: str) -> PciDevice:
     if addr is not None:
         dev = inv.devices.get(addr)
         if dev is None:
-            raise NoInputError(f"{whole}: no PCI device {addr} on {inv.host}",
+            raise NoInputError(f"{shown(whole)}: no PCI device {addr} on {inv.host}",
                                hint="`sriovctl list` shows the devices")
         return dev
-    if _NETDEV.match(text):
+    if _NETDEV.fullmatch(text):
         nd = netdev_index(inv).get(text)
         if nd is not None:
             return inv.devices[nd]
-        raise NoInputError(f"{whole}: no PCI device or network interface named {text!r} on {inv.host}",
+        raise NoInputError(f"{shown(whole)}: no PCI device or network interface named {shown(text)} on {inv.host}",
                            hint="use a PCI address (0000:0b:10.0), a netdev name, pci_DDDD_BB_DD_F or PF#N")
-    raise UsageError(f"{whole}: not a device name",
+    raise UsageError(f"{shown(whole)}: not a device name",
                      hint="use a PCI address (0000:0b:10.0), a netdev name, pci_DDDD_BB_DD_F or PF#N")

@@ -28,10 +28,11 @@ from sriovctl.host.netlink import NetlinkError, VfChange, VfNetlink, kernel_orde
 from sriovctl.inuse import NET_DRIVERS, UsageScan
 from sriovctl.inventory import read_inventory
 from sriovctl.model import Inventory, PciDevice
+from sriovctl.untrusted import shown
 
 Progress = Callable[[int, int], None]
 DEVICES = "sys/bus/pci/devices"
-_MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
+_MAC = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}", re.ASCII)
 
 
 def _name(d: PciDevice) -> str:
@@ -173,7 +174,8 @@ def enable(host: Host, inv: Inventory, pf: PciDevice, n: int, *, reset: bool = F
     _write(host, f"{d}/sriov_numvfs", str(n), f"{_name(pf)}: sriov_numvfs")
     if not host.dry_run:
         wait_settled(host, pf, n, autoprobe, wait, progress)
-    out.append(f"{_name(pf)}: {n} VFs enabled" + ("" if autoprobe else " (left unbound: autoprobe off)"))
+    done = f"would enable {n} VFs" if host.dry_run else f"{n} VFs enabled"
+    out.append(f"{_name(pf)}: {done}" + ("" if autoprobe else " (left unbound: autoprobe off)"))
     return out
 
 
@@ -186,7 +188,7 @@ def disable(host: Host, inv: Inventory, pf: PciDevice, *, force: bool = False) -
         return out
     refuse_if_in_use(host, inv.vfs_of(pf), f"{_name(pf)}: destroying {pf.sriov.numvfs} VFs", force, out)
     _write(host, f"{DEVICES}/{pf.address}/sriov_numvfs", "0", f"{_name(pf)}: sriov_numvfs")
-    out.append(f"{_name(pf)}: VFs disabled")
+    out.append(f"{_name(pf)}: would disable its {pf.sriov.numvfs} VFs" if host.dry_run else f"{_name(pf)}: VFs disabled")
     return out
 
 
@@ -240,8 +242,8 @@ class VfSettings:
         if self.mac is not None:
             if count != 1:
                 raise UsageError(f"{what}: --mac names one VF, not {count}", hint="give each VF its own MAC")
-            if not _MAC.match(self.mac):
-                raise UsageError(f"{what}: --mac {self.mac!r}: not a MAC address", hint="e.g. 52:54:00:6d:90:02")
+            if not _MAC.fullmatch(self.mac):
+                raise UsageError(f"{what}: --mac {shown(self.mac)}: not a MAC address", hint="e.g. 52:54:00:6d:90:02")
             octets = [int(x, 16) for x in self.mac.split(":")]
             if octets[0] & 1:
                 raise UsageError(f"{what}: --mac {self.mac}: a multicast address", hint="the first octet must be even")
@@ -425,7 +427,7 @@ def _ensure_driver_loaded(host: Host, driver: str, out: list[str]) -> None:
     if host.is_dir(f"sys/bus/pci/drivers/{driver}"):
         return
     host.run(["modprobe", driver])
-    out.append(f"loaded module {driver}")
+    out.append(f"would load module {driver}" if host.dry_run else f"loaded module {driver}")
     if not host.dry_run and not host.is_dir(f"sys/bus/pci/drivers/{driver}"):
         raise UnavailableError(f"driver {driver}: not registered after modprobe", hint="is the module available?")
 
@@ -504,7 +506,7 @@ def unbind(host: Host, inv: Inventory, d: PciDevice, *, force: bool = False) -> 
         return out
     guard_take(host, d, inv.vfs_of(d), force, out)
     _write(host, f"sys/bus/pci/drivers/{d.driver}/unbind", str(d.address), f"{_name(d)}: unbind {d.driver}")
-    out.append(f"{_name(d)}: unbound from {d.driver}")
+    out.append(f"{_name(d)}: would unbind {d.driver}" if host.dry_run else f"{_name(d)}: unbound from {d.driver}")
     return out
 
 

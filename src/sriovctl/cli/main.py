@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from sriovctl import __version__
 from sriovctl.errors import PartialError, SriovctlError, UsageError
+from sriovctl.untrusted import sanitize_line, shown
 
 if TYPE_CHECKING:
     from sriovctl.host.base import Host
@@ -42,13 +43,19 @@ class Ctx:
 
     def open_host(self) -> Host:
         if self.host is None:
-            if self.args.root and self.args.sim:
+            if self.args.root is not None and self.args.sim is not None:
                 raise UsageError("--root and --sim: choose one host")
-            if self.args.sim:
+            for opt, value in (("--sim", self.args.sim), ("--root", self.args.root)):
+                if value is not None and not value.strip():
+                    # An unset variable ("--sim $HOST") must never fall through to the live host.
+                    raise UsageError(f"{opt}: empty value {shown(value)}",
+                                     hint=f"name a {'simulated host' if opt == '--sim' else 'snapshot'}, "
+                                          "or leave the option out for the live host")
+            if self.args.sim is not None:
                 from sriovctl.host.simdir import open_sim
 
                 self.host = open_sim(self.args.sim)
-            elif self.args.root:
+            elif self.args.root is not None:
                 from sriovctl.snapshot import open_root
 
                 self.host = open_root(self.args.root)
@@ -596,10 +603,13 @@ def _writer(ctx: Ctx) -> tuple[Host, Inventory]:
 _NOT_FILES = ("netlink:", "exec", "qmp:", "libvirt:")
 
 
+def _writes_json(host: Host) -> list[dict[str, Any]]:
+    return [{"path": w.path if w.path.startswith(_NOT_FILES) else "/" + w.path, "value": w.value,
+             "dry_run": w.dry_run} for w in host.writes]
+
+
 def _report(ctx: Ctx, host: Host, lines: list[str], extra: dict[str, Any] | None = None) -> int:
-    writes: list[dict[str, Any]] = [
-        {"path": w.path if w.path.startswith(_NOT_FILES) else "/" + w.path, "value": w.value,
-         "dry_run": w.dry_run} for w in host.writes]
+    writes = _writes_json(host)
     if ctx.json:
         ctx.emit_json({"schema_version": 1, "host": host.label, "dry_run": host.dry_run, "messages": lines,
                        "writes": writes, **(extra or {})})
@@ -703,10 +713,24 @@ def _onoff(v: str) -> bool:
 
 
 def _nonneg_int(v: str) -> int:
-    try:
-        return int(v, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{v!r}: not a number") from None
+    """A number of ASCII digits (decimal, or 0x hex): int() alone takes other scripts' digits, '_' and spaces."""
+    import re
+
+    if re.fullmatch(r"[0-9]{1,10}", v, re.ASCII):
+        return int(v)
+    if re.fullmatch(r"0[xX][0-9a-fA-F]{1,8}", v, re.ASCII):
+        return int(v, 16)
+    raise argparse.ArgumentTypeError(f"{shown(v)}: not a non-negative number")
+
+
+def _qemu_id(v: str) -> str:
+    """A QEMU id (a letter, then letters, digits, - . _): option values are comma-separated key=value pairs,
+    so a ',' or '=' would add options of its own (``--bus 'rp1,host=0000:00:00.0'``)."""
+    import re
+
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_.-]{0,63}", v, re.ASCII):
+        raise argparse.ArgumentTypeError(f"{shown(v)}: not a QEMU id (a letter, then letters, digits, - . _)")
+    return v
 
 
 # ---------------------------------------------------------------- parser
@@ -843,7 +867,7 @@ def build_parser() -> argparse.ArgumentParser:
     x = qps.add_parser("args", help="-device vfio-pci,host=… arguments")
     x.set_defaults(fn=cmd_qemu_args)
     x.add_argument("devices", nargs="+")
-    x.add_argument("--bus")
+    x.add_argument("--bus", type=_qemu_id)
     x.add_argument("--pci-assign", action="store_true", help=argparse.SUPPRESS)
     x.add_argument("--force", action="store_true")
     for name, fn in (("hotplug", cmd_qemu_hotplug), ("unplug", cmd_qemu_unplug)):
@@ -853,7 +877,8 @@ def build_parser() -> argparse.ArgumentParser:
         x.add_argument("--qmp", required=True, metavar="SOCKET")
         x.add_argument("--force", action="store_true")
         if name == "hotplug":
-            x.add_argument("--bus", metavar="PORT", help="a free pcie-root-port's id (default: the first free one)")
+            x.add_argument("--bus", metavar="PORT", type=_qemu_id,
+                           help="a free pcie-root-port's id (default: the first free one)")
         else:
             x.add_argument("--wait", type=float, default=30.0, metavar="SECONDS",
                            help="deadline for the guest to release it (DEVICE_DELETED)")
@@ -874,45 +899,100 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _error_json(ctx: Ctx | None, out: Any, code: int, message: str, hint: str | None,
+                details: list[str] | None = None) -> None:
+    """Under --json the output is one JSON document, errors included (schemas/error.json); a partially applied
+    change also carries what was done (the vf-action fields)."""
+    doc: dict[str, Any] = {"schema_version": 1,
+                           "error": {"exit_code": code, "message": message, "hint": hint}}
+    host = ctx.host if ctx is not None else None
+    if host is not None and details is not None:
+        doc.update(host=host.label, dry_run=host.dry_run, messages=details, writes=_writes_json(host))
+    out.write(json.dumps(doc) + "\n")
+
+
+def _wants_json(argv: Sequence[str] | None, ctx: Ctx | None) -> bool:
+    if ctx is not None:
+        return ctx.json
+    return "--json" in (argv if argv is not None else sys.argv[1:])
+
+
 def run(argv: Sequence[str] | None = None, out: Any = None, err: Any = None) -> tuple[int, Ctx | None]:
     """Run the CLI in-process. Returns (exit code, context) — the context holds the host and its write log."""
     err = err or sys.stderr
+    out = out or sys.stdout
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     ctx: Ctx | None = None
+
+    def fail(code: int, message: str, hint: str | None, details: list[str] | None = None) -> None:
+        message = sanitize_line(message)
+        hint = sanitize_line(hint) if hint else None
+        if _wants_json(argv, ctx):
+            _error_json(ctx, out, code, message, hint, details)
+        elif details:
+            out.write("".join(sanitize_line(line) + "\n" for line in details))
+        err.write(f"sriovctl: {message}" + (f" (hint: {hint})" if hint else "") + "\n")
+
     try:
-        args = build_parser().parse_args(argv)
-        ctx = Ctx(args, out or sys.stdout, err=err)
+        args = build_parser().parse_args(_hoist_globals(list(argv if argv is not None else sys.argv[1:])))
+        ctx = Ctx(args, out, err=err)
         fn: Callable[[Ctx], int] = getattr(args, "fn", cmd_status)
         return fn(ctx), ctx
     except PartialError as e:
-        (out or sys.stdout).write("".join(line + "\n" for line in e.details))
-        err.write(f"sriovctl: {e.message}" + (f" (hint: {e.hint})" if e.hint else "") + "\n")
+        fail(e.exit_code, e.message, e.hint, e.details)
         return e.exit_code, ctx
     except SriovctlError as e:
         if debug:
             import traceback
 
             traceback.print_exc(file=err)
-        hint = f" (hint: {e.hint})" if e.hint else ""
-        err.write(f"sriovctl: {e.message}{hint}\n")
+        fail(e.exit_code, e.message, e.hint)
         return e.exit_code, ctx
-    except SystemExit as e:  # --help, --version
+    except SystemExit as e:  # --help, --version; a signal turned into an exit (main)
         return int(e.code or 0), ctx
     except KeyboardInterrupt:
-        err.write("sriovctl: interrupted\n")
+        fail(130, "interrupted", None)
         return 130, ctx
     except BrokenPipeError:
         return 0, ctx
+    except (MemoryError, RecursionError) as e:  # input that slipped past a limit: say so, not "internal error"
+        fail(os.EX_DATAERR, f"input too large or too deeply nested ({type(e).__name__})",
+             "see docs/SECURITY.md for the limits")
+        return os.EX_DATAERR, ctx
     except Exception as e:  # a bug: say so in one line, traceback with --debug
         if debug:
             import traceback
 
             traceback.print_exc(file=err)
-        err.write(f"sriovctl: internal error: {type(e).__name__}: {e} (run with --debug for the traceback)\n")
+        fail(os.EX_SOFTWARE, f"internal error: {type(e).__name__}: {e}", "run with --debug for the traceback")
         return os.EX_SOFTWARE, ctx
 
 
+_GLOBAL_FLAGS = ("--json", "--debug")
+
+
+def _hoist_globals(argv: list[str]) -> list[str]:
+    """--json and --debug are accepted anywhere on the line (people type `sriovctl pci decode F --json`)."""
+    if "--" in argv:
+        cut = argv.index("--")
+        head, tail = argv[:cut], argv[cut:]
+    else:
+        head, tail = argv, []
+    flags = [a for a in head if a in _GLOBAL_FLAGS]
+    return list(dict.fromkeys(flags)) + [a for a in head if a not in _GLOBAL_FLAGS] + tail
+
+
+def _exit_on_signal(signum: int, _frame: Any) -> None:
+    """SIGTERM/SIGHUP end the run like Ctrl-C does: cleanup (atexit: extracted snapshots) still runs."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import signal
+
+    os.umask(os.umask(0o022) | 0o022)  # we run as root: what we create is never group- or world-writable
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _exit_on_signal)
     code, _ = run(argv)
     with contextlib.suppress(BrokenPipeError):
         sys.stdout.flush()

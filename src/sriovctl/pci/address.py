@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from functools import total_ordering
 
 from sriovctl.errors import UsageError
+from sriovctl.untrusted import shown
 
-_FULL = re.compile(r"^(?:([0-9a-fA-F]{1,4}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})\.([0-7])$")
-_CANON = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[01][0-9a-f]\.[0-7]$")  # what sysfs names: the fast path
-_LOOSE = re.compile(r"^(?:[0-9a-fA-F]+:)?[0-9a-fA-F]+:[0-9a-fA-F]+\.[0-9a-fA-F]+$")
-_NODEDEV = re.compile(r"^pci_([0-9a-fA-F]{4})_([0-9a-fA-F]{2})_([0-9a-fA-F]{2})_([0-7])$")
+# Matched in full (re.fullmatch: "$" would accept a trailing newline), ASCII only.
+_FULL = re.compile(r"(?:([0-9a-fA-F]{1,4}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})\.([0-7])", re.ASCII)
+_CANON = re.compile(r"[0-9a-f]{4}:[0-9a-f]{2}:[01][0-9a-f]\.[0-7]", re.ASCII)  # what sysfs names: the fast path
+_LOOSE = re.compile(r"(?:[0-9a-fA-F]+:)?[0-9a-fA-F]+:[0-9a-fA-F]+\.[0-9a-fA-F]+", re.ASCII)
+_NODEDEV = re.compile(r"pci_([0-9a-fA-F]{4})_([0-9a-fA-F]{2})_([0-9a-fA-F]{2})_([0-7])", re.ASCII)
 
 
 @total_ordering
@@ -31,14 +33,14 @@ class PciAddress:
     @classmethod
     def parse(cls, text: str) -> PciAddress:
         """Parse ``0000:0b:10.0``, ``0b:10.0`` (domain 0) or ``pci_0000_0b_10_0``."""
-        if len(text) == 12 and text[4] == ":" and text[7] == ":" and text[10] == "." and _CANON.match(text):
+        if len(text) == 12 and text[4] == ":" and text[7] == ":" and text[10] == "." and _CANON.fullmatch(text):
             return cls(int(text[0:4], 16), int(text[5:7], 16), int(text[8:10], 16), int(text[11], 16))
-        m = _FULL.match(text) or _NODEDEV.match(text)
-        if m is None and (_LOOSE.match(text)):
-            raise UsageError(f"{text!r}: malformed PCI address: a field is out of range",
+        m = _FULL.fullmatch(text) or _NODEDEV.fullmatch(text)
+        if m is None and _LOOSE.fullmatch(text):
+            raise UsageError(f"{shown(text)}: malformed PCI address: a field is out of range",
                              hint="bus ≤ ff, device ≤ 1f, function ≤ 7, e.g. 0000:0b:10.0")
         if m is None:
-            raise UsageError(f"{text!r}: not a PCI address",
+            raise UsageError(f"{shown(text)}: not a PCI address",
                              hint="expected DDDD:BB:DD.F, BB:DD.F or pci_DDDD_BB_DD_F, e.g. 0000:0b:10.0")
         dom, bus, slot, fn = m.groups()
         return cls(int(dom or "0", 16), int(bus, 16), int(slot, 16), int(fn, 16))

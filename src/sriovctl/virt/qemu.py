@@ -3,6 +3,7 @@ extra). The old `-device pci-assign` is gone from QEMU (removed in 2.12): it is 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,6 +11,7 @@ from typing import Any
 
 from sriovctl.errors import NoInputError, TemporaryError, UnavailableError, UsageError
 from sriovctl.pci.address import PciAddress
+from sriovctl.untrusted import shown
 
 PCI_ASSIGN_GONE = ("pci-assign (KVM legacy device assignment) was removed from QEMU in 2.12 (and from Linux in 4.12): "
                    "use -device vfio-pci,host=DDDD:BB:DD.F with the VF bound to vfio-pci")
@@ -25,6 +27,8 @@ def device_id(a: PciAddress) -> str:
 
 
 def device_args(addrs: list[PciAddress], bus: str | None = None) -> list[str]:
+    if bus is not None and not re.fullmatch(r"[A-Za-z][A-Za-z0-9_.-]{0,63}", bus, re.ASCII):
+        raise UsageError(f"--bus {shown(bus)}: not a QEMU id", hint="a letter, then letters, digits, - . _ (no , or =)")
     out: list[str] = []
     for a in addrs:
         spec = f"vfio-pci,host={a},id={device_id(a)}" + (f",bus={bus}" if bus else "")

@@ -23,8 +23,8 @@ from sriovctl.errors import UsageError
 from sriovctl.pci.address import PciAddress
 
 PORT_PROFILE_DRIVERS = frozenset({"enic"})  # drivers implementing ndo_set_vf_port (802.1Qbh)
-_MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
-_NAME = re.compile(r"^[A-Za-z0-9_.+-]{1,64}$")
+_MAC = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}", re.ASCII)
+_NAME = re.compile(r"[A-Za-z0-9_.+-]{1,64}", re.ASCII)
 
 
 def _addr_el(parent: ET.Element, a: PciAddress, typed: bool = True) -> ET.Element:
@@ -69,7 +69,7 @@ def to_string(el: ET.Element) -> str:
 
 
 def check_mac(mac: str, what: str) -> str:
-    if not _MAC.match(mac):
+    if not _MAC.fullmatch(mac):
         raise UsageError(f"{what}: --mac {mac!r}: not a MAC address", hint="e.g. 52:54:00:6d:90:02")
     octets = [int(x, 16) for x in mac.split(":")]
     if octets[0] & 1 or not any(octets):
@@ -114,7 +114,7 @@ class _Device:
 
     @alias.setter
     def alias(self, name: str) -> None:
-        if not name.startswith("ua-") or not _NAME.match(name):
+        if not name.startswith("ua-") or not _NAME.fullmatch(name):
             raise UsageError(f"--alias {name!r}: a user alias must start with 'ua-' and use letters, digits, _.+-",
                              hint="libvirt keeps only aliases with the ua- prefix")
         _child(self.element, "alias").set("name", name)
@@ -181,7 +181,7 @@ class HostdevInterface(_Device):
         ET.SubElement(ET.SubElement(self.element, "vlan"), "tag", {"id": str(tag)})
 
     def set_port_profile(self, profile_id: str) -> None:
-        if not _NAME.match(profile_id):
+        if not _NAME.fullmatch(profile_id):
             raise UsageError(f"--profile {profile_id!r}: not a port-profile name")
         old = self.element.find("virtualport")
         if old is not None:
@@ -230,7 +230,7 @@ class HostdevNetwork:
 
     @classmethod
     def new(cls, name: str, pf_netdev: str | None = None, vfs: list[PciAddress] | None = None) -> HostdevNetwork:
-        if not _NAME.match(name):
+        if not _NAME.fullmatch(name):
             raise UsageError(f"--name {name!r}: a network name uses letters, digits, _.+-")
         if (pf_netdev is None) == (vfs is None):
             raise UsageError("network: name either the PF or an explicit VF list")
