@@ -464,6 +464,8 @@ def bind(host: Host, inv: Inventory, d: PciDevice, driver: str, *, force: bool =
         if host.dry_run:
             out.append(f"{_name(d)}: would bind {'its native driver' if native else driver}")
             return out
+        if native and d.physfn is not None and host.read_text(f"{DEVICES}/{d.physfn}/sriov_drivers_autoprobe") == "0":
+            wait = 0.0  # pci_device_can_probe() is false: drivers_probe binds nothing, however long we wait
         now = _wait_bound(host, d, None if native else driver, wait)
         if now is None:
             pf_hint = ""

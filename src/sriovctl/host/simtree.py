@@ -39,6 +39,16 @@ def _rel(from_dir: str, to: str) -> str:
     return os.path.relpath(to, from_dir)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def lock_path(root: str) -> str:
     """The simulated kernel's lock: beside the tree (``.NAME.lock``), so a rebuild that replaces the tree
     takes the same lock."""
@@ -88,7 +98,8 @@ class SimTree:
         path = lock_path(self.root)
         entry = _LOCKS.get(path)
         if entry is None:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
             except BaseException:
@@ -101,6 +112,7 @@ class SimTree:
                 self._load()
                 if os.path.exists(self.p(JOURNAL)):
                     self.recover()
+                self._remove_stale_temps()
             yield
         finally:
             entry[1] -= 1
@@ -108,6 +120,19 @@ class SimTree:
                 del _LOCKS[path]
                 fcntl.flock(entry[0], fcntl.LOCK_UN)
                 os.close(entry[0])
+
+    def _remove_stale_temps(self) -> None:
+        """Temporary state files of processes killed while writing them (``.sim.json.PID.tmp``)."""
+        try:
+            names = os.listdir(self.root)
+        except OSError:
+            return
+        for name in names:
+            if name.startswith(".") and name.endswith(".tmp"):
+                pid = name[:-4].rsplit(".", 1)[-1]
+                if pid.isascii() and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+                    with contextlib.suppress(OSError):
+                        os.unlink(os.path.join(self.root, name))
 
     def begin(self, targets: dict[str, int]) -> None:
         """Journal a change of sriov_numvfs (PF address → the count it ends with) before making it."""
@@ -158,8 +183,12 @@ class SimTree:
     def put(self, rel: str, content: str | bytes, mode: int = 0o644) -> None:
         self._tick()
         path = self.p(rel)
-        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(path, flags, mode)
+        except FileNotFoundError:  # the directory first (most puts go into one that exists: no mkdir per file)
+            os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+            fd = os.open(path, flags, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(content.encode() if isinstance(content, str) else content)
             os.fchmod(f.fileno(), mode)
@@ -171,10 +200,15 @@ class SimTree:
     def link(self, rel: str, target_rel: str) -> None:
         self._tick()
         path = self.p(rel)
-        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-        if os.path.lexists(path):
+        target = _rel(os.path.dirname(path), self.p(target_rel))
+        try:
+            os.symlink(target, path)
+        except FileExistsError:
             os.unlink(path)
-        os.symlink(_rel(os.path.dirname(path), self.p(target_rel)), path)
+            os.symlink(target, path)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+            os.symlink(target, path)
 
     def unlink(self, rel: str) -> None:
         if os.path.lexists(self.p(rel)):
