@@ -18,6 +18,8 @@ target). ``tarfile`` only parses headers; this module decides what is written wh
 
 from __future__ import annotations
 
+import contextlib
+import lzma
 import os
 import shutil
 import stat
@@ -121,6 +123,8 @@ def _check_name(raw: str, source: str) -> str:
     if not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts) or has_control(name):
         raise DataError(f"{source}: member {shown(raw)}: not a relative path inside the snapshot",
                         hint="a snapshot is made by `sriovctl snapshot`; this archive was not, or was altered")
+    if any(len(os.fsencode(p)) > 255 for p in parts):
+        raise DataError(f"{source}: member {shown(raw)}: a name component longer than 255 bytes (NAME_MAX)")
     if len(parts) > LIMITS.depth:
         raise DataError(f"{source}: member {shown(raw)}: deeper than {LIMITS.depth} levels")
     return name
@@ -190,9 +194,9 @@ def extract(archive: str, dest: str) -> dict[str, int]:
     members = total = files = 0
     made_dirs: set[str] = {""}
     try:
-        with open(archive, "rb") as raw:
-            capped = _CappedReader(raw, LIMITS.stream_bytes)
-            with tarfile.open(fileobj=capped, mode="r|*", tarinfo=_BoundedInfo) as tar:  # type: ignore[call-overload]
+        with open(archive, "rb") as raw, _decompressed(raw) as plain:
+            capped = _CappedReader(plain, LIMITS.stream_bytes)  # counts what comes out of the decompressor
+            with tarfile.open(fileobj=capped, mode="r|", tarinfo=_BoundedInfo) as tar:  # type: ignore[call-overload]
                 for ti in tar:
                     tar.members.clear()  # stream mode: no list of every member kept in memory
                     members += 1
@@ -226,8 +230,8 @@ def extract(archive: str, dest: str) -> dict[str, int]:
                         tree.add(name, "l", ti.name)
                         tree.links[name] = ti.linkname
                     else:
-                        what = ("a hard link" if ti.islnk() else "a device node" if ti.isdev() else
-                                "a FIFO" if ti.isfifo() else "an unknown member type")
+                        what = ("a hard link" if ti.islnk() else "a FIFO" if ti.isfifo() else
+                                "a device node" if ti.isdev() else "an unknown member type")
                         raise DataError(f"{source}: member {shown(ti.name)}: {what}; snapshots hold files, "
                                         "directories and symlinks only")
         for link in tree.links:
@@ -235,11 +239,27 @@ def extract(archive: str, dest: str) -> dict[str, int]:
         for link, target in sorted(tree.links.items()):
             _makedirs(dest, link.rpartition("/")[0], made_dirs)
             os.symlink(target, os.path.join(dest, link))
-    except (tarfile.TarError, EOFError, OSError, ValueError, UnicodeError, RecursionError, MemoryError) as e:
+    except (tarfile.TarError, EOFError, OSError, ValueError, UnicodeError, RecursionError, MemoryError, lzma.LZMAError) as e:
         if isinstance(e, DataError):
             raise
         raise DataError(f"{source}: not a readable snapshot archive: {type(e).__name__}: {shown(str(e), 200)}") from None
     return {"members": members, "files": files, "bytes": total, "links": len(tree.links)}
+
+
+def _decompressed(raw: IO[bytes]) -> Any:
+    """The archive's tar stream: gzip (what `sriovctl snapshot` writes), bzip2, xz or plain tar."""
+    import bz2
+    import gzip
+
+    head = raw.read(6)
+    raw.seek(0)
+    if head[:2] == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    if head[:3] == b"BZh":
+        return bz2.BZ2File(raw, "rb")
+    if head == b"\xfd7zXZ\x00":
+        return lzma.LZMAFile(raw, "rb")
+    return contextlib.nullcontext(raw)
 
 
 def _makedirs(dest: str, rel: str, made: set[str]) -> None:

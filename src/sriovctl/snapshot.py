@@ -91,6 +91,7 @@ def _netlink_view(host: Host) -> dict[str, list[dict[str, object]]]:
 
 
 def _norm(rel_dir: str, target: str) -> str:
+    """A link's target as a path from the tree's top (it may start with ../ when the link leads out)."""
     return posixpath.normpath(posixpath.join(rel_dir, target))
 
 
@@ -106,6 +107,8 @@ def capture(host: Host, out: Path) -> dict[str, object]:
             if t is None:
                 continue
             dev = _norm("sys/bus/pci/devices", t)
+            if dev == ".." or dev.startswith("../"):
+                continue  # a link out of the tree it came from (a hostile directory root): not a device
             for f in PCI_FILES:
                 w.copy(f"{dev}/{f}", 4096)
             for lk in PCI_LINKS:

@@ -7,8 +7,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from sriovctl.errors import DataError, NoInputError
+from sriovctl.errors import DataError
 from sriovctl.pci.address import PciAddress
+from sriovctl.untrusted import read_regular, shown
 
 _DEVICE_LINE = re.compile(r"^((?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])\s+(.*)$")
 _HEX_LINE = re.compile(r"^([0-9a-fA-F]{2,3}):((?:\s+[0-9a-fA-F]{2})+)\s*$")
@@ -63,16 +64,14 @@ def parse_text(text: str, *, source: str = "dump") -> list[DumpedDevice]:
     return devices
 
 
+CONFIG_BYTES = 4096  # a PCIe function's whole configuration space: the most a binary image can hold
+TEXT_BYTES = 4 << 20  # lspci -xxxx text: ~14 KB a device, so a dump of some 300 devices
+
+
 def read_dump(path: Path) -> list[DumpedDevice]:
-    """Read a dump file: text if it looks like lspci output, else a raw binary config image."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise NoInputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise DataError(f"{path}: is a directory, not a dump") from None
-    except PermissionError:
-        raise NoInputError(f"{path}: permission denied") from None
+    """Read a dump file: text if it looks like lspci output, else a raw binary config image. Only a regular
+    file, and at most TEXT_BYTES (a binary image at most CONFIG_BYTES): /dev/zero or a FIFO is refused."""
+    raw = read_regular(str(path), TEXT_BYTES, shown(str(path))[1:-1])
     if not raw:
         raise DataError(f"{path}: empty file, not a dump")
     try:
@@ -81,6 +80,9 @@ def read_dump(path: Path) -> list[DumpedDevice]:
         text = None
     if text is not None and all(c.isprintable() or c in "\t\r\n" for c in text):
         return parse_text(text, source=str(path))  # a text file: it must be an lspci dump
+    if len(raw) > CONFIG_BYTES:
+        raise DataError(f"{path}: {len(raw)} bytes of binary data, more than a configuration space ({CONFIG_BYTES})",
+                        hint="a binary dump is a sysfs config file; text dumps come from lspci -xxxx")
     return [DumpedDevice(None, "", raw)]
 
 
