@@ -72,6 +72,8 @@ def kernel_error(e: OSError, what: str, value: str) -> SriovctlError:
 def _write(host: Host, rel: str, value: str, what: str) -> None:
     try:
         host.write(rel, value)
+    except SriovctlError:
+        raise  # ReadOnlyError is a PermissionError too, but not the kernel's answer
     except OSError as e:
         raise kernel_error(e, what, value.strip()) from None
 
