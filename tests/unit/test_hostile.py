@@ -274,6 +274,30 @@ def test_leftovers_of_killed_runs_are_removed(tmp_path: Path, private_tmp: Path)
     assert not dead.exists() and alive.exists() and other.exists()
 
 
+def test_sigterm_during_extraction_removes_the_private_dir(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    members = [("SRIOVCTL-SNAPSHOT.json", "file", "{}")] + [(f"sys/bus/pci/devices/d{i // 500}/f{i}", "file", "x")
+                                                           for i in range(40_000)]
+    big = _tar(tmp_path / "big.tar.gz", members)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    p = subprocess.Popen([sys.executable, "-m", "sriovctl.cli.main", "--root", str(big), "status"], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120  # a slow, loaded machine: wait for the extraction to start, however long
+    while not _leftovers(tmp) and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _leftovers(tmp), "the extraction never started"
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 128 + signal.SIGTERM, err
+    assert _leftovers(tmp) == [] and "Traceback" not in err
+
+
 def test_a_directory_root_is_never_followed_outside(tmp_path: Path) -> None:
     secret = tmp_path / "secret"
     secret.write_bytes(b"\xad\xde\xef\xbeTOP-SECRET" + bytes(250))  # vendor dead, device beef

@@ -13,20 +13,26 @@ import ctypes
 import errno
 import os
 import struct
+from typing import Any
 
 _SYS_OPENAT2 = {"x86_64": 437, "aarch64": 437, "ppc64le": 437, "s390x": 437, "riscv64": 437}.get(os.uname().machine)
 RESOLVE_NO_MAGICLINKS = 0x02
 RESOLVE_BENEATH = 0x08
-_libc: ctypes.CDLL | None = None
 _have_openat2: bool | None = None
 
 
+_HOW: dict[int, bytes] = {}  # struct open_how per open flags, packed once (this is the inventory's hot path)
+_syscall: Any = None
+
+
 def _openat2(dirfd: int, rel: str, flags: int) -> int:
-    global _libc, _have_openat2
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
-    how = struct.pack("QQQ", flags | os.O_CLOEXEC, 0, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)
-    fd = int(_libc.syscall(_SYS_OPENAT2, dirfd, os.fsencode(rel), how, len(how)))
+    global _syscall, _have_openat2
+    if _syscall is None:
+        _syscall = ctypes.CDLL(None, use_errno=True).syscall
+    how = _HOW.get(flags)
+    if how is None:
+        how = _HOW[flags] = struct.pack("QQQ", flags | os.O_CLOEXEC, 0, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)
+    fd: int = _syscall(_SYS_OPENAT2, dirfd, rel.encode("utf-8", "surrogateescape"), how, 24)
     if fd < 0:
         code = ctypes.get_errno()
         if code == errno.ENOSYS:
