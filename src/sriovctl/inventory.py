@@ -6,6 +6,7 @@ Written for thousands of VFs: one pass over sys/bus/pci/devices, plain file read
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from sriovctl.errors import SriovctlError
@@ -24,6 +25,7 @@ from sriovctl.model import (
 from sriovctl.pci.address import PciAddress
 from sriovctl.pci.config import ConfigSpace, decode
 from sriovctl.pci.ids import PciIds, system_ids
+from sriovctl.untrusted import NAME_PATTERN, sanitize_line
 
 DEVICES = "sys/bus/pci/devices"
 
@@ -48,7 +50,8 @@ def _int(raw: bytes | None, base: int = 10) -> int | None:
 
 
 def _str(raw: bytes | None) -> str | None:
-    return None if raw is None else raw.decode("utf-8", "replace").strip()
+    """An attribute's text, with control characters escaped (a snapshot from elsewhere may hold any bytes)."""
+    return None if raw is None else sanitize_line(raw.decode("utf-8", "replace").strip())
 
 
 _DEV_FILES = ("vendor", "device", "class", "revision", "subsystem_vendor", "subsystem_device", "driver_override",
@@ -60,6 +63,8 @@ _NET_FILES = ("address", "operstate", "mtu", "ifindex")
 def _netdevs(host: Host, dev: str) -> tuple[NetDev, ...]:
     out = []
     for name in host.listdir(f"{dev}/net"):
+        if not _PLAIN.fullmatch(name):
+            continue  # not a name the kernel gives a netdev (dev_valid_name): a hostile tree
         v, _ = host.read_dir_attrs(f"{dev}/net/{name}", _NET_FILES)
         out.append(NetDev(name, _str(v.get("address")), _str(v.get("operstate")), _int(v.get("mtu")),
                           _int(v.get("ifindex"))))
@@ -93,8 +98,16 @@ class _Raw:
     parent: PciAddress | None = None
 
 
+_PLAIN = re.compile(NAME_PATTERN, re.ASCII)
+
+
 def _base(link: str | None) -> str | None:
-    return None if link is None else link.rstrip("/").rsplit("/", 1)[-1]
+    """A link target's last component — a driver, group or device name — when it is a plain name; a link to
+    ``..`` or to a name with control characters (a hostile snapshot) names nothing."""
+    if link is None:
+        return None
+    base = link.rstrip("/").rsplit("/", 1)[-1]
+    return base if _PLAIN.fullmatch(base) and base not in (".", "..") else None
 
 
 def _read_device(host: Host, name: str) -> _Raw:
@@ -158,7 +171,8 @@ def read_inventory(host: Host, ids: PciIds | None = None, netlink: bool = True, 
             r.config = decode(data, what=f"{addr} config")
             config_readable = config_readable and r.config.size > 64
         if r.has_sriov or (r.config is not None and r.config.sriov is not None):
-            names = tuple(n for n in host.listdir(r.dev) if n.startswith("virtfn") and n[6:].isdigit())
+            names = tuple(n for n in host.listdir(r.dev) if n.startswith("virtfn") and n[6:].isascii()
+                          and n[6:].isdigit() and len(n) <= 11)
             _, links = host.read_dir_attrs(r.dev, (), names)
             vfs = []
             for n in sorted(links, key=lambda x: int(x[6:])):

@@ -326,6 +326,33 @@ def test_a_directory_root_is_never_followed_outside(tmp_path: Path) -> None:
             assert f is None or b"TOP-SECRET" not in f.read(), m.name
 
 
+def test_hostile_names_inside_a_snapshot_are_neither_paths_nor_terminal_output(tmp_path: Path) -> None:
+    snap = tmp_path / "s.tar.gz"
+    assert cli(*S, "snapshot", str(snap)).code == 0
+    d = tmp_path / "dir"
+    d.mkdir()
+    with tarfile.open(snap) as tar:
+        tar.extractall(d, filter="tar")
+    pf = Path(os.path.realpath(d / "sys/bus/pci/devices/0000:0b:00.0"))
+    vf = Path(os.path.realpath(d / "sys/bus/pci/devices/0000:0b:10.0"))
+    (pf / "driver").unlink()
+    (pf / "driver").symlink_to("..")  # a driver named ".." would be a path out of sys/bus/pci/drivers
+    (vf / "driver").unlink()
+    (vf / "driver").symlink_to("../../../bus/pci/drivers/\x1b]0;pwned\x07evil")
+    (vf / "driver_override").write_text("\x1b[2J\x1b[31mred\n")
+    nd = next((pf / "net").iterdir())
+    nd.rename(pf / "net" / "eth\x1b[31m")
+    for args in (("status",), ("--json", "status"), ("show", "0b:00.0"), ("show", "0b:10.0"), ("tree",), ("list", "--all")):
+        r = cli("--root", str(d), *args)
+        assert r.code == 0, (args, r.err)
+        assert "\x1b" not in r.out and "\x07" not in r.out, (args, r.out)
+    for bad in ('{"enp11s0f0": [{"vf": 0, "mac": "\\u001b[31m", "evil": 1}]}', "[[[[" * 50000, "{not json",
+                '{"enp11s0f0": [{"vf": 0, "stats": {"rx": "x"}}]}', '{"enp11s0f0": 5}'):
+        (d / "netlink.json").write_text(bad)
+        r = cli("--root", str(d), "--json", "show", "0b:10.0")
+        assert r.code == 0 and r.json()["device"]["netlink"] is None, (bad[:40], r.err)
+
+
 # ---------------------------------------------------------------- 3. empty host options
 
 @pytest.mark.parametrize("args", [("--sim", ""), ("--root", ""), ("--sim", "  "), ("--root", " \t")])

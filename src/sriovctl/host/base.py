@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sriovctl.errors import BugError, HostIOError, HostPermissionError, ReadOnlyError, UsageError
+from sriovctl.untrusted import sanitize_line
 
 if TYPE_CHECKING:
     from sriovctl.host.netlink import Netlink
@@ -296,6 +297,9 @@ def wrap_os_error(e: OSError, what: str) -> HostIOError:
 
 
 NETLINK_SNAPSHOT = "netlink.json"
+_VF_TYPES: dict[str, type | tuple[type, ...]] = {
+    "vf": int, "mac": str, "vlan": int, "qos": int, "vlan_proto": str, "spoofchk": bool, "trust": bool,
+    "link_state": str, "min_tx_rate": int, "max_tx_rate": int, "rss_query_en": bool, "stats": dict}
 
 
 class SnapshotNetlink:
@@ -305,15 +309,32 @@ class SnapshotNetlink:
         self.host = host
         self.requests = 0
         raw = host.read_bytes(NETLINK_SNAPSHOT, 1 << 26)
-        self.data: dict[str, Any] = json.loads(raw) if raw else {}
+        try:
+            data = json.loads(raw) if raw else {}
+        except (ValueError, RecursionError):
+            data = None
+        self.data: dict[str, Any] = data if isinstance(data, dict) else {}
+        self.malformed = data is None or not isinstance(data, dict)
 
     def get_vfs(self, ifname: str, stats: bool = False) -> list[Any]:
         from sriovctl.host.netlink import NetlinkError, VfNetlink
 
         self.requests += 1
-        if ifname not in self.data:
+        entries = self.data.get(ifname)
+        if not isinstance(entries, list):
             raise NetlinkError(19, f"{ifname}: not in the snapshot's netlink view")
-        return [VfNetlink(**v) for v in self.data[ifname]]
+        out = []
+        for v in entries:  # a snapshot from elsewhere: only known keys, each of its type
+            ok = isinstance(v, dict) and isinstance(v.get("vf"), int) and all(
+                k in _VF_TYPES and (x is None or isinstance(x, _VF_TYPES[k])) for k, x in v.items())
+            stats_ = v.get("stats") if ok else None
+            if stats_ is not None and not all(isinstance(k, str) and type(n) is int for k, n in stats_.items()):
+                ok = False
+            if not ok:
+                raise NetlinkError(22, f"{ifname}: the snapshot's netlink view is malformed")
+            fields: dict[str, Any] = {k: sanitize_line(x) if isinstance(x, str) else x for k, x in v.items()}
+            out.append(VfNetlink(**fields))
+        return out
 
     def set_vfs(self, ifname: str, changes: list[Any]) -> None:
         raise ReadOnlyError(f"{self.host.label}: read-only, cannot change VFs of {ifname}")
