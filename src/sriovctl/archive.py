@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from sriovctl.errors import DataError, NoInputError
+from sriovctl.leftovers import owner_gone
 from sriovctl.untrusted import has_control, shown
 
 
@@ -74,16 +75,6 @@ class _CappedReader:
         return b
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_stale(tmpdir: str | None = None) -> int:
     """Remove extraction directories left by runs that were killed (their PID is gone). Returns how many."""
     base = tmpdir or tempfile.gettempdir()
@@ -95,9 +86,8 @@ def remove_stale(tmpdir: str | None = None) -> int:
     for e in entries:
         if not e.startswith(PREFIX):
             continue
-        pid = e[len(PREFIX):].split("-", 1)[0]
         p = os.path.join(base, e)
-        if pid.isascii() and pid.isdigit() and not _pid_alive(int(pid)):
+        if owner_gone(e[len(PREFIX):].split("-", 1)[0]):
             try:
                 st = os.lstat(p)
             except OSError:

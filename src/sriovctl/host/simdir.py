@@ -15,6 +15,7 @@ from pathlib import Path
 from sriovctl.errors import DataError, NoInputError, UsageError
 from sriovctl.host.sim import SimHost
 from sriovctl.host.spec import HostSpec, parse_spec
+from sriovctl.leftovers import owner_gone
 from sriovctl.untrusted import YAML_MAX_BYTES, load_yaml, read_regular, shown
 
 
@@ -45,21 +46,10 @@ def _check_name(name: str) -> str:
     return name
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _remove_stale_builds(base: Path) -> None:
     """Build directories of runs that were killed (``.NAME.building.PID`` whose PID is gone)."""
     for p in base.glob(".*.building.*"):
-        pid = p.name.rsplit(".", 1)[-1]
-        if pid.isascii() and pid.isdigit() and not _pid_alive(int(pid)):
+        if owner_gone(p.name.rsplit(".", 1)[-1]):
             shutil.rmtree(p, ignore_errors=True)
 
 

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from sriovctl.host.base import safe_name
+from sriovctl.leftovers import owner_gone
 from sriovctl.pci.address import PciAddress
 from sriovctl.pci.config import PortType, decode
 
@@ -37,16 +38,6 @@ _LOCKS: dict[str, list[int]] = {}
 
 def _rel(from_dir: str, to: str) -> str:
     return os.path.relpath(to, from_dir)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def lock_path(root: str) -> str:
@@ -128,11 +119,9 @@ class SimTree:
         except OSError:
             return
         for name in names:
-            if name.startswith(".") and name.endswith(".tmp"):
-                pid = name[:-4].rsplit(".", 1)[-1]
-                if pid.isascii() and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
-                    with contextlib.suppress(OSError):
-                        os.unlink(os.path.join(self.root, name))
+            if name.startswith(".") and name.endswith(".tmp") and owner_gone(name[:-4].rsplit(".", 1)[-1]):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(self.root, name))
 
     def begin(self, targets: dict[str, int]) -> None:
         """Journal a change of sriov_numvfs (PF address → the count it ends with) before making it."""
