@@ -99,8 +99,8 @@ def main() -> int:
         s = [stdlib(snap, work) for _ in range(a.runs)]
         rows.append((snap_members, statistics.median(o), statistics.median(s)))
         t0 = time.perf_counter()
-        r = subprocess.run([str(VENV_BIN / "sriovctl"), "--root", str(snap), "--json", "status"], env=env,
-                           stdout=subprocess.DEVNULL)
+        r = subprocess.run([str(VENV_BIN / "sriovctl"), "--root", str(snap), "--json", "status"],
+                           env=dict(env, TMPDIR=work), stdout=subprocess.DEVNULL)  # extracted where the bench runs
         whole = time.perf_counter() - t0
         print(f"{'members':>9} {'ours s':>8} {'stdlib s':>9} {'ours/stdlib':>12} {'us/member':>10}")
         for i, (m, o_, s_) in enumerate(rows):

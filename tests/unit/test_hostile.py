@@ -550,6 +550,16 @@ def test_dry_run_never_claims_a_change() -> None:
     assert tree_hash(str(root)) == before
 
 
+def test_config_files_are_never_written_through_a_link_out_of_the_tree(tmp_path: Path) -> None:
+    root = Path(open_sim("igb-82576").root)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (root / "etc").symlink_to(outside)
+    r = cli(*S, "vf", "enable", "enp11s0f0", "3", "--module-param", "max_vfs", "--force")
+    assert r.code == 74 and "/etc/modprobe.d/igb.conf: cannot write" in r.err, r.err
+    assert list(outside.iterdir()) == []
+
+
 def test_files_get_explicit_modes_whatever_the_umask(tmp_path: Path) -> None:
     old = os.umask(0)
     try:
