@@ -36,12 +36,12 @@ from sriovctl.untrusted import has_control, shown
 @dataclass(frozen=True)
 class Limits:
     members: int = 500_000  # a snapshot of the 16×256 bench host has ~160,000
-    total_bytes: int = 512 << 20  # what may be written to disk
+    total_bytes: int = 256 << 20  # what may be written to disk (the 16x256 bench host: ~20 MB)
     file_bytes: int = 64 << 20  # netlink.json of 4,096 VFs is ~1 MB
     depth: int = 32  # components in a name (sysfs paths in snapshots are ≤ 12)
     name_bytes: int = 4096  # PATH_MAX
     header_bytes: int = 1 << 20  # one pax/GNU long-name header
-    stream_bytes: int = 2 << 30  # the decompressed archive as a whole (headers, padding, contents)
+    stream_bytes: int = 1 << 30  # the decompressed archive as a whole (headers, padding, contents)
     link_hops: int = 40  # MAXSYMLINKS
 
 
