@@ -447,7 +447,7 @@ def test_pci_decode_reads_regular_files_only_and_bounded(tmp_path: Path) -> None
     big = tmp_path / "big.bin"
     big.write_bytes(b"\x86\x80" + bytes(8190))
     huge = tmp_path / "huge.txt"
-    huge.write_text("00: 86 80\n" * (600_000))
+    huge.write_text("00: 86 80\n" * (7_000_000))  # 70 MB
     for path, needle in (("/dev/zero", "not a regular file"), (str(fifo), "not a regular file"),
                          (str(big), "more than a configuration space"), (str(huge), "limit"),
                          (str(tmp_path), "directory")):

@@ -65,7 +65,7 @@ def parse_text(text: str, *, source: str = "dump") -> list[DumpedDevice]:
 
 
 CONFIG_BYTES = 4096  # a PCIe function's whole configuration space: the most a binary image can hold
-TEXT_BYTES = 4 << 20  # lspci -xxxx text: ~14 KB a device, so a dump of some 300 devices
+TEXT_BYTES = 64 << 20  # lspci -xxxx text: ~14 KB a device, so a whole 16x256 host (4,129 devices) fits
 
 
 def read_dump(path: Path) -> list[DumpedDevice]:
