@@ -39,6 +39,8 @@ def shown(value: object, limit: int = SHOWN_MAX) -> str:
 
 def sanitize_line(text: str) -> str:
     """A message line with any control characters escaped (the last guard before a terminal)."""
+    if text.isascii() and text.isprintable():
+        return text  # the common case, checked in C (the inventory calls this for every attribute)
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}",
                         text)
 

@@ -243,3 +243,70 @@ def test_benchmark_mac_vlan_on_7_vfs(host, pfs) -> None:  # type: ignore[no-unty
     result = {"sriovctl_s": med_ours, "ip_processes_s": med_ip, "ratio": med_ip / med_ours, "netlink_requests": reqs}
     (LAB_OUT / "bench-vf-set.json").write_text(json.dumps(result, indent=1))
     assert reqs == 2
+
+
+def _kernel_view(pf: str) -> tuple[int, int, int, int]:
+    """sriov_numvfs, virtfn links, VF directories whose physfn points back, VFs in `ip link` — read directly."""
+    d = f"/sys/bus/pci/devices/{pf}"
+    real = os.path.realpath(d)
+    numvfs = int(read(f"{d}/sriov_numvfs"))
+    virtfn = len([x for x in os.listdir(d) if x.startswith("virtfn")])
+    parent = os.path.dirname(real)
+    back = len([x for x in os.listdir(parent) if os.path.islink(f"{parent}/{x}/physfn")
+                and os.path.realpath(f"{parent}/{x}/physfn") == real])
+    return numvfs, virtfn, back, len(ip_vfs(pf_netdev(pf)))
+
+
+_WRITER = """
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY)
+print("ready", flush=True)
+t0 = time.monotonic()
+os.write(fd, b"7")
+print(f"wrote {time.monotonic() - t0:.3f}", flush=True)
+"""
+
+
+def test_a_killed_writer_leaves_the_count_from_before_or_after(host, pfs) -> None:  # type: ignore[no-untyped-def]
+    """What the simulator's crash behaviour copies (host/sim.py journaled): the kernel finishes an sriov_numvfs
+    write whatever happens to the writer (sriov_numvfs_store holds the device lock through pci_enable_sriov;
+    a SIGKILL is acted on when the write returns). The writer is killed at moments spread over its write."""
+    import signal
+    import sys
+
+    (pf,) = pfs
+    path = f"/sys/bus/pci/devices/{pf}/sriov_numvfs"
+    transcript = []
+
+    def start() -> subprocess.Popen[str]:
+        p = subprocess.Popen([sys.executable, "-c", _WRITER, path], stdout=subprocess.PIPE, text=True)
+        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+        return p
+
+    set_numvfs(host, pf, 0)
+    p = start()  # one write in full: how long the kernel takes (creating and probing 7 VFs under TCG)
+    took = float(p.communicate(timeout=300)[0].split()[-1])
+    transcript.append(f"uninterrupted write of 7: {took:.3f} s")
+    seen = set()
+    for frac in (0.1, 0.5, 0.9):
+        set_numvfs(host, pf, 0)
+        p = start()
+        time.sleep(frac * took)
+        t_kill = time.monotonic()
+        p.send_signal(signal.SIGKILL)
+        out, _ = p.communicate(timeout=300)
+        died = time.monotonic() - t_kill
+        # Let probing finish (a slow TCG guest: a generous deadline), then the count must be whole.
+        wait_for(lambda: _kernel_view(pf)[0] in (0, 7) and len(set(_kernel_view(pf))) == 1,
+                 f"{pf}: a whole VF count after the kill at {frac:.0%} of the write", timeout=120)
+        view = _kernel_view(pf)
+        seen.add(view[0])
+        transcript.append(f"SIGKILL at {frac:.0%} of the write: exit {p.returncode}, the writer died {died:.3f} s "
+                          f"after the signal{' (the write had returned)' if 'wrote' in out else ''}; numvfs, virtfn "
+                          f"links, VF dirs whose physfn points back, ip link VFs = {view}")
+        code, _, err = cli("status")
+        assert code == 0, err
+    set_numvfs(host, pf, 0)
+    (LAB_OUT / "numvfs-kill.txt").write_text("".join(line + "\n" for line in transcript))
+    print("\n".join(transcript))
+    assert 7 in seen  # the kernel completed a write whose writer was killed midway
