@@ -213,3 +213,48 @@ def test_concurrent_writers_on_one_simulated_host_lose_nothing(tmp_path: Path) -
         nl = cli("--sim", "igb-82576", "--json", "show", vf).json()["device"]["netlink"]
         assert (nl["vlan"], nl["qos"]) == (20, 20 % 8), (vf, nl)
     assert not list((sim_dir() / "igb-82576").glob(".*.tmp"))
+
+
+def test_first_use_of_a_builtin_host_from_several_processes_builds_it_once() -> None:
+    env = {k: v for k, v in os.environ.items() if k != KILL_HOOK}
+    procs = [subprocess.Popen([sys.executable, "-m", "sriovctl.cli.main", "--sim", "igb-82576", "--json", "status"],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [e for _, e in outs]
+    assert len({o for o, _ in outs}) == 1  # every process saw the same, whole host
+    assert not list(sim_dir().glob(".igb-82576.*.*"))  # no build or old tree left behind
+
+
+_MIXED = r"""
+import io, sys
+from sriovctl.cli.main import run
+role, rounds = sys.argv[1], int(sys.argv[2])
+for v in range(1, rounds + 1):
+    if role == "set":
+        args = ["vf", "set", "enp11s0f0#%d" % (v % 7), "--vlan", str(v)]
+    else:  # the other PF: its VF count up and down while the first PF's VFs are being set
+        args = ["vf", "enable", "enp11s0f1", str(1 + v % 7), "--reset", "--force"]
+    code, _ = run(["--sim", "igb-82576", *args], out=io.StringIO(), err=sys.stderr)
+    if code:
+        sys.exit(code)
+"""
+
+
+def test_writers_on_two_pfs_of_one_host_interleave_safely(tmp_path: Path) -> None:
+    open_sim("igb-82576")
+    script = tmp_path / "mixed.py"
+    script.write_text(_MIXED)
+    procs = [subprocess.Popen([sys.executable, str(script), role, "14"], stderr=subprocess.PIPE, text=True)
+             for role in ("set", "set", "enable")]
+    for p in procs:
+        _, err = p.communicate(timeout=600)
+        assert p.returncode == 0 and "internal error" not in err, err
+    root = sim_dir() / "igb-82576"
+    for pf, n in (("0000:0b:00.0", 7), ("0000:0b:00.1", 1 + 14 % 7)):
+        pfdir = Path(os.path.realpath(root / "sys/bus/pci/devices" / pf))
+        assert int((pfdir / "sriov_numvfs").read_text()) == n
+        assert len([x for x in os.listdir(pfdir) if x.startswith("virtfn")]) == n
+        assert len(json.loads((root / "sim.json").read_text())["vfinfo"][pf]) == n
+    for i in range(7):  # each set process gave VF v % 7 VLAN v for v = 1..14: its last write to VF i is i + 7 (VF 0: 14)
+        nl = cli("--sim", "igb-82576", "--json", "show", f"enp11s0f0#{i}").json()["device"]["netlink"]
+        assert nl["vlan"] == (14 if i == 0 else i + 7), (i, nl)

@@ -95,10 +95,9 @@ def open_sim(name: str) -> SimHost:
         if name not in builtin_names():
             raise NoInputError(f"simulated host {shown(name)}: no such host",
                                hint=f"built-in: {', '.join(builtin_names())}; or `sriovctl sim create`")
-        with SimTree(str(root)).locked():  # several processes opening it first: one builds
-            built = (root / "sim.json").exists()
-        if not built:
-            build_sim(name, builtin_text(name), f"catalog/{name}.yaml")
+        with SimTree(str(root)).locked():  # several processes opening it first: one builds, the others wait
+            if not (root / "sim.json").exists():
+                build_sim(name, builtin_text(name), f"catalog/{name}.yaml")
     host = SimHost(root=str(root), label=f"simulated host {name}")
     with host.tree.locked():
         pass
