@@ -57,33 +57,6 @@ def plain_name(value: object, what: str, error: type[SriovctlError] = UsageError
     return value
 
 
-def rel_path(*parts: str) -> str:
-    """Join plain names into a relative path (each part already checked by :func:`plain_name`)."""
-    for p in parts:
-        if not _NAME.fullmatch(p) or p in (".", ".."):
-            raise DataError(f"path component {shown(p)}: not a plain name")
-    return "/".join(parts)
-
-
-def inside(root: str, rel: str) -> str:
-    """``root/rel`` when ``rel`` is relative, has no ``..``, no empty or control-character component."""
-    parts = rel.split("/")
-    if rel.startswith("/") or not rel or any(p in ("", ".", "..") or has_control(p) for p in parts):
-        raise DataError(f"path {shown(rel)}: not a relative path inside {root}")
-    return os.path.join(root, rel)
-
-
-def ascii_int(text: str, what: str, lo: int, hi: int, error: type[SriovctlError] = UsageError) -> int:
-    """A decimal number of ASCII digits (``int()`` accepts Arabic-Indic digits, ``_`` and whitespace) in lo..hi."""
-    t = text.strip() if text.strip() == text else text
-    if not re.fullmatch(r"-?[0-9]{1,19}", t, re.ASCII):
-        raise error(f"{what} {shown(text)}: not a decimal number")
-    v = int(t)
-    if not lo <= v <= hi:
-        raise error(f"{what} {v}: must be {lo}..{hi}")
-    return v
-
-
 def read_regular(path: str, limit: int, what: str = "") -> bytes:
     """A regular file's bytes, at most ``limit``. FIFOs, devices, directories and sockets are refused
     without blocking (O_NONBLOCK: opening a FIFO for reading would wait for a writer)."""
