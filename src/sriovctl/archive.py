@@ -106,7 +106,7 @@ def _check_name(raw: str, source: str) -> str:
     name = raw
     while name.startswith("./"):
         name = name[2:]
-    name = name.rstrip("/") if name.endswith("/") else name
+    name = name.rstrip("/")
     if len(os.fsencode(name)) > LIMITS.name_bytes:
         raise DataError(f"{source}: member {shown(raw)}: name longer than {LIMITS.name_bytes} bytes")
     parts = name.split("/")
@@ -236,18 +236,30 @@ def extract(archive: str, dest: str) -> dict[str, int]:
     return {"members": members, "files": files, "bytes": total, "links": len(tree.links)}
 
 
+_COMPRESSED = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz"}  # magic → what `_decompressed` opens
+
+
+def compression(head: bytes) -> str | None:
+    """What a file's first 512 bytes say it is: "gzip" (what `sriovctl snapshot` writes), "bzip2", "xz", "tar"
+    (ustar magic at 257), or None."""
+    for magic, kind in _COMPRESSED.items():
+        if head.startswith(magic):
+            return kind
+    return "tar" if head[257:262] == b"ustar" else None
+
+
 def _decompressed(raw: IO[bytes]) -> Any:
-    """The archive's tar stream: gzip (what `sriovctl snapshot` writes), bzip2, xz or plain tar."""
+    """The archive's tar stream, decompressed by us so that LIMITS.stream_bytes counts real bytes."""
     import bz2
     import gzip
 
-    head = raw.read(6)
+    kind = compression(raw.read(512))
     raw.seek(0)
-    if head[:2] == b"\x1f\x8b":
+    if kind == "gzip":
         return gzip.GzipFile(fileobj=raw, mode="rb")
-    if head[:3] == b"BZh":
+    if kind == "bzip2":
         return bz2.BZ2File(raw, "rb")
-    if head == b"\xfd7zXZ\x00":
+    if kind == "xz":
         return lzma.LZMAFile(raw, "rb")
     return contextlib.nullcontext(raw)
 

@@ -6,7 +6,6 @@ Written for thousands of VFs: one pass over sys/bus/pci/devices, plain file read
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from sriovctl.errors import SriovctlError
@@ -25,7 +24,7 @@ from sriovctl.model import (
 from sriovctl.pci.address import PciAddress
 from sriovctl.pci.config import ConfigSpace, decode
 from sriovctl.pci.ids import PciIds, system_ids
-from sriovctl.untrusted import NAME_PATTERN, sanitize_line
+from sriovctl.untrusted import is_plain_name, sanitize_line
 
 DEVICES = "sys/bus/pci/devices"
 
@@ -63,7 +62,7 @@ _NET_FILES = ("address", "operstate", "mtu", "ifindex")
 def _netdevs(host: Host, dev: str) -> tuple[NetDev, ...]:
     out = []
     for name in host.listdir(f"{dev}/net"):
-        if not _PLAIN.fullmatch(name):
+        if not is_plain_name(name):
             continue  # not a name the kernel gives a netdev (dev_valid_name): a hostile tree
         v, _ = host.read_dir_attrs(f"{dev}/net/{name}", _NET_FILES)
         out.append(NetDev(name, _str(v.get("address")), _str(v.get("operstate")), _int(v.get("mtu")),
@@ -98,16 +97,13 @@ class _Raw:
     parent: PciAddress | None = None
 
 
-_PLAIN = re.compile(NAME_PATTERN, re.ASCII)
-
-
 def _base(link: str | None) -> str | None:
     """A link target's last component — a driver, group or device name — when it is a plain name; a link to
     ``..`` or to a name with control characters (a hostile snapshot) names nothing."""
     if link is None:
         return None
     base = link.rstrip("/").rsplit("/", 1)[-1]
-    return base if _PLAIN.fullmatch(base) and base not in (".", "..") else None
+    return base if is_plain_name(base) else None
 
 
 def _read_device(host: Host, name: str) -> _Raw:

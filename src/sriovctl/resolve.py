@@ -10,12 +10,11 @@ from sriovctl.errors import NoInputError, UsageError
 from sriovctl.inventory import netdev_index
 from sriovctl.model import Inventory, PciDevice
 from sriovctl.pci.address import PciAddress
-from sriovctl.untrusted import shown
+from sriovctl.untrusted import is_netdev_name, shown
 
 # ASCII digits only (\d and int() take Arabic-Indic and other digits), at most 5 of them: a VF index is below
 # 65536 (TotalVFs is 16 bits), so nothing longer can name a VF and nothing is expanded before it is bounded.
 _RANGE = re.compile(r"[0-9]{1,5}(-[0-9]{1,5})?(,[0-9]{1,5}(-[0-9]{1,5})?){0,255}", re.ASCII)
-_NETDEV = re.compile(r"[A-Za-z0-9_.:@+-]{1,15}", re.ASCII)
 MAX_VF_INDEX = 0xFFFF
 
 
@@ -65,7 +64,7 @@ def _resolve_plain(inv: Inventory, text: str, whole: str) -> PciDevice:
             raise NoInputError(f"{shown(whole)}: no PCI device {addr} on {inv.host}",
                                hint="`sriovctl list` shows the devices")
         return dev
-    if _NETDEV.fullmatch(text):
+    if is_netdev_name(text):
         nd = netdev_index(inv).get(text)
         if nd is not None:
             return inv.devices[nd]

@@ -214,7 +214,7 @@ def open_root(path: str) -> Host:
             head = f.read(512)
     except OSError as e:
         raise NoInputError(f"{shown(path)}: {e.strerror}") from None
-    if head[:2] != b"\x1f\x8b" and head[257:262] != b"ustar" and head[:3] not in (b"BZh", b"\xfd7z"):
+    if archive.compression(head) is None:
         raise DataError(f"{shown(path)}: not a snapshot: neither a directory nor a tar archive",
                         hint="make one with `sriovctl snapshot OUT.tar.gz`")
     archive.remove_stale()

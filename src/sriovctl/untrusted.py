@@ -5,7 +5,6 @@ libvirt XML — is hostile until it passes here. The rules (docs/SECURITY.md):
 
 - a *name* that becomes a path component is a plain name: ``[A-Za-z0-9_.:@+-]{1,64}``, matched in full
   (``$`` would accept a trailing newline), never ``.`` or ``..``, ASCII only;
-- a relative path is made of such names only and joined under its root, never absolute, never ``..``;
 - text echoed into a message is shown with control characters escaped (no terminal escapes, one line);
 - files named by the user are read only when they are regular files, and at most a stated size;
 - YAML is parsed with a bound on nodes, aliases and depth (an alias bomb or a recursive document is refused
@@ -17,23 +16,28 @@ from __future__ import annotations
 import os
 import re
 import stat
-from typing import Any
+from typing import Any, TypeGuard
 
 from sriovctl.errors import DataError, NoInputError, SriovctlError, UsageError
 
 NAME_PATTERN = r"[A-Za-z0-9_.:@+-]{1,64}"
+NETDEV_PATTERN = r"[A-Za-z0-9_.:@+-]{1,15}"  # dev_valid_name(): shorter than IFNAMSIZ (16)
 _NAME = re.compile(NAME_PATTERN, re.ASCII)
+_NETDEV = re.compile(NETDEV_PATTERN, re.ASCII)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 SHOWN_MAX = 80  # characters of an untrusted value echoed into a message
+
+
+def _escape(m: re.Match[str]) -> str:
+    c = ord(m.group())
+    return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
 
 
 def shown(value: object, limit: int = SHOWN_MAX) -> str:
     """An untrusted value as it may appear in a message: quoted, control characters escaped, cut short."""
     s = value if isinstance(value, str) else repr(value)
     cut = len(s) > limit
-    s = s[:limit]
-    s = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", s)
-    s = s.replace("'", "\\'")
+    s = _CONTROL.sub(_escape, s[:limit]).replace("'", "\\'")
     return f"'{s}'" + ("…" if cut else "")
 
 
@@ -41,17 +45,24 @@ def sanitize_line(text: str) -> str:
     """A message line with any control characters escaped (the last guard before a terminal)."""
     if text.isascii() and text.isprintable():
         return text  # the common case, checked in C (the inventory calls this for every attribute)
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}",
-                        text)
+    return _CONTROL.sub(_escape, text)
 
 
 def has_control(value: str) -> bool:
     return _CONTROL.search(value) is not None
 
 
+def is_plain_name(value: object) -> TypeGuard[str]:
+    return isinstance(value, str) and _NAME.fullmatch(value) is not None and value not in (".", "..")
+
+
+def is_netdev_name(value: object) -> TypeGuard[str]:
+    return isinstance(value, str) and _NETDEV.fullmatch(value) is not None and value not in (".", "..")
+
+
 def plain_name(value: object, what: str, error: type[SriovctlError] = UsageError) -> str:
     """A value that will become one path component (driver, netdev, IOMMU unit, kernel release …)."""
-    if not isinstance(value, str) or not _NAME.fullmatch(value) or value in (".", ".."):
+    if not is_plain_name(value):
         raise error(f"{what} {shown(value)}: not a plain name",
                     hint="letters, digits and _.:@+- only, at most 64, not . or ..")
     return value
@@ -65,8 +76,6 @@ def read_regular(path: str, limit: int, what: str = "") -> bytes:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise NoInputError(f"{name}: no such file") from None
-    except IsADirectoryError:
-        raise DataError(f"{name}: is a directory, not a file") from None
     except PermissionError:
         raise NoInputError(f"{name}: permission denied") from None
     except OSError as e:

@@ -724,11 +724,10 @@ def _nonneg_int(v: str) -> int:
 
 
 def _qemu_id(v: str) -> str:
-    """A QEMU id (a letter, then letters, digits, - . _): option values are comma-separated key=value pairs,
-    so a ',' or '=' would add options of its own (``--bus 'rp1,host=0000:00:00.0'``)."""
-    import re
+    """A QEMU id (virt/qemu.py QEMU_ID): no ',' or '=' that would add options of its own."""
+    from sriovctl.virt.qemu import QEMU_ID
 
-    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_.-]{0,63}", v, re.ASCII):
+    if not QEMU_ID.fullmatch(v):
         raise argparse.ArgumentTypeError(f"{shown(v)}: not a QEMU id (a letter, then letters, digits, - . _)")
     return v
 

@@ -17,15 +17,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sriovctl.errors import BugError, HostIOError, HostPermissionError, ReadOnlyError, UsageError
-from sriovctl.untrusted import sanitize_line
+from sriovctl.untrusted import plain_name, sanitize_line
 
 if TYPE_CHECKING:
     from sriovctl.host.netlink import Netlink
 
 def safe_name(value: str, what: str) -> str:
     """Validate one path component taken from user input or from the host (driver, netdev, group)."""
-    from sriovctl.untrusted import plain_name
-
     return plain_name(value, what, UsageError)
 
 
@@ -327,7 +325,6 @@ class SnapshotNetlink:
         except (ValueError, RecursionError):
             data = None
         self.data: dict[str, Any] = data if isinstance(data, dict) else {}
-        self.malformed = data is None or not isinstance(data, dict)
 
     def get_vfs(self, ifname: str, stats: bool = False) -> list[Any]:
         from sriovctl.host.netlink import NetlinkError, VfNetlink

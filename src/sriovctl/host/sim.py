@@ -159,11 +159,19 @@ def scrub_vfs(t: SimTree, pf: PciAddress) -> None:
     for ifname in os.listdir(t.p("sys/class/net")):
         if not os.path.exists(t.p(f"sys/class/net/{ifname}")):  # a netdev whose device is gone
             t.unlink(f"sys/class/net/{ifname}")
+    _sriov_off(t, pf)
+
+
+def _sriov_off(t: SimTree, pf: PciAddress) -> None:
+    """The PF's side of having no VFs: NumVFs 0 and VF Enable/MSE clear in config space, sriov_numvfs 0, no
+    netlink VF entries."""
     cfg = t.config(pf)
+    sr = decode(bytes(cfg)).sriov
+    assert sr is not None
     struct.pack_into("<H", cfg, sr.offset + 0x10, 0)
     struct.pack_into("<H", cfg, sr.offset + 8, (struct.unpack_from("<H", cfg, sr.offset + 8)[0] & ~0x9))
     t.set_config(pf, bytes(cfg))
-    t.put(f"{pfdir}/sriov_numvfs", "0\n")
+    t.put(f"{t.devdir(pf)}/sriov_numvfs", "0\n")
     t.state.setdefault("vfinfo", {})[str(pf)] = []
 
 
@@ -174,15 +182,15 @@ def disable_vfs(t: SimTree, pf: PciAddress) -> None:
         va = PciAddress.parse(os.path.basename(os.readlink(t.p(f"{pfdir}/{name}"))))
         t.unlink(f"{pfdir}/{name}")
         t.remove_device(va)
-    cfg = t.config(pf)
-    sr = decode(bytes(cfg)).sriov
-    assert sr is not None
-    struct.pack_into("<H", cfg, sr.offset + 0x10, 0)
-    struct.pack_into("<H", cfg, sr.offset + 8, (struct.unpack_from("<H", cfg, sr.offset + 8)[0] & ~0x9))
-    t.set_config(pf, bytes(cfg))
-    t.put(f"{pfdir}/sriov_numvfs", "0\n")
-    t.state["vfinfo"][str(pf)] = []
+    _sriov_off(t, pf)
     t.save()
+
+
+def disable_if_enabled(t: SimTree, pf: PciAddress) -> None:
+    """A PF driver's remove() disables SR-IOV (igb does, seen in the lab): on unbind and on module unload."""
+    if os.path.exists(t.p(f"{t.devdir(pf)}/sriov_numvfs")) and t.get(f"{t.devdir(pf)}/sriov_numvfs") != "0":
+        with journaled(t, {pf: 0}):
+            disable_vfs(t, pf)
 
 
 @contextlib.contextmanager
@@ -277,12 +285,8 @@ class SimHost(Host):
         super()._do_write(rel, value)
 
     def _unbind(self, addr: PciAddress, drv: str) -> None:
-        t = self.tree
-        if os.path.exists(t.p(f"{t.devdir(addr)}/sriov_numvfs")) and t.get(
-                f"{t.devdir(addr)}/sriov_numvfs") != "0":
-            with journaled(t, {addr: 0}):
-                disable_vfs(t, addr)  # a PF driver's remove() disables SR-IOV (igb does, seen in the lab)
-        t.unbind(addr, drv)
+        disable_if_enabled(self.tree, addr)
+        self.tree.unbind(addr, drv)
 
     def _numvfs(self, rel: str, pf: PciAddress, v: str) -> None:
         t = self.tree
@@ -422,9 +426,7 @@ def _sim_run(t: SimTree, argv: list[str]) -> subprocess.CompletedProcess[str]:
     if remove:
         for a in devices:
             if t.has_device(a) and t.driver_of(a) == module:
-                if os.path.exists(t.p(f"{t.devdir(a)}/sriov_numvfs")) and t.get(f"{t.devdir(a)}/sriov_numvfs") != "0":
-                    with journaled(t, {a: 0}):
-                        disable_vfs(t, a)
+                disable_if_enabled(t, a)
                 t.unbind(a, module)
         t.save()
         return done()

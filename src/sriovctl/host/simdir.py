@@ -7,14 +7,13 @@ holds one directory per simulated host: its /sys-shaped tree, ``spec.yaml`` and 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from importlib import resources
 from pathlib import Path
 
 from sriovctl.errors import DataError, NoInputError, UsageError
 from sriovctl.host.sim import SimHost
-from sriovctl.host.spec import HostSpec, parse_spec
+from sriovctl.host.spec import HOST_NAME, HostSpec, parse_spec
 from sriovctl.leftovers import owner_gone
 from sriovctl.untrusted import YAML_MAX_BYTES, load_yaml, read_regular, shown
 
@@ -41,7 +40,7 @@ def load_spec_text(text: str, source: str) -> HostSpec:
 
 
 def _check_name(name: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name, re.ASCII):
+    if not HOST_NAME.fullmatch(name):
         raise UsageError(f"simulated host {shown(name)}: not a valid name", hint="letters, digits, - and _ (at most 64)")
     return name
 

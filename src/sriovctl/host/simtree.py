@@ -72,14 +72,17 @@ class SimTree:
             pass
 
     def save(self) -> None:
-        """Replace sim.json atomically (a private temporary file per process, then rename)."""
         self._tick()
-        tmp = os.path.join(self.root, f".{STATE_FILE}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        self._write_json(STATE_FILE, self.state, 0o644)
+
+    def _write_json(self, name: str, doc: object, mode: int) -> None:
+        """Replace ``name`` atomically: a private temporary file per process (``.NAME.PID.tmp``), then rename."""
+        tmp = os.path.join(self.root, f".{name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            os.fchmod(f.fileno(), 0o644)
-            json.dump(self.state, f, indent=1, sort_keys=True)
-        os.replace(tmp, os.path.join(self.root, STATE_FILE))
+            os.fchmod(f.fileno(), mode)
+            json.dump(doc, f, indent=1, sort_keys=True)
+        os.replace(tmp, os.path.join(self.root, name))
 
     # ---- the simulated kernel's lock and its crash behaviour ----
     @contextlib.contextmanager
@@ -126,11 +129,7 @@ class SimTree:
     def begin(self, targets: dict[str, int]) -> None:
         """Journal a change of sriov_numvfs (PF address → the count it ends with) before making it."""
         self._tick()
-        tmp = self.p(f".{JOURNAL}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"numvfs": targets, "pid": os.getpid()}, f)
-        os.replace(tmp, self.p(JOURNAL))
+        self._write_json(JOURNAL, {"numvfs": targets, "pid": os.getpid()}, 0o600)
 
     def end(self) -> None:
         self._tick()

@@ -10,8 +10,9 @@ from typing import Any
 
 from sriovctl.errors import DataError
 from sriovctl.pci.address import PciAddress
-from sriovctl.untrusted import has_control, plain_name, shown
+from sriovctl.untrusted import has_control, is_netdev_name, plain_name, shown
 
+HOST_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)  # a simulated host's name: also its directory's
 ACS_NAMES = {"SV": 0, "TB": 1, "RR": 2, "CR": 3, "UF": 4, "EC": 5, "DT": 6}
 MAX_DEVICES = 1024  # spec devices (bridges, ports, PFs); VFs are made by the simulated kernel
 MAX_TOPOLOGY_DEPTH = 32  # bridges below one another (PCIe allows fewer: 256 bus numbers)
@@ -148,7 +149,8 @@ class _Reader:
              multiline: bool = False) -> str:
         v = self.get(d, key, path, str, default)
         if len(v) > limit or has_control(v.replace("\n", "").replace("\t", "") if multiline else v.rstrip("\n")):
-            raise self.fail(f"{path}.{key}".lstrip("."), f"must be one line of at most {limit} characters, got {shown(v)}")
+            what = "text without control characters" if multiline else "one line"
+            raise self.fail(f"{path}.{key}".lstrip("."), f"must be {what} of at most {limit} characters, got {shown(v)}")
         return str(v)
 
     def name(self, v: Any, path: str) -> str:
@@ -164,7 +166,7 @@ class _Reader:
 
     def netdev(self, v: Any, path: str) -> str:
         """A network interface name as the kernel allows it (dev_valid_name: < IFNAMSIZ, no / or space)."""
-        if not isinstance(v, str) or not re.fullmatch(r"[A-Za-z0-9_.:@+-]{1,15}", v, re.ASCII) or v in (".", ".."):
+        if not is_netdev_name(v):
             raise self.fail(path, f"not a network interface name: {shown(v)}", hint="1-15 letters, digits and _.:@+-")
         return v
 
@@ -258,7 +260,7 @@ def parse_spec(data: Any, source: str) -> HostSpec:
     devs = r.get(data, "devices", "", list)
     network = r.get(data, "network", "", dict, {})
     name = r.get(data, "name", "", str)
-    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name, re.ASCII):
+    if not HOST_NAME.fullmatch(name):
         raise r.fail("name", f"letters, digits, - and _ only (at most 64), got {shown(name)}")
     config = r.get(kernel, "config", "kernel", dict, {})
     kconfig: dict[str, str] = {}

@@ -26,8 +26,13 @@ def device_id(a: PciAddress) -> str:
     return f"sriov-{a.bus:02x}-{a.slot:02x}-{a.function:x}"
 
 
+# A QEMU id: a letter, then letters, digits, - . _. Option values are comma-separated key=value pairs, so a ','
+# or '=' in one would add options of its own (--bus 'rp1,host=0000:00:00.0').
+QEMU_ID = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}", re.ASCII)
+
+
 def device_args(addrs: list[PciAddress], bus: str | None = None) -> list[str]:
-    if bus is not None and not re.fullmatch(r"[A-Za-z][A-Za-z0-9_.-]{0,63}", bus, re.ASCII):
+    if bus is not None and not QEMU_ID.fullmatch(bus):
         raise UsageError(f"--bus {shown(bus)}: not a QEMU id", hint="a letter, then letters, digits, - . _ (no , or =)")
     out: list[str] = []
     for a in addrs:
