@@ -11,37 +11,25 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
-import sys
-import tempfile
-import time
-from pathlib import Path
 
-from timing import timed  # bench/ is on sys.path when a benchmark runs as a script
-
-HERE = Path(__file__).resolve().parent
-VENV_BIN = Path(sys.executable).parent
+from timing import SRIOVCTL, create_bench_host, timed, workdir  # bench/ is on sys.path when a benchmark runs as a script
 
 
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--runs", type=int, default=7)
     a = p.parse_args()
-    base = "/dev/shm" if os.path.isdir("/dev/shm") else None
-    work = tempfile.mkdtemp(prefix="sriovctl-bench-", dir=base)
+    work, on_tmpfs = workdir()
     env = dict(os.environ, SRIOVCTL_SIM_DIR=work)
     try:
-        t0 = time.perf_counter()
-        subprocess.run([str(VENV_BIN / "sriovctl"), "sim", "create", "bench", "--from", str(HERE / "spec-16x256.yaml")],
-                       check=True, env=env, stdout=subprocess.DEVNULL)
-        build = time.perf_counter() - t0
+        build = create_bench_host(env)
         tree = f"{work}/bench"
         ndev = len(os.listdir(f"{tree}/sys/bus/pci/devices"))
-        ours = timed([str(VENV_BIN / "sriovctl"), "--root", tree, "--json", "status"], a.runs, env)
+        ours = timed([SRIOVCTL, "--root", tree, "--json", "status"], a.runs, env)
         lspci = timed(["lspci", "-vvv", "-A", "linux-sysfs", "-O", f"sysfs.path={tree}/sys/bus/pci"], a.runs, env)
-        version = timed([str(VENV_BIN / "sriovctl"), "--version"], a.runs, env)
+        version = timed([SRIOVCTL, "--version"], a.runs, env)
         m_ours, m_lspci, m_ver = statistics.median(ours), statistics.median(lspci), statistics.median(version)
-        print(f"tree: {ndev} PCI devices on {'tmpfs' if base else 'disk'} (built in {build:.1f} s)")
+        print(f"tree: {ndev} PCI devices on {'tmpfs' if on_tmpfs else 'disk'} (built in {build:.1f} s)")
         print(f"sriovctl --json status : median {m_ours * 1000:7.1f} ms  (runs: {', '.join(f'{x * 1000:.0f}' for x in ours)})")
         print(f"lspci -vvv             : median {m_lspci * 1000:7.1f} ms  (runs: {', '.join(f'{x * 1000:.0f}' for x in lspci)})")
         print(f"ratio sriovctl/lspci   : {m_ours / m_lspci:.2f}  (target <= 1.0 and sriovctl <= 500 ms)")

@@ -15,14 +15,12 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tarfile
 import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-VENV_BIN = Path(sys.executable).parent
+from timing import SRIOVCTL, create_bench_host, workdir  # bench/ is on sys.path when run as a script
 
 
 def synthetic(path: Path, members: int) -> int:
@@ -76,8 +74,7 @@ def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--runs", type=int, default=3)
     a = p.parse_args()
-    base = "/dev/shm" if os.path.isdir("/dev/shm") else None
-    work = tempfile.mkdtemp(prefix="sriovctl-bench-", dir=base)
+    work, _ = workdir()
     ok = True
     try:
         rows = []
@@ -88,10 +85,9 @@ def main() -> int:
             s = [stdlib(path, work) for _ in range(a.runs)]
             rows.append((count, statistics.median(o), statistics.median(s)))
         env = dict(os.environ, SRIOVCTL_SIM_DIR=work)
-        subprocess.run([str(VENV_BIN / "sriovctl"), "sim", "create", "bench", "--from", str(HERE / "spec-16x256.yaml")],
-                       check=True, env=env, stdout=subprocess.DEVNULL)
+        create_bench_host(env)
         snap = Path(work) / "bench16x256.tar.gz"
-        subprocess.run([str(VENV_BIN / "sriovctl"), "--sim", "bench", "snapshot", str(snap)], check=True, env=env,
+        subprocess.run([SRIOVCTL, "--sim", "bench", "snapshot", str(snap)], check=True, env=env,
                        stdout=subprocess.DEVNULL)
         with tarfile.open(snap) as tar:
             snap_members = sum(1 for _ in tar)
@@ -99,7 +95,7 @@ def main() -> int:
         s = [stdlib(snap, work) for _ in range(a.runs)]
         rows.append((snap_members, statistics.median(o), statistics.median(s)))
         t0 = time.perf_counter()
-        r = subprocess.run([str(VENV_BIN / "sriovctl"), "--root", str(snap), "--json", "status"],
+        r = subprocess.run([SRIOVCTL, "--root", str(snap), "--json", "status"],
                            env=dict(env, TMPDIR=work), stdout=subprocess.DEVNULL)  # extracted where the bench runs
         whole = time.perf_counter() - t0
         print(f"{'members':>9} {'ours s':>8} {'stdlib s':>9} {'ours/stdlib':>12} {'us/member':>10}")

@@ -1,9 +1,31 @@
-"""Shared by the benchmarks: time a command in a fresh process per run."""
+"""Shared by the benchmarks: time a command in a fresh process per run; a work directory on tmpfs; the
+16 PF x 256 VF bench host."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
+
+SPEC_16X256 = Path(__file__).resolve().parent / "spec-16x256.yaml"
+SRIOVCTL = str(Path(sys.executable).parent / "sriovctl")
+
+
+def workdir() -> tuple[str, bool]:
+    """A fresh directory on tmpfs (/dev/shm) when there is one, else in the temp dir; and whether it is tmpfs."""
+    base = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    return tempfile.mkdtemp(prefix="sriovctl-bench-", dir=base), base is not None
+
+
+def create_bench_host(env: dict[str, str], name: str = "bench") -> float:
+    """Build the simulated 16 x 256 host in $SRIOVCTL_SIM_DIR; seconds taken."""
+    t0 = time.perf_counter()
+    subprocess.run([SRIOVCTL, "sim", "create", name, "--from", str(SPEC_16X256)], check=True, env=env,
+                   stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t0
 
 
 def timed(argv: list[str], runs: int, env: dict[str, str]) -> list[float]:
