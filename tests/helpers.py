@@ -61,7 +61,7 @@ def hold_vfio(group: str, pid: int = 4242, comm: str = "dpdk-testpmd", argv: tup
     """A process in the simulated host's /proc with /dev/vfio/GROUP open (argv defaults to its comm)."""
     from pathlib import Path
 
-    from sriovctl.host.simdir import open_sim
+    from sriovctl.host.sim.catalog import open_sim
 
     root = Path(open_sim(sim).root)
     fd = root / f"proc/{pid}/fd"

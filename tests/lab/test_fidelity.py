@@ -14,7 +14,7 @@ pytestmark = pytest.mark.lab("default")
 
 
 def test_sim_and_kernel_react_alike(host, pfs) -> None:  # type: ignore[no-untyped-def]
-    from sriovctl.host.simdir import open_sim, reset_sim
+    from sriovctl.host.sim.catalog import open_sim, reset_sim
 
     (pf,) = pfs
     real = run_sequence(host, pf)
@@ -30,7 +30,7 @@ def test_sim_and_kernel_answer_vf_settings_alike(host, pfs) -> None:  # type: ig
     import subprocess
 
     from labguest import set_numvfs
-    from sriovctl.host.simdir import open_sim, reset_sim
+    from sriovctl.host.sim.catalog import open_sim, reset_sim
 
     (pf,) = pfs
     set_numvfs(host, pf, 0)

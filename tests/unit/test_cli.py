@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from helpers import cli, tree_hash, validate
-from sriovctl.host.simdir import open_sim, sim_dir
+from sriovctl.host.sim.catalog import open_sim, sim_dir
 
 
 @pytest.mark.parametrize("sim", ["igb-82576", "e810-2x256", "no-iommu", "no-acs-switch"])

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lspci_compare import compare, lspci_dump_vvv, parse_lspci_vvv
-from sriovctl.host.simdir import open_sim
+from sriovctl.host.sim.catalog import open_sim
 from sriovctl.pci.address import PciAddress
 from sriovctl.pci.build import ConfigBuilder
 from sriovctl.pci.config import decode

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from helpers import cli, validate
-from sriovctl.host.simdir import create_sim
+from sriovctl.host.sim.catalog import create_sim
 
 SPECS = Path(__file__).parent.parent / "fixtures" / "specs"
 GOLDEN = Path(__file__).parent.parent / "fixtures" / "golden"

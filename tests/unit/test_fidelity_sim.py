@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fidelity import run_sequence
-from sriovctl.host.simdir import open_sim
+from sriovctl.host.sim.catalog import open_sim
 
 RECORDED = Path(__file__).parent.parent / "fixtures" / "lab" / "fidelity-kernel.json"
 

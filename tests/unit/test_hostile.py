@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from helpers import cli, tree_hash, validate
 from sriovctl import archive
-from sriovctl.host.simdir import open_sim, sim_dir
+from sriovctl.host.sim.catalog import open_sim, sim_dir
 
 S = ("--sim", "igb-82576")
 BASE_SPEC = {
@@ -118,7 +118,7 @@ def test_a_tampered_spec_in_the_sim_dir_is_refused_on_reset(tmp_path: Path, sent
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_any_release_string_is_a_plain_name_or_refused(text: str) -> None:
     from sriovctl.errors import DataError
-    from sriovctl.host.spec import parse_spec
+    from sriovctl.host.sim.spec import parse_spec
 
     data = {**BASE_SPEC, "kernel": {"release": text}}
     try:
@@ -425,7 +425,7 @@ def test_spec_size_alias_bomb_and_recursion(tmp_path: Path) -> None:
 
 def test_topology_depth_and_device_count_are_bounded() -> None:
     from sriovctl.errors import DataError
-    from sriovctl.host.spec import parse_spec
+    from sriovctl.host.sim.spec import parse_spec
 
     with pytest.raises(DataError, match="nested deeper than 32 bridges"):
         parse_spec({"name": "h1", "devices": [_deep(40)]}, "spec")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sriovctl.host.simdir import open_sim
+from sriovctl.host.sim.catalog import open_sim
 from sriovctl.inventory import read_inventory
 from sriovctl.pci.address import PciAddress
 
@@ -105,7 +105,7 @@ def test_e810_2x256() -> None:
 
 
 def test_pf_with_capability_but_no_driver_support(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from sriovctl.host.simdir import create_sim
+    from sriovctl.host.sim.catalog import create_sim
 
     spec = tmp_path / "s.yaml"
     spec.write_text("""

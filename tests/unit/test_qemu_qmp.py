@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from helpers import cli, tree_hash, validate
-from sriovctl.host.simdir import open_sim, sim_dir
+from sriovctl.host.sim.catalog import open_sim, sim_dir
 
 S = ("--sim", "igb-82576")
 VF2 = "0000:0b:10.4"  # enp11s0f0#2

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from helpers import cli
-from sriovctl.host.simdir import open_sim, sim_dir
-from sriovctl.host.simtree import KILL_HOOK
+from sriovctl.host.sim.catalog import open_sim, sim_dir
+from sriovctl.host.sim.tree import KILL_HOOK
 
 SIM = "e810-1x256"
 PF = "0000:17:00.0"
@@ -114,11 +114,11 @@ def test_kill_9_at_any_step_of_enabling_256_vfs() -> None:
     assert subprocess.run([sys.executable, "-m", "sriovctl.cli.main", *ENABLE], env=env, capture_output=True).returncode == 0
     assert_whole(root, (256,))
     assert cli("--sim", SIM, "vf", "disable", "ens2f0", "--force").code == 0
-    from sriovctl.host.simtree import SimTree
+    from sriovctl.host.sim.tree import SimTree
 
     probe = SimTree(str(root))
     with probe.locked():
-        from sriovctl.host.sim import enable_vfs, journaled
+        from sriovctl.host.sim.kernel import enable_vfs, journaled
         from sriovctl.pci.address import PciAddress
 
         before = probe._changes

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from sriovctl.host.simdir import open_sim
+from sriovctl.host.sim.catalog import open_sim
 from sriovctl.inventory import read_inventory
 from sriovctl.pci.address import PciAddress
 

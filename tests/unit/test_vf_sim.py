@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import cli, hold_vfio, tree_hash, validate
-from sriovctl.host.simdir import open_sim, sim_dir
+from sriovctl.host.sim.catalog import open_sim, sim_dir
 
 S = ("--sim", "igb-82576")
 PF0 = "sys/bus/pci/devices/0000:0b:00.0"

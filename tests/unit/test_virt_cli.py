@@ -83,7 +83,7 @@ def test_json_outputs_validate() -> None:
 
 def test_attach_and_detach_dry_runs() -> None:
     from helpers import tree_hash
-    from sriovctl.host.simdir import open_sim, sim_dir
+    from sriovctl.host.sim.catalog import open_sim, sim_dir
 
     root = open_sim("igb-82576").root
     flags = f"{root}/sys/class/net/enp11s0f0/flags"
@@ -120,7 +120,7 @@ def test_attach_a_plain_hostdev() -> None:
 def test_attach_refuses_a_vf_a_guest_outside_libvirt_holds() -> None:
     """A VF hot-plugged into a QEMU that libvirt does not manage is refused live, naming that QEMU."""
     from helpers import hold_vfio
-    from sriovctl.host.simdir import open_sim
+    from sriovctl.host.sim.catalog import open_sim
 
     assert cli(*S, "vf", "bind", "enp11s0f0#2", "vfio-pci").code == 0
     group = open_sim("igb-82576").link_name("sys/bus/pci/devices/0000:0b:10.4/iommu_group")

@@ -52,7 +52,7 @@ class Ctx:
                                      hint=f"name a {'simulated host' if opt == '--sim' else 'snapshot'}, "
                                           "or leave the option out for the live host")
             if self.args.sim is not None:
-                from sriovctl.host.simdir import open_sim
+                from sriovctl.host.sim.catalog import open_sim
 
                 self.host = open_sim(self.args.sim)
             elif self.args.root is not None:
@@ -196,7 +196,7 @@ def cmd_snapshot(ctx: Ctx) -> int:
 
 
 def cmd_sim_list(ctx: Ctx) -> int:
-    from sriovctl.host.simdir import list_sims, sim_dir
+    from sriovctl.host.sim.catalog import list_sims, sim_dir
 
     rows = list_sims()
     if ctx.json:
@@ -209,7 +209,7 @@ def cmd_sim_list(ctx: Ctx) -> int:
 
 
 def cmd_sim_reset(ctx: Ctx) -> int:
-    from sriovctl.host.simdir import reset_sim
+    from sriovctl.host.sim.catalog import reset_sim
 
     root = reset_sim(ctx.args.name)
     ctx.emit_json({"schema_version": 1, "name": ctx.args.name, "dir": str(root)}) if ctx.json else \
@@ -218,7 +218,7 @@ def cmd_sim_reset(ctx: Ctx) -> int:
 
 
 def cmd_sim_create(ctx: Ctx) -> int:
-    from sriovctl.host.simdir import create_sim
+    from sriovctl.host.sim.catalog import create_sim
 
     root = create_sim(ctx.args.name, Path(ctx.args.spec))
     ctx.emit_json({"schema_version": 1, "name": ctx.args.name, "dir": str(root)}) if ctx.json else \

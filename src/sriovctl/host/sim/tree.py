@@ -2,7 +2,7 @@
 kernel lays them out, so that other tools (lspci -A linux-sysfs) read it too.
 
 This module only knows the layout. What the kernel does in reaction to writes lives in
-:mod:`sriovctl.host.sim`; how a spec becomes a tree lives in :mod:`sriovctl.host.simbuild`.
+:mod:`sriovctl.host.sim`; how a spec becomes a tree lives in :mod:`sriovctl.host.sim.build`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import json
 import os
 import shutil
 import signal
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar
 
 from sriovctl.host.base import safe_name
 from sriovctl.leftovers import owner_gone
@@ -54,6 +54,9 @@ class SimTree:
     the rtnl lock) — which re-reads the state first, so concurrent sriovctl processes lose no update. A change of
     sriov_numvfs is journaled: the real kernel finishes such a write even when the writer is killed, so if a
     writer dies mid-change the next holder of the lock completes it (:meth:`recover`)."""
+
+    # Completes a journaled sriov_numvfs change on one PF (scrub, then enable): set by sim/kernel.py.
+    complete_numvfs: ClassVar[Callable[[SimTree, PciAddress, int], None] | None] = None
 
     def __init__(self, root: str) -> None:
         self.root = root
@@ -139,20 +142,18 @@ class SimTree:
     def recover(self) -> None:
         """Complete the journaled sriov_numvfs change of a process that died making it: every trace of the PF's
         VFs is removed, whatever step the writer reached, and the PF is brought to the count it was writing."""
-        from sriovctl.host.sim import enable_vfs, scrub_vfs
-
         try:
             with open(self.p(JOURNAL), encoding="utf-8") as f:
                 journal = json.load(f)
             targets = {PciAddress.parse(a): int(n) for a, n in journal["numvfs"].items()}
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             targets = {}  # a journal cut short before its rename cannot exist; an unreadable one has no target
+        complete = SimTree.complete_numvfs
+        if complete is None:  # the kernel module registers it on import (sim/kernel.py): the tree stays below it
+            raise RuntimeError("simulated kernel not loaded: import sriovctl.host.sim.kernel")
         for pf, n in sorted(targets.items()):
-            if not self.has_device(pf):
-                continue
-            scrub_vfs(self, pf)
-            if n:
-                enable_vfs(self, pf, n)
+            if self.has_device(pf):
+                complete(self, pf, n)
         self.save()
         self.end()
 

@@ -1,4 +1,4 @@
-"""Lay out a simulated host's tree from its :class:`~sriovctl.host.spec.HostSpec`."""
+"""Lay out a simulated host's tree from its :class:`~sriovctl.host.sim.spec.HostSpec`."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import os
 import shutil
 from dataclasses import replace
 
-from sriovctl.host.simtree import GROUPS, PCI_DRIVERS, SimTree
-from sriovctl.host.spec import DeviceSpec, HostSpec
+from sriovctl.host.sim.spec import DeviceSpec, HostSpec
+from sriovctl.host.sim.tree import GROUPS, PCI_DRIVERS, SimTree
 from sriovctl.pci.address import PciAddress, vf_address
 from sriovctl.pci.build import ConfigBuilder
 from sriovctl.pci.config import PortType
@@ -53,17 +53,6 @@ def _pf_config(d: DeviceSpec, on_root_bus: bool, vf_bar0: int, vf_bar3: int) -> 
     b.sriov(initial_vfs=nic.config_total_vfs, total_vfs=nic.config_total_vfs, num_vfs=0,
             vf_offset=nic.vf_offset, vf_stride=nic.vf_stride, vf_device=nic.vf_device, control=0,
             vf_bars=bars)
-    return b.bytes()
-
-
-def vf_config(pf_class: int, revision: int, on_root_bus: bool, bar0: int, bar3: int) -> bytes:
-    b = ConfigBuilder(0xFFFF, 0xFFFF, pf_class, revision)  # VFs read all ones here (SR-IOV 9.3.4.1.1)
-    b.add_cap(0x11, bytes([2, 0, 3, 0, 0, 0, 3, 0x20, 0, 0]), 12)
-    b.pcie(PortType.RC_INTEGRATED_ENDPOINT if on_root_bus else PortType.ENDPOINT)
-    b.add_ext_cap(0x01, 2, bytes(0x3C), 0x50)  # AER at 0x100, ARI at 0x150: the layout of the lab's real VF
-    b.ari()
-    b.data[0x10:0x18] = (bar0 | 0xC).to_bytes(8, "little")
-    b.data[0x1C:0x24] = (bar3 | 0xC).to_bytes(8, "little")
     return b.bytes()
 
 
@@ -215,7 +204,7 @@ def build(spec: HostSpec, root: str, spec_text: str) -> SimTree:
             t.put(f"sys/class/net/{ifname}/operstate", "up\n")
     t.save()
     # VFs that exist at boot (a driver parameter such as igb max_vfs): enable them through the kernel model.
-    from sriovctl.host.sim import enable_vfs
+    from sriovctl.host.sim.kernel import enable_vfs
 
     def boot_vfs(ds: tuple[DeviceSpec, ...]) -> None:
         for d in ds:
@@ -237,4 +226,4 @@ def _with_driver(d: DeviceSpec, driver: str) -> DeviceSpec:
     return replace(d, driver=driver)
 
 
-__all__ = ["PCI_DRIVERS", "build", "vf_config"]
+__all__ = ["PCI_DRIVERS", "build"]

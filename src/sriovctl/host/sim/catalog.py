@@ -12,8 +12,8 @@ from importlib import resources
 from pathlib import Path
 
 from sriovctl.errors import DataError, NoInputError, UsageError
-from sriovctl.host.sim import SimHost
-from sriovctl.host.spec import HOST_NAME, HostSpec, parse_spec
+from sriovctl.host.sim.host import SimHost
+from sriovctl.host.sim.spec import HOST_NAME, HostSpec, parse_spec
 from sriovctl.leftovers import owner_gone
 from sriovctl.untrusted import YAML_MAX_BYTES, load_yaml, read_regular, shown
 
@@ -27,12 +27,12 @@ def sim_dir() -> Path:
 
 
 def builtin_names() -> list[str]:
-    cat = resources.files("sriovctl.host") / "catalog"
+    cat = resources.files("sriovctl.host.sim") / "catalog_specs"
     return sorted(p.name.removesuffix(".yaml") for p in cat.iterdir() if p.name.endswith(".yaml"))
 
 
 def builtin_text(name: str) -> str:
-    return (resources.files("sriovctl.host") / "catalog" / f"{name}.yaml").read_text(encoding="utf-8")
+    return (resources.files("sriovctl.host.sim") / "catalog_specs" / f"{name}.yaml").read_text(encoding="utf-8")
 
 
 def load_spec_text(text: str, source: str) -> HostSpec:
@@ -54,8 +54,8 @@ def _remove_stale_builds(base: Path) -> None:
 
 def build_sim(name: str, text: str, source: str) -> Path:
     """Build the host in a private directory, then swap it in under the simulated kernel's lock."""
-    from sriovctl.host.simbuild import build
-    from sriovctl.host.simtree import SimTree
+    from sriovctl.host.sim.build import build
+    from sriovctl.host.sim.tree import SimTree
 
     spec = load_spec_text(text, source)
     if spec.name != name:
@@ -86,7 +86,7 @@ def build_sim(name: str, text: str, source: str) -> Path:
 def open_sim(name: str) -> SimHost:
     """The simulated host ``name``, built from the catalog on first use; its state persists. An sriov_numvfs
     change that a killed process left half made is completed here, before anything reads the tree."""
-    from sriovctl.host.simtree import SimTree
+    from sriovctl.host.sim.tree import SimTree
 
     _check_name(name)
     root = sim_dir() / name

@@ -8,13 +8,10 @@ unbound; ``driver_override``, ``unbind``, ``bind`` and ``drivers_probe`` behave 
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import re
-import struct
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from sriovctl.host.base import Host
@@ -28,182 +25,20 @@ from sriovctl.host.netlink import (
     VfNetlink,
     kernel_order,
 )
-from sriovctl.host.simbuild import vf_config
-from sriovctl.host.simtree import GROUPS, PCI_DEVICES, PCI_DRIVERS, SimTree
-from sriovctl.pci.address import PciAddress, vf_address
-from sriovctl.pci.config import decode
+from sriovctl.host.sim.kernel import (
+    can_probe,
+    disable_if_enabled,
+    disable_vfs,
+    enable_vfs,
+    journaled,
+    match_driver,
+    os_error,
+)
+from sriovctl.host.sim.tree import PCI_DEVICES, SimTree
+from sriovctl.pci.address import PciAddress
 
 _DEV_ATTR = re.compile(r"^sys/bus/pci/devices/([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7])/([a-z_]+)$")
 _DRV_ATTR = re.compile(r"^sys/bus/pci/drivers/([A-Za-z0-9_.-]+)/(bind|unbind|new_id|remove_id)$")
-
-
-def _err(code: int, path: str) -> OSError:
-    return OSError(code, os.strerror(code), path)
-
-
-def vf_defaults() -> dict[str, object]:
-    """The netlink view of a new VF (what `ip link` shows after enabling, seen in the lab)."""
-    return {"mac": "00:00:00:00:00:00", "vlan": 0, "qos": 0, "vlan_proto": "802.1Q", "spoofchk": True,
-            "trust": False, "link_state": "auto", "min_tx_rate": 0, "max_tx_rate": 0, "rss_query_en": False}
-
-
-def _can_probe(t: SimTree, addr: PciAddress) -> bool:
-    """The PCI core's pci_device_can_probe(): a VF may be probed only with a driver_override or when its
-    PF's sriov_drivers_autoprobe is 1 (seen in the lab: bind and drivers_probe then do nothing)."""
-    d = t.devdir(addr)
-    if not os.path.lexists(t.p(f"{d}/physfn")) or t.get(f"{d}/driver_override") != "(null)":
-        return True
-    return t.get(f"{d}/physfn/sriov_drivers_autoprobe") == "1"
-
-
-def _match_driver(t: SimTree, addr: PciAddress) -> str | None:
-    override = t.get(f"{PCI_DEVICES}/{addr}/driver_override")
-    if override != "(null)":
-        return override if os.path.isdir(t.p(f"{PCI_DRIVERS}/{override}")) else None
-    v, d = int(t.get(f"{PCI_DEVICES}/{addr}/vendor"), 16), int(t.get(f"{PCI_DEVICES}/{addr}/device"), 16)
-    for name, ids in sorted(t.state.get("drivers", {}).items()):
-        if [v, d] in ids:
-            return str(name)
-    return None
-
-
-def enable_vfs(t: SimTree, pf: PciAddress, n: int) -> None:
-    cfg = t.config(pf)
-    cs = decode(bytes(cfg))
-    sr = cs.sriov
-    assert sr is not None
-    pfdir = t.devdir(pf)
-    parent = os.path.dirname(pfdir)
-    on_root = not PciAddress.try_parse(os.path.basename(parent))
-    vendor = int(t.get(f"{pfdir}/vendor"), 16)
-    sub = (int(t.get(f"{pfdir}/subsystem_vendor"), 16), int(t.get(f"{pfdir}/subsystem_device"), 16))
-    numa = int(t.get(f"{pfdir}/numa_node"))
-    with open(t.p(f"{pfdir}/resource"), encoding="ascii") as f:
-        res = [tuple(int(x, 16) for x in line.split()) for line in f if line.strip()]
-    autoprobe = t.get(f"{pfdir}/sriov_drivers_autoprobe") == "1"
-    vfs = []
-    for i in range(n):
-        va = vf_address(pf, sr.vf_offset, sr.vf_stride, i)
-        b0s, b0e = res[7][0], res[7][1]
-        b3s, b3e = res[10][0], res[10][1]
-        size0 = (b0e - b0s + 1) // sr.total_vfs if b0s else 0
-        size3 = (b3e - b3s + 1) // sr.total_vfs if b3s else 0
-        bar0 = b0s + i * size0 if b0s else 0
-        bar3 = b3s + i * size3 if b3s else 0
-        vres = [(0, 0, 0)] * 13
-        if bar0:
-            vres[0] = (bar0, bar0 + size0 - 1, 0x14220C)
-        if bar3:
-            vres[3] = (bar3, bar3 + size3 - 1, 0x14220C)
-        vdir = t.create_device(parent, va, vf_config(cs.class_code, cs.revision, on_root, bar0, bar3),
-                               vendor=vendor, device=sr.vf_device_id, class_code=cs.class_code,
-                               revision=cs.revision, subsystem=sub, numa_node=numa, resources=vres,
-                               extra={"sriov_vf_msix_count": "0"})
-        t.link(f"{vdir}/physfn", pfdir)
-        t.link(f"{pfdir}/virtfn{i}", vdir)
-        if t.state.get("groups_enabled"):
-            t.assign_group(va)
-        vfs.append(va)
-    struct.pack_into("<H", cfg, sr.offset + 0x10, n)
-    struct.pack_into("<H", cfg, sr.offset + 8, (struct.unpack_from("<H", cfg, sr.offset + 8)[0] | 0x9))
-    t.set_config(pf, bytes(cfg))
-    t.put(f"{pfdir}/sriov_numvfs", f"{n}\n")
-    t.state["vfinfo"][str(pf)] = [vf_defaults() for _ in range(n)]
-    if autoprobe:
-        for va in vfs:
-            drv = _match_driver(t, va)
-            if drv:
-                t.bind(va, drv)
-    t.save()
-
-
-def scrub_vfs(t: SimTree, pf: PciAddress) -> None:
-    """Remove every trace of the PF's VFs, whatever step a killed writer reached (a VF directory without its
-    links, links to directories that are gone, groups, driver links, netdevs), and set the count to 0. Used
-    only to recover: the normal paths are enable_vfs and disable_vfs."""
-    pfdir = t.devdir(pf)
-    parent = os.path.dirname(pfdir)
-    sr = decode(bytes(t.config(pf))).sriov
-    if sr is None:
-        return
-    spec_devices = set(t.state.get("initial_drivers", {}))
-    candidates = []
-    for i in range(sr.total_vfs):
-        try:
-            candidates.append(vf_address(pf, sr.vf_offset, sr.vf_stride, i))
-        except ValueError:
-            break
-    vfs = {str(a) for a in candidates} - spec_devices
-    for name in os.listdir(t.p(pfdir)):
-        if name.startswith("virtfn"):
-            t.unlink(f"{pfdir}/{name}")
-    drivers = os.listdir(t.p(PCI_DRIVERS)) if os.path.isdir(t.p(PCI_DRIVERS)) else []
-    for va in sorted(vfs):
-        vdir = f"{parent}/{va}"
-        if os.path.isdir(t.p(vdir)):
-            for ifname in sorted(os.listdir(t.p(f"{vdir}/net"))) if os.path.isdir(t.p(f"{vdir}/net")) else []:
-                t.unlink(f"sys/class/net/{ifname}")
-            t.rmtree(vdir)
-        t.unlink(f"{PCI_DEVICES}/{va}")
-        for drv in drivers:
-            t.unlink(f"{PCI_DRIVERS}/{drv}/{va}")
-    if os.path.isdir(t.p(GROUPS)):
-        for grp in os.listdir(t.p(GROUPS)):
-            members = f"{GROUPS}/{grp}/devices"
-            for m in os.listdir(t.p(members)) if os.path.isdir(t.p(members)) else []:
-                if m in vfs:
-                    t.unlink(f"{members}/{m}")
-            if not os.path.isdir(t.p(members)) or not os.listdir(t.p(members)):
-                t.rmtree(f"{GROUPS}/{grp}")
-                t.unlink(f"dev/vfio/{grp}")
-    for ifname in os.listdir(t.p("sys/class/net")):
-        if not os.path.exists(t.p(f"sys/class/net/{ifname}")):  # a netdev whose device is gone
-            t.unlink(f"sys/class/net/{ifname}")
-    _sriov_off(t, pf)
-
-
-def _sriov_off(t: SimTree, pf: PciAddress) -> None:
-    """The PF's side of having no VFs: NumVFs 0 and VF Enable/MSE clear in config space, sriov_numvfs 0, no
-    netlink VF entries."""
-    cfg = t.config(pf)
-    sr = decode(bytes(cfg)).sriov
-    assert sr is not None
-    struct.pack_into("<H", cfg, sr.offset + 0x10, 0)
-    struct.pack_into("<H", cfg, sr.offset + 8, (struct.unpack_from("<H", cfg, sr.offset + 8)[0] & ~0x9))
-    t.set_config(pf, bytes(cfg))
-    t.put(f"{t.devdir(pf)}/sriov_numvfs", "0\n")
-    t.state.setdefault("vfinfo", {})[str(pf)] = []
-
-
-def disable_vfs(t: SimTree, pf: PciAddress) -> None:
-    pfdir = t.devdir(pf)
-    links = sorted((int(x[6:]), x) for x in os.listdir(t.p(pfdir)) if x.startswith("virtfn"))
-    for _, name in reversed(links):
-        va = PciAddress.parse(os.path.basename(os.readlink(t.p(f"{pfdir}/{name}"))))
-        t.unlink(f"{pfdir}/{name}")
-        t.remove_device(va)
-    _sriov_off(t, pf)
-    t.save()
-
-
-def disable_if_enabled(t: SimTree, pf: PciAddress) -> None:
-    """A PF driver's remove() disables SR-IOV (igb does, seen in the lab): on unbind and on module unload."""
-    if os.path.exists(t.p(f"{t.devdir(pf)}/sriov_numvfs")) and t.get(f"{t.devdir(pf)}/sriov_numvfs") != "0":
-        with journaled(t, {pf: 0}):
-            disable_vfs(t, pf)
-
-
-@contextlib.contextmanager
-def journaled(t: SimTree, targets: dict[PciAddress, int]) -> Iterator[None]:
-    """A change of sriov_numvfs that completes even if this process is killed midway (the next holder of the
-    lock finishes it). A Python error midway is not a kill: the change is completed here, then re-raised."""
-    t.begin({str(a): n for a, n in targets.items()})
-    try:
-        yield
-    except BaseException:
-        t.recover()
-        raise
-    t.end()
 
 
 @dataclass
@@ -234,19 +69,19 @@ class SimHost(Host):
         if m:
             addr, attr = PciAddress.parse(m.group(1)), m.group(2)
             if not t.has_device(addr):
-                raise _err(errno.ENOENT, rel)
+                raise os_error(errno.ENOENT, rel)
             if attr == "sriov_numvfs":
                 self._numvfs(rel, addr, v)
             elif attr == "sriov_drivers_autoprobe":
                 if v not in ("0", "1"):
-                    raise _err(errno.EINVAL, rel)
+                    raise os_error(errno.EINVAL, rel)
                 t.put(f"{t.devdir(addr)}/{attr}", v + "\n")
             elif attr == "driver_override":
                 t.put(f"{t.devdir(addr)}/{attr}", (v or "(null)") + "\n")
             elif attr == "remove":
                 t.remove_device(addr)
             else:
-                raise _err(errno.EACCES, rel)
+                raise os_error(errno.EACCES, rel)
             t.save()
             return
         m = _DRV_ATTR.match(rel)
@@ -256,28 +91,28 @@ class SimHost(Host):
             if attr in ("new_id", "remove_id"):
                 return  # IDs are accepted and ignored: drivers here match by override or table
             if addr_p is None or not t.has_device(addr_p):
-                raise _err(errno.ENODEV, rel)
+                raise os_error(errno.ENODEV, rel)
             current = t.driver_of(addr_p)
             if attr == "unbind":
                 if current != drv:
-                    raise _err(errno.ENODEV, rel)
+                    raise os_error(errno.ENODEV, rel)
                 self._unbind(addr_p, drv)
             else:  # bind_store(): no match -> ENODEV before the busy check; probe refused -> ENODEV
-                if _match_driver(t, addr_p) != drv:
-                    raise _err(errno.ENODEV, rel)
+                if match_driver(t, addr_p) != drv:
+                    raise os_error(errno.ENODEV, rel)
                 if current is not None:
-                    raise _err(errno.EBUSY, rel)
-                if not _can_probe(t, addr_p):
-                    raise _err(errno.ENODEV, rel)
+                    raise os_error(errno.EBUSY, rel)
+                if not can_probe(t, addr_p):
+                    raise os_error(errno.ENODEV, rel)
                 t.bind(addr_p, drv)
             t.save()
             return
         if rel == "sys/bus/pci/drivers_probe":
             a = PciAddress.try_parse(v)
             if a is None or not t.has_device(a):
-                raise _err(errno.ENODEV, rel)
-            if t.driver_of(a) is None and _can_probe(t, a):
-                drv = _match_driver(t, a)
+                raise os_error(errno.ENODEV, rel)
+            if t.driver_of(a) is None and can_probe(t, a):
+                drv = match_driver(t, a)
                 if drv:
                     t.bind(a, drv)
             t.save()
@@ -293,25 +128,25 @@ class SimHost(Host):
         try:
             n = int(v, 0)
         except ValueError:
-            raise _err(errno.EINVAL, rel) from None
+            raise os_error(errno.EINVAL, rel) from None
         d = t.devdir(pf)
         total = int(t.get(f"{d}/sriov_totalvfs"))
         cur = int(t.get(f"{d}/sriov_numvfs"))
         if n < 0:
-            raise _err(errno.EINVAL, rel)
+            raise os_error(errno.EINVAL, rel)
         if n > total:
-            raise _err(errno.ERANGE, rel)
+            raise os_error(errno.ERANGE, rel)
         if n == cur:
             return
         if t.driver_of(pf) is None:
-            raise _err(errno.ENOENT, rel)  # "no driver bound to device"
+            raise os_error(errno.ENOENT, rel)  # "no driver bound to device"
         if cur and n:
-            raise _err(errno.EBUSY, rel)
+            raise os_error(errno.EBUSY, rel)
         if n:
             with open(t.p(f"{d}/resource"), encoding="ascii") as f:
                 lines = f.read().splitlines()
             if len(lines) > 7 and int(lines[7].split()[0], 16) == 0:
-                raise _err(errno.ENOMEM, rel)  # no MMIO for the VF BARs: sriov_enable() fails
+                raise os_error(errno.ENOMEM, rel)  # no MMIO for the VF BARs: sriov_enable() fails
         with journaled(t, {pf: n}):
             if n == 0:
                 disable_vfs(t, pf)
@@ -431,7 +266,7 @@ def _sim_run(t: SimTree, argv: list[str]) -> subprocess.CompletedProcess[str]:
         t.save()
         return done()
     for a in devices:
-        if t.has_device(a) and t.driver_of(a) is None and _can_probe(t, a) and _match_driver(t, a) == module:
+        if t.has_device(a) and t.driver_of(a) is None and can_probe(t, a) and match_driver(t, a) == module:
             t.bind(a, module)
             wanted = int(params.get("max_vfs", "0") or 0)
             if wanted and os.path.exists(t.p(f"{t.devdir(a)}/sriov_totalvfs")):
