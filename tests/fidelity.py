@@ -89,17 +89,17 @@ def run_sequence(host: Host, pf: str) -> Trace:
 def run_vf_sequence(host: Host, pf: str) -> list[object]:
     """VF attribute changes on VFs 0-2 of an enabled PF (its link down): what each attribute's outcome was,
     then each VF's netlink view (without the MACs the VF driver picked)."""
-    from sriovctl import vf
+    from sriovctl.ops import vfattrs as vf
     from sriovctl.errors import PartialError
     from sriovctl.inventory import read_inventory
 
     steps: list[tuple[int, vf.VfSettings]] = [
         (0, vf.VfSettings(mac="52:54:00:6d:90:02", vlan=42, qos=3, spoofchk=False, trust=True)),
-        (1, vf.VfSettings(vlan=7, state="disable", trust=True)),
-        (2, vf.VfSettings(vlan=5, proto="802.1ad")),
-        (2, vf.VfSettings(max_rate=100)),
-        (2, vf.VfSettings(min_rate=10, max_rate=100)),
-        (0, vf.VfSettings(query_rss=True)),
+        (1, vf.VfSettings(vlan=7, link_state="disable", trust=True)),
+        (2, vf.VfSettings(vlan=5, vlan_proto="802.1ad")),
+        (2, vf.VfSettings(max_tx_rate=100)),
+        (2, vf.VfSettings(min_tx_rate=10, max_tx_rate=100)),
+        (0, vf.VfSettings(rss_query_en=True)),
         (2, vf.VfSettings(vlan=0, spoofchk=False)),
     ]
     trace: list[object] = []
@@ -108,7 +108,7 @@ def run_vf_sequence(host: Host, pf: str) -> list[object]:
         p = next(x for x in inv.pfs if str(x.address) == pf)
         target = inv.vfs_of(p)[index]
         try:
-            res = vf.set_many(host, inv, [(target, st)])
+            res = vf.set_vfs(host, inv, [(target, st)])
             outcome = sorted([(c.attr, "ok") for c in res.applied])
         except PartialError as e:
             outcome = sorted([(d.split(": ")[1].split(" ")[0], d.rsplit(": ", 1)[1]) for d in e.details

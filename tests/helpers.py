@@ -31,9 +31,12 @@ def cli(*args: str) -> Result:
 
 
 def tree_hash(root: str) -> str:
-    """Hash of every file's path, content and every link's target under root."""
+    """Hash of every file's path, content and every link's target under root — the simulated host, not
+    sriovctl's own bookkeeping beside it (``state/``: PF lock files and the write log)."""
     h = hashlib.sha256()
     for dirpath, dirnames, filenames in os.walk(root):
+        if "state" in dirnames and os.path.exists(os.path.join(dirpath, "sim.json")):
+            dirnames.remove("state")
         dirnames.sort()
         for name in sorted(filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]):
             p = os.path.join(dirpath, name)

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from enum import IntEnum
 
+from sriovctl.host import sysfs
 from sriovctl.host.base import Host
 from sriovctl.model import Inventory, PciDevice
 from sriovctl.pci.address import PciAddress
@@ -87,13 +88,13 @@ def _kconfig(host: Host) -> dict[str, str] | None:
 
 
 def check_platform(host: Host, inv: Inventory, r: Report) -> None:
-    tables = [t for t in host.listdir("sys/firmware/acpi/tables") if t in IOMMU_TABLES]
-    units = host.listdir("sys/class/iommu")
-    groups = host.listdir("sys/kernel/iommu_groups")
+    tables = [t for t in host.listdir(sysfs.ACPI_TABLES) if t in IOMMU_TABLES]
+    units = host.listdir(sysfs.CLASS_IOMMU)
+    groups = host.listdir(sysfs.IOMMU_GROUPS)
     raw, args = _cmdline(host)
-    dt_iommu = [n for n in host.listdir("sys/firmware/devicetree/base") if "iommu" in n or "smmu" in n]
+    dt_iommu = [n for n in host.listdir(sysfs.DEVICETREE) if "iommu" in n or "smmu" in n]
     kinds = [IOMMU_TABLES[t] for t in tables] + (["device-tree IOMMU"] if dt_iommu else [])
-    ev_tables = [("/sys/firmware/acpi/tables", " ".join(host.listdir("sys/firmware/acpi/tables")) or "(none)")]
+    ev_tables = [(sysfs.shown(sysfs.ACPI_TABLES), " ".join(host.listdir(sysfs.ACPI_TABLES)) or "(none)")]
     if kinds:
         r.add("platform.iommu.firmware", Severity.OK, "platform", "host",
               f"firmware describes an IOMMU: {', '.join(kinds)}", ev_tables)
@@ -101,8 +102,8 @@ def check_platform(host: Host, inv: Inventory, r: Report) -> None:
         r.add("platform.iommu.firmware", Severity.FAIL, "platform", "host",
               "the firmware describes no IOMMU (no ACPI DMAR, IVRS or IORT table)", ev_tables,
               "enable Intel VT-d / AMD IOMMU (AMD-Vi) in the firmware setup; the CPU and chipset must have one")
-    ev_kernel = [("/sys/class/iommu", " ".join(units) or "(empty)"),
-                 ("/sys/kernel/iommu_groups", f"{len(groups)} groups")]
+    ev_kernel = [(sysfs.shown(sysfs.CLASS_IOMMU), " ".join(units) or "(empty)"),
+                 (sysfs.shown(sysfs.IOMMU_GROUPS), f"{len(groups)} groups")]
     off = [a for a in ("intel_iommu=off", "amd_iommu=off", "iommu=off") if a in raw.split()]
     if units and groups:
         r.add("platform.iommu.kernel", Severity.OK, "platform", "host",
@@ -164,14 +165,14 @@ def check_interrupt_remapping(host: Host, units: list[str], args: dict[str, str]
     supported = []
     evidence = []
     for u in units:
-        ecap = host.read_text(f"sys/class/iommu/{u}/intel-iommu/ecap")
+        ecap = host.read_text(sysfs.iommu_unit_file(u, "intel-iommu/ecap"))
         if ecap is not None:
             ir = bool(int(ecap, 16) & (1 << 3))
-            evidence.append((f"/sys/class/iommu/{u}/intel-iommu/ecap", ecap))
+            evidence.append((sysfs.shown(sysfs.iommu_unit_file(u, "intel-iommu/ecap")), ecap))
             supported.append(ir)
-        feats = host.read_text(f"sys/class/iommu/{u}/amd-iommu/features")
+        feats = host.read_text(sysfs.iommu_unit_file(u, "amd-iommu/features"))
         if feats is not None:
-            evidence.append((f"/sys/class/iommu/{u}/amd-iommu/features", feats))
+            evidence.append((sysfs.shown(sysfs.iommu_unit_file(u, "amd-iommu/features")), feats))
             supported.append(True)  # AMD-Vi always remaps interrupts when enabled
     disabled = [a for a in ("intremap=off", "nointremap") if (a.split("=")[0] in args and
                                                              (a == "nointremap" or args.get("intremap") == "off"))]
@@ -193,20 +194,20 @@ def check_interrupt_remapping(host: Host, units: list[str], args: dict[str, str]
 
 
 def check_vfio(host: Host, r: Report) -> None:
-    loaded = host.is_dir("sys/bus/pci/drivers/vfio-pci") or host.is_dir("sys/module/vfio_pci")
+    loaded = host.is_dir(sysfs.driver_dir("vfio-pci")) or host.is_dir(sysfs.module_dir("vfio_pci"))
     release = host.read_text("proc/sys/kernel/osrelease") or ""
     builtin = host.read_text(f"lib/modules/{release}/modules.builtin") or ""
     dep = host.read_text(f"lib/modules/{release}/modules.dep") or ""
     loadable = "vfio-pci.ko" in dep or "vfio_pci.ko" in dep or "vfio-pci.ko" in builtin
     if loaded:
         r.add("platform.vfio", Severity.OK, "platform", "host", "vfio-pci is loaded",
-              [("/sys/bus/pci/drivers/vfio-pci", "present")])
+              [(sysfs.shown(sysfs.driver_dir("vfio-pci")), "present")])
     elif loadable:
         r.add("platform.vfio", Severity.OK, "platform", "host", "vfio-pci is available (loaded on first bind)",
               [(f"/lib/modules/{release}/modules.dep", "vfio-pci.ko")])
     else:
         r.add("platform.vfio", Severity.WARN, "platform", "host", "vfio-pci is neither loaded nor found as a module",
-              [("/sys/bus/pci/drivers/vfio-pci", "absent")], "install the kernel's vfio-pci module (CONFIG_VFIO_PCI)")
+              [(sysfs.shown(sysfs.driver_dir("vfio-pci")), "absent")], "install the kernel's vfio-pci module (CONFIG_VFIO_PCI)")
 
 
 def _vf_bus_range_ok(inv: Inventory, pf: PciDevice) -> tuple[bool, str] | None:
@@ -236,7 +237,7 @@ def check_devices(host: Host, inv: Inventory, r: Report) -> None:
             r.add("device.sriov.no_driver_support", Severity.WARN, "device", subj,
                   "SR-IOV capability in config space, but the kernel exposes no sriov_totalvfs",
                   [(f"{pf.address} config", f"SR-IOV at {cap.offset:#x}, Total VFs {cap.total_vfs}" if cap else "?"),
-                   (f"/sys/bus/pci/devices/{pf.address}/sriov_totalvfs", "absent")],
+                   (sysfs.shown(sysfs.device_attr(pf.address, sysfs.SRIOV_TOTALVFS)), "absent")],
                   "the driver lacks SR-IOV support, or SR-IOV is disabled in the firmware setup")
         if cap is not None and s.totalvfs is not None:
             if not cap.vf_bars:
@@ -334,9 +335,9 @@ def check_isolation(host: Host, inv: Inventory, r: Report) -> None:
                        f"can be assigned while {pf.driver} drives the PF")
             r.add("isolation.vf.assignable", Severity.FAIL, "isolation", f"{v.address} ({label}#{v.vf_index})",
                   f"not assignable: {why}",
-                  [(f"/sys/kernel/iommu_groups/{v.iommu_group}/devices",
+                  [(sysfs.shown(sysfs.group_devices(v.iommu_group)),
                     " ".join(str(m) for m in inv.groups[v.iommu_group].members)) if v.iommu_group is not None else
-                   ("iommu_group", "none")])
+                   (sysfs.IOMMU_GROUP, "none")])
         ngroups = len({v.iommu_group for v in assignable})
         summary = f"{label}: {len(vfs)} VFs, {len(assignable)} assignable ({ngroups} groups)"
         r.capacity.append({"pf": str(pf.address), "netdev": pf.netdevs[0].name if pf.netdevs else None,
@@ -349,7 +350,7 @@ def check_isolation(host: Host, inv: Inventory, r: Report) -> None:
             r.add("isolation.group.shared", Severity.INFO, "isolation", f"group {g.number}",
                   f"IOMMU group {g.number} is shared by {len(g.members)} devices (not SR-IOV related): "
                   + ", ".join(f"{m} ({d})" for m, d in zip(g.members, drivers, strict=True)),
-                  [(f"/sys/kernel/iommu_groups/{g.number}/devices", " ".join(str(m) for m in g.members))])
+                  [(sysfs.shown(sysfs.group_devices(g.number)), " ".join(str(m) for m in g.members))])
 
 
 def run_doctor(host: Host, inv: Inventory, device: PciDevice | None = None) -> Report:

@@ -14,10 +14,13 @@ class SriovctlError(Exception):
 
     exit_code: int = os.EX_SOFTWARE
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(self, message: str, hint: str | None = None, remedy: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        # What the user can do, as a key a front end words in its own terms (the CLI: cli/remedies.py names its
+        # options; the library never does). ``hint`` is the front-end-neutral wording.
+        self.remedy = remedy
 
 
 class UsageError(SriovctlError, ValueError):
@@ -64,9 +67,15 @@ class HostIOError(SriovctlError, OSError):
 
 class InterlockError(SriovctlError, PermissionError):
     """A safety interlock refused the change (a VF in use, the default-route interface, a device that is
-    not assignable). The user must free the device first, or insist with --force."""
+    not assignable). The user must free the device first, or insist with --force. ``holders`` are the typed
+    uses (model.Use: kind and id) that caused the refusal, for front ends that act on them."""
 
     exit_code = os.EX_NOPERM
+
+    def __init__(self, message: str, hint: str | None = None, remedy: str | None = None,
+                 holders: tuple[object, ...] = ()) -> None:
+        super().__init__(message, hint, remedy)
+        self.holders = holders
 
 
 class TemporaryError(SriovctlError):
@@ -78,6 +87,21 @@ class TemporaryError(SriovctlError):
 EX_PARTIAL = 3  # some changes applied, others refused by the driver: see docs/EXIT-CODES.md
 EX_DOCTOR_WARN = 4  # doctor found warnings (no failures)
 EX_DOCTOR_FAIL = 5  # doctor found failures
+EX_VERIFY = 6  # changes made, but the host reads back differently
+EX_REFUSED = 76  # libvirt or QEMU refused the operation (sysexits EX_PROTOCOL: the remote side said no)
+
+
+class VerificationError(SriovctlError):
+    """The kernel accepted a change but reading the host back shows something else (a driver that silently
+    ignores an attribute, another writer in between). The operator should look at the device."""
+
+    exit_code = EX_VERIFY
+
+
+class RefusedError(SriovctlError):
+    """libvirt or QEMU refused the operation (the request reached them; they said no). The operator must act."""
+
+    exit_code = EX_REFUSED
 
 
 class PartialError(SriovctlError):
@@ -85,9 +109,11 @@ class PartialError(SriovctlError):
 
     exit_code = EX_PARTIAL
 
-    def __init__(self, message: str, details: list[str], hint: str | None = None) -> None:
-        super().__init__(message, hint)
+    def __init__(self, message: str, details: list[str], hint: str | None = None, remedy: str | None = None,
+                 outcome: object | None = None) -> None:
+        super().__init__(message, hint, remedy)
         self.details = details
+        self.outcome = outcome  # the operation's Outcome (ops/plan.py): what was applied and refused
 
 
 class BugError(SriovctlError):

@@ -14,15 +14,12 @@ A VF (or any PCI function) is in use when
 from __future__ import annotations
 
 import itertools
-import os
-import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sriovctl.host.base import Host
-from sriovctl.model import PciDevice
+from sriovctl.model import PciDevice, Use, UseKind
 from sriovctl.pci.address import PciAddress
-from sriovctl.untrusted import shown
-from sriovctl.virt.xml import pci_source
 
 # Drivers that create a netdev for the function they bind
 NET_DRIVERS = frozenset({"igb", "igbvf", "ice", "iavf", "ixgbe", "ixgbevf", "i40e", "i40evf", "mlx5_core", "e1000e",
@@ -30,11 +27,19 @@ NET_DRIVERS = frozenset({"igb", "igbvf", "ice", "iavf", "ixgbe", "ixgbevf", "i40
 
 
 @dataclass(frozen=True, slots=True)
-class Use:
-    who: str  # "process 1234 (qemu-system-x86)", "libvirt domain vm1", "netdev eth0 up with 10.0.0.2/24"
+class Unknown:
+    """A source of users that could not be read: every device may be in use (fail closed)."""
 
-    def __str__(self) -> str:
-        return self.who
+    source: str
+    why: str
+
+    def use(self) -> Use:
+        return Use(UseKind.UNKNOWN, self.source, f"maybe in use: {self.source} {self.why}, so its devices are unknown")
+
+
+# Users that other layers know how to find (virt/users.py: running libvirt domains): PCI address → uses; a
+# source it could not read goes into the list given (every device is then "maybe in use").
+UserSource = Callable[[Host, list[Unknown]], dict[PciAddress, list[Use]]]
 
 
 def default_route_netdevs(host: Host) -> set[str]:
@@ -97,143 +102,46 @@ def vfio_holders(host: Host, group: int) -> list[Use]:
         try:
             fds = host.listdir(f"proc/{pid}/fd", strict=True)
         except HostPermissionError:  # fail closed: we cannot tell what this process holds
-            users.append(Use(f"process {pid}'s open files are not visible (not root): assuming it holds {target}"))
+            users.append(Use(UseKind.NOT_VISIBLE, pid,
+                             f"process {pid}'s open files are not visible (not root): assuming it holds {target}"))
             break
         for fd in fds:
             if host.readlink(f"proc/{pid}/fd/{fd}") == target:
                 who = _qemu_identity(host, pid)
+                kind = UseKind.QEMU if who is not None else UseKind.PROCESS
                 if who is None:
                     who = f"process {pid} ({host.read_text(f'proc/{pid}/comm') or '?'})"
-                users.append(Use(f"{who} holds {target} open"))
+                users.append(Use(kind, pid, f"{who} holds {target} open"))
                 break
     return users
-
-
-def _pci_sources(root: ET.Element) -> list[PciAddress]:
-    return [a for a in map(pci_source, root.iter()) if a is not None]
-
-
-LIVE_XML_LIMIT = 4 << 20  # a domain's live XML; libvirt's own are tens of KB
-
-
-@dataclass(frozen=True, slots=True)
-class Unknown:
-    """A source of users that could not be read: every device may be in use (fail closed)."""
-
-    source: str
-    why: str
-
-    def use(self) -> Use:
-        return Use(f"maybe in use: {self.source} {self.why}, so its devices are unknown")
-
-
-def libvirt_file_users(host: Host, unknown: list[Unknown] | None = None) -> dict[PciAddress, list[Use]]:
-    """PCI addresses referenced by running libvirt domains, from their live XML under /run/libvirt/qemu.
-    A file that cannot be read or parsed (too large, cut short, an entity bomb) is added to ``unknown``."""
-    out: dict[PciAddress, list[Use]] = {}
-    for name in host.listdir("run/libvirt/qemu"):
-        if not name.endswith(".xml"):
-            continue
-        raw = host.read_bytes(f"run/libvirt/qemu/{name}", LIVE_XML_LIMIT + 1)
-        where = f"libvirt live XML /run/libvirt/qemu/{shown(name)[1:-1]}"
-        if raw is None:
-            if host.exists(f"run/libvirt/qemu/{name}") and unknown is not None:
-                unknown.append(Unknown(where, "cannot be read"))
-            continue
-        if len(raw) > LIVE_XML_LIMIT:
-            if unknown is not None:
-                unknown.append(Unknown(where, f"is larger than {LIVE_XML_LIMIT} bytes"))
-            continue
-        try:
-            root = ET.fromstring(raw)
-        except ET.ParseError as e:
-            if unknown is not None:
-                unknown.append(Unknown(where, f"does not parse ({shown(str(e), 60)[1:-1]})"))
-            continue
-        dom = root.find(".//domain")
-        dom = dom if dom is not None else root
-        dname = dom.findtext("name") or name.removesuffix(".xml")
-        for addr in _pci_sources(dom):
-            out.setdefault(addr, []).append(Use(f"libvirt domain {dname}"))
-    return out
-
-
-def libvirt_api_users(uri: str, unknown: list[Unknown] | None = None) -> dict[PciAddress, list[Use]] | None:
-    """PCI addresses referenced by active domains, asked through a read-only libvirt connection; None when
-    libvirt-python is missing or nobody answers at ``uri`` (the caller falls back to the files)."""
-    try:
-        import libvirt
-
-        from sriovctl.virt.libvirt_api import state_name
-    except ImportError:
-        return None
-    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)  # libvirt prints its errors to stderr otherwise
-    try:
-        conn = libvirt.openReadOnly(uri)
-    except libvirt.libvirtError:
-        return None
-    out: dict[PciAddress, list[Use]] = {}
-    try:
-        for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
-            try:
-                state = state_name(dom)
-                root = ET.fromstring(dom.XMLDesc(0))
-            except libvirt.libvirtError as e:
-                if e.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
-                    continue  # it stopped while we looked
-                if unknown is not None:
-                    unknown.append(Unknown(f"libvirt domain {shown(dom.name())}", f"cannot be read ({e})"))
-                continue
-            except ET.ParseError as e:
-                if unknown is not None:
-                    unknown.append(Unknown(f"libvirt domain {shown(dom.name())}'s XML", f"does not parse ({e})"))
-                continue
-            for addr in _pci_sources(root):
-                out.setdefault(addr, []).append(Use(f"libvirt domain {dom.name()} ({state})"))
-    except libvirt.libvirtError:
-        return None
-    finally:
-        conn.close()
-    return out
-
-
-def libvirt_users(host: Host, unknown: list[Unknown] | None = None) -> dict[PciAddress, list[Use]]:
-    """Through libvirt's API on a live host (or wherever $SRIOVCTL_LIBVIRT_URI points), else from files."""
-    uri = os.environ.get("SRIOVCTL_LIBVIRT_URI")
-    if uri is None and host.root == "/" and any(
-            os.path.exists(f"/run/libvirt/{s}") for s in ("libvirt-sock-ro", "virtqemud-sock-ro")):
-        uri = "qemu:///system"
-    api_unknown: list[Unknown] = []
-    found = libvirt_api_users(uri, api_unknown) if uri else None
-    if found is not None:
-        if unknown is not None:
-            unknown.extend(api_unknown)
-        return found
-    return libvirt_file_users(host, unknown)
 
 
 class UsageScan:
     """One scan of the host's users, asked about many devices."""
 
-    def __init__(self, host: Host) -> None:
+    def __init__(self, host: Host, sources: tuple[UserSource, ...] = ()) -> None:
         self.host = host
         self.routes = default_route_netdevs(host)
         self.addrs = addresses(host)
         self.unknown: list[Unknown] = []  # sources that could not be read: every device is maybe in use
-        self.libvirt = libvirt_users(host, self.unknown)
+        self.libvirt: dict[PciAddress, list[Use]] = {}
+        for source in sources:
+            for addr, uses in source(host, self.unknown).items():
+                self.libvirt.setdefault(addr, []).extend(uses)
         self._vfio: dict[int, list[Use]] = {}
 
     def netdev_uses(self, d: PciDevice) -> list[Use]:
         uses = []
         for n in d.netdevs:
             if n.name in self.routes:
-                uses.append(Use(f"netdev {n.name} carries the default route"))
+                uses.append(Use(UseKind.DEFAULT_ROUTE, n.name, f"netdev {n.name} carries the default route"))
             elif self.addrs.get(n.name) and n.operstate not in ("down", None):
-                uses.append(Use(f"netdev {n.name} is up with {', '.join(self.addrs[n.name])}"))
+                uses.append(Use(UseKind.ADDRESSES, n.name, f"netdev {n.name} is up with {', '.join(self.addrs[n.name])}"))
             elif self.addrs.get(n.name):
-                uses.append(Use(f"netdev {n.name} has {', '.join(self.addrs[n.name])}"))
+                uses.append(Use(UseKind.ADDRESSES, n.name, f"netdev {n.name} has {', '.join(self.addrs[n.name])}"))
         if d.driver in NET_DRIVERS and not d.netdevs:
-            uses.append(Use(f"bound to {d.driver} but its netdev is not in this network namespace "
+            uses.append(Use(UseKind.NAMESPACE, str(d.address),
+                            f"bound to {d.driver} but its netdev is not in this network namespace "
                             "(moved into another one, or not created yet)"))
         return uses
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sriovctl.errors import SriovctlError
+from sriovctl.host import sysfs
 from sriovctl.host.base import Host
 from sriovctl.host.netlink import VfNetlink
 from sriovctl.model import (
@@ -25,8 +26,6 @@ from sriovctl.pci.address import PciAddress
 from sriovctl.pci.config import ConfigSpace, decode
 from sriovctl.pci.ids import PciIds, system_ids
 from sriovctl.untrusted import is_plain_name, sanitize_line
-
-DEVICES = "sys/bus/pci/devices"
 
 
 def _hex(host: Host, rel: str) -> int | None:
@@ -53,18 +52,14 @@ def _str(raw: bytes | None) -> str | None:
     return None if raw is None else sanitize_line(raw.decode("utf-8", "replace").strip())
 
 
-_DEV_FILES = ("vendor", "device", "class", "revision", "subsystem_vendor", "subsystem_device", "driver_override",
-              "numa_node")
-_DEV_LINKS = ("driver", "physfn", "iommu_group")
-_NET_FILES = ("address", "operstate", "mtu", "ifindex")
 
 
 def _netdevs(host: Host, dev: str) -> tuple[NetDev, ...]:
     out = []
-    for name in host.listdir(f"{dev}/net"):
+    for name in host.listdir(f"{dev}/{sysfs.NET}"):
         if not is_plain_name(name):
             continue  # not a name the kernel gives a netdev (dev_valid_name): a hostile tree
-        v, _ = host.read_dir_attrs(f"{dev}/net/{name}", _NET_FILES)
+        v, _ = host.read_dir_attrs(f"{dev}/{sysfs.NET}/{name}", sysfs.NETDEV_FILES)
         out.append(NetDev(name, _str(v.get("address")), _str(v.get("operstate")), _int(v.get("mtu")),
                           _int(v.get("ifindex"))))
     return tuple(out)
@@ -107,17 +102,17 @@ def _base(link: str | None) -> str | None:
 
 
 def _read_device(host: Host, name: str) -> _Raw:
-    dev = f"{DEVICES}/{name}"
-    v, lk = host.read_dir_attrs(dev, _DEV_FILES, _DEV_LINKS)
-    override = _str(v.get("driver_override"))
-    group = _base(lk.get("iommu_group"))
-    numa = _int(v.get("numa_node"))
-    physfn = _base(lk.get("physfn"))
+    dev = sysfs.device(name)
+    v, lk = host.read_dir_attrs(dev, sysfs.DEVICE_FILES, sysfs.DEVICE_LINKS)
+    override = _str(v.get(sysfs.DRIVER_OVERRIDE))
+    group = _base(lk.get(sysfs.IOMMU_GROUP))
+    numa = _int(v.get(sysfs.NUMA_NODE))
+    physfn = _base(lk.get(sysfs.PHYSFN))
     return _Raw(
-        dev=dev, vendor=_int(v.get("vendor"), 16) or 0, device=_int(v.get("device"), 16) or 0,
-        cls=_int(v.get("class"), 16) or 0, revision=_int(v.get("revision"), 16) or 0,
-        subsystem=(_int(v.get("subsystem_vendor"), 16), _int(v.get("subsystem_device"), 16)),
-        driver=_base(lk.get("driver")), override=None if override in (None, "(null)", "") else override,
+        dev=dev, vendor=_int(v.get(sysfs.VENDOR), 16) or 0, device=_int(v.get(sysfs.DEVICE), 16) or 0,
+        cls=_int(v.get(sysfs.CLASS), 16) or 0, revision=_int(v.get(sysfs.REVISION), 16) or 0,
+        subsystem=(_int(v.get(sysfs.SUBSYSTEM_VENDOR), 16), _int(v.get(sysfs.SUBSYSTEM_DEVICE), 16)),
+        driver=_base(lk.get(sysfs.DRIVER)), override=None if override in (None, "(null)", "") else override,
         numa=None if numa is None or numa < 0 else numa,
         group=int(group) if group and group.isdigit() else None,
         physfn=PciAddress.try_parse(physfn) if physfn else None, has_sriov=False, config=None,
@@ -131,7 +126,7 @@ def _netlink_views(host: Host, raw: dict[PciAddress, _Raw], pf_vfs: dict[PciAddr
 
     out: dict[PciAddress, VfNetlink] = {}
     for pf, vfs in pf_vfs.items():
-        names = host.listdir(f"{raw[pf].dev}/net")
+        names = host.listdir(f"{raw[pf].dev}/{sysfs.NET}")
         if not vfs or not names:
             continue
         try:
@@ -149,7 +144,7 @@ def read_inventory(host: Host, ids: PciIds | None = None, netlink: bool = True, 
     the per-VF traffic counters where the kernel reports them (costlier: off for listings)."""
     ids = ids or system_ids()
     raw: dict[PciAddress, _Raw] = {}
-    for name in host.listdir(DEVICES):
+    for name in host.listdir(sysfs.PCI_DEVICES):
         addr = PciAddress.try_parse(name)
         if addr is not None:
             raw[addr] = _read_device(host, name)
@@ -161,21 +156,20 @@ def read_inventory(host: Host, ids: PciIds | None = None, netlink: bool = True, 
         if r.physfn is not None:
             continue  # a VF: its config space adds nothing here, its parent is its PF's
         r.parent = _parent(host.readlink(r.dev))
-        r.has_sriov = host.exists(f"{r.dev}/sriov_totalvfs")
-        data = host.read_bytes(f"{r.dev}/config", 4096)
+        r.has_sriov = host.exists(f"{r.dev}/{sysfs.SRIOV_TOTALVFS}")
+        data = host.read_bytes(f"{r.dev}/{sysfs.CONFIG}", 4096)
         if data is not None and len(data) >= 64:
             r.config = decode(data, what=f"{addr} config")
             config_readable = config_readable and r.config.size > 64
         if r.has_sriov or (r.config is not None and r.config.sriov is not None):
-            names = tuple(n for n in host.listdir(r.dev) if n.startswith("virtfn") and n[6:].isascii()
-                          and n[6:].isdigit() and len(n) <= 11)
-            _, links = host.read_dir_attrs(r.dev, (), names)
+            index = {n: i for n in host.listdir(r.dev) if (i := sysfs.virtfn_index(n)) is not None}
+            _, links = host.read_dir_attrs(r.dev, (), tuple(index))
             vfs = []
-            for n in sorted(links, key=lambda x: int(x[6:])):
+            for n in sorted(links, key=index.__getitem__):
                 va = PciAddress.try_parse(_base(links[n]) or "")
                 if va is not None:
                     vfs.append(va)
-                    vf_index[va] = (addr, int(n[6:]))
+                    vf_index[va] = (addr, index[n])
             pf_vfs[addr] = tuple(vfs)
     for r in raw.values():
         if r.physfn is not None and r.physfn in raw:
@@ -193,7 +187,7 @@ def read_inventory(host: Host, ids: PciIds | None = None, netlink: bool = True, 
     for addr in sorted(raw):
         r = raw[addr]
         if r.driver is not None and r.driver not in modules:
-            modules[r.driver] = host.link_name(f"sys/bus/pci/drivers/{r.driver}/module")
+            modules[r.driver] = host.link_name(sysfs.driver_file(r.driver, sysfs.MODULE))
         pf = vf_index.get(addr)
         devices[addr] = PciDevice(
             address=addr, vendor_id=r.vendor, device_id=r.device, subsystem_vendor_id=r.subsystem[0],
@@ -210,7 +204,7 @@ def read_inventory(host: Host, ids: PciIds | None = None, netlink: bool = True, 
     if not config_readable:
         notes.append("config space beyond the 64-byte header is readable by root only: "
                      "SR-IOV/ACS/ARI capabilities not decoded (run as root)")
-    return Inventory(host.label, devices, group_objs, bool(host.listdir("sys/kernel/iommu_groups")),
+    return Inventory(host.label, devices, group_objs, bool(host.listdir(sysfs.IOMMU_GROUPS)),
                      config_readable, tuple(notes))
 
 
@@ -241,15 +235,15 @@ def _sriov_info(host: Host, dev: str, cfg: ConfigSpace | None, has_sysfs: bool) 
     cap = cfg.sriov if cfg else None
     if not has_sysfs:
         return SriovInfo(None, None, None, None, None, None, SriovState.NO_DRIVER_SUPPORT, cap)
-    numvfs = host.read_int(f"{dev}/sriov_numvfs")
-    vfd = _hex(host, f"{dev}/sriov_vf_device")
-    ap = host.read_int(f"{dev}/sriov_drivers_autoprobe")
+    numvfs = host.read_int(f"{dev}/{sysfs.SRIOV_NUMVFS}")
+    vfd = _hex(host, f"{dev}/{sysfs.SRIOV_VF_DEVICE}")
+    ap = host.read_int(f"{dev}/{sysfs.SRIOV_DRIVERS_AUTOPROBE}")
     if cfg is None or (cfg.size <= 64 and cap is None):
         state = SriovState.UNKNOWN if numvfs is None else (SriovState.ENABLED if numvfs else SriovState.DISABLED)
     else:
         state = SriovState.ENABLED if numvfs else SriovState.DISABLED
-    return SriovInfo(host.read_int(f"{dev}/sriov_totalvfs"), numvfs, host.read_int(f"{dev}/sriov_offset"),
-                     host.read_int(f"{dev}/sriov_stride"), vfd, None if ap is None else bool(ap), state, cap)
+    return SriovInfo(host.read_int(f"{dev}/{sysfs.SRIOV_TOTALVFS}"), numvfs, host.read_int(f"{dev}/{sysfs.SRIOV_OFFSET}"),
+                     host.read_int(f"{dev}/{sysfs.SRIOV_STRIDE}"), vfd, None if ap is None else bool(ap), state, cap)
 
 
 def netdev_index(inv: Inventory) -> dict[str, PciAddress]:

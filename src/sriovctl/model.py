@@ -5,9 +5,67 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from sriovctl.host.netlink import VfNetlink
 from sriovctl.pci.address import PciAddress
-from sriovctl.pci.config import ConfigSpace, SriovCap
+from sriovctl.pci.config import ACS_BITS, AcsFlags, ConfigSpace, SriovCap
+
+# The PCI value types are part of the model (front ends render them).
+__all__ = ["ACS_BITS", "AcsFlags", "Assignability", "ConfigSpace", "Inventory", "IommuGroup", "LinkState", "NetDev",
+           "PciAddress", "PciDevice", "SriovCap", "SriovInfo", "SriovState", "Use", "UseKind", "VfNetlink"]
+
+
+class LinkState(StrEnum):
+    AUTO = "auto"
+    ENABLE = "enable"
+    DISABLE = "disable"
+
+
+@dataclass(frozen=True, slots=True)
+class VfNetlink:
+    """One VF as its PF reports it over netlink. Absent facts are None."""
+
+    vf: int
+    mac: str | None = None
+    vlan: int | None = None
+    qos: int | None = None
+    vlan_proto: str | None = None  # "802.1Q" or "802.1ad"
+    spoofchk: bool | None = None
+    trust: bool | None = None
+    link_state: str | None = None
+    min_tx_rate: int | None = None
+    max_tx_rate: int | None = None
+    rss_query_en: bool | None = None
+    stats: dict[str, int] | None = None
+
+
+class UseKind(StrEnum):
+    """Who holds a device (the interlocks' typed answer; ``Use.id`` names the holder of that kind)."""
+
+    PROCESS = "process"  # id: pid — holds /dev/vfio/N open (a DPDK app, a QEMU outside libvirt)
+    QEMU = "qemu"  # id: pid — a QEMU process, named by guest and QMP socket in the text
+    LIBVIRT = "libvirt"  # id: domain name
+    DEFAULT_ROUTE = "default-route"  # id: netdev carrying the default route
+    ADDRESSES = "addresses"  # id: netdev with addresses
+    NAMESPACE = "namespace"  # id: device address — bound to a network driver, netdev not in our namespace
+    NOT_VISIBLE = "not-visible"  # id: pid whose open files we may not read (fail closed)
+    UNKNOWN = "unknown"  # id: a source of users that could not be read (fail closed)
+
+    @property
+    def cuts_host_off(self) -> bool:
+        """Taking the device would cut the host's own networking."""
+        return self in (UseKind.DEFAULT_ROUTE, UseKind.ADDRESSES)
+
+
+@dataclass(frozen=True, slots=True)
+class Use:
+    """One holder of a device: kind, the holder's id, and a sentence for people."""
+
+    kind: UseKind
+    id: str
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
 
 # Drivers that leave a device safe to share a group with one given to a VM.
 VM_SAFE_DRIVERS = frozenset({"vfio-pci", "pci-stub"})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from xml.sax.saxutils import escape
 
+from sriovctl.host import sysfs
 from sriovctl.model import Inventory, PciDevice
 from sriovctl.pci.address import PciAddress
 
@@ -25,7 +26,7 @@ def sysfs_path(inv: Inventory, d: PciDevice) -> str:
         parent = inv.devices.get(p)
         p = parent.parent if parent else None
     root = chain[-1]
-    return f"/sys/devices/pci{root.domain:04x}:{root.bus:02x}/" + "/".join(str(a) for a in reversed(chain))
+    return sysfs.device_path(list(reversed(chain)), root.domain, root.bus)
 
 
 def dumpxml(inv: Inventory, d: PciDevice) -> str:

@@ -25,17 +25,11 @@ from pathlib import Path
 
 from sriovctl import __version__
 from sriovctl.errors import DataError, HostPermissionError, NoInputError, UsageError
+from sriovctl.host import sysfs
 from sriovctl.host.base import NETLINK_SNAPSHOT, Host
 from sriovctl.untrusted import shown
 
 MARKER = "SRIOVCTL-SNAPSHOT.json"
-PCI_FILES = ("vendor", "device", "class", "revision", "subsystem_vendor", "subsystem_device", "numa_node",
-             "config", "resource", "driver_override", "enable", "irq", "modalias", "local_cpulist",
-             "sriov_totalvfs", "sriov_numvfs", "sriov_offset", "sriov_stride", "sriov_vf_device",
-             "sriov_drivers_autoprobe", "sriov_vf_total_msix", "ari_enabled",
-             "current_link_speed", "current_link_width", "max_link_speed", "max_link_width", "label")
-PCI_LINKS = ("driver", "iommu_group", "physfn", "subsystem")
-NET_FILES = ("address", "operstate", "mtu", "ifindex", "type", "carrier", "flags", "addr_len", "broadcast")
 _KCONFIG = re.compile(r"^(# )?CONFIG_[A-Z0-9_]*(IOMMU|VFIO|PCI_IOV|IRQ_REMAP|PCI_ATS|PCI_PRI|PCI_PASID|DMAR)[A-Z0-9_]*[= ]")
 
 
@@ -78,11 +72,11 @@ def _netlink_view(host: Host) -> dict[str, list[dict[str, object]]]:
     from sriovctl.host.netlink import NetlinkError
 
     out: dict[str, list[dict[str, object]]] = {}
-    for name in host.listdir("sys/bus/pci/devices"):
-        dev = f"sys/bus/pci/devices/{name}"
-        if not host.exists(f"{dev}/sriov_numvfs") or host.read_text(f"{dev}/sriov_numvfs") in (None, "0"):
+    for name in host.listdir(sysfs.PCI_DEVICES):
+        numvfs = sysfs.device_attr(name, sysfs.SRIOV_NUMVFS)
+        if not host.exists(numvfs) or host.read_text(numvfs) in (None, "0"):
             continue
-        for nd in host.listdir(f"{dev}/net"):
+        for nd in host.listdir(sysfs.net_dir(name)):
             try:
                 out[nd] = [dataclasses.asdict(v) for v in host.netlink().get_vfs(nd)]
             except (NetlinkError, OSError, ImportError):
@@ -102,53 +96,52 @@ def capture(host: Host, out: Path) -> dict[str, object]:
         w = _Writer(host, tmp)
         drivers: set[str] = set()
         groups: set[str] = set()
-        for name in host.listdir("sys/bus/pci/devices"):
-            t = w.link(f"sys/bus/pci/devices/{name}")
+        for name in host.listdir(sysfs.PCI_DEVICES):
+            t = w.link(sysfs.device(name))
             if t is None:
                 continue
-            dev = _norm("sys/bus/pci/devices", t)
+            dev = _norm(sysfs.PCI_DEVICES, t)
             if dev == ".." or dev.startswith("../"):
                 continue  # a link out of the tree it came from (a hostile directory root): not a device
-            for f in PCI_FILES:
+            for f in sysfs.SNAPSHOT_FILES:
                 w.copy(f"{dev}/{f}", 4096)
-            for lk in PCI_LINKS:
+            for lk in sysfs.SNAPSHOT_LINKS:
                 lt = w.link(f"{dev}/{lk}")
-                if lt and lk == "driver":
+                if lt and lk == sysfs.DRIVER:
                     drivers.add(posixpath.basename(lt))
-                if lt and lk == "iommu_group":
+                if lt and lk == sysfs.IOMMU_GROUP:
                     groups.add(posixpath.basename(lt))
             for entry in host.listdir(dev):
-                if entry.startswith("virtfn"):
+                if sysfs.virtfn_index(entry) is not None:
                     w.link(f"{dev}/{entry}")
-            for nd in host.listdir(f"{dev}/net"):
-                for f in NET_FILES:
-                    w.copy(f"{dev}/net/{nd}/{f}", 256)
-                w.link(f"sys/class/net/{nd}")
+            for nd in host.listdir(f"{dev}/{sysfs.NET}"):
+                for f in sysfs.SNAPSHOT_NETDEV_FILES:
+                    w.copy(f"{dev}/{sysfs.NET}/{nd}/{f}", 256)
+                w.link(sysfs.netdev(nd))
         for drv in sorted(drivers):
-            d = f"sys/bus/pci/drivers/{drv}"
+            d = sysfs.driver_dir(drv)
             os.makedirs(os.path.join(tmp, d), exist_ok=True)
-            mod = w.link(f"{d}/module")
+            mod = w.link(f"{d}/{sysfs.MODULE}")
             if mod:
                 os.makedirs(os.path.join(tmp, _norm(d, mod)), exist_ok=True)
             for entry in host.listdir(d):
                 if ":" in entry:
                     w.link(f"{d}/{entry}")
         for g in sorted(groups, key=lambda x: int(x) if x.isdigit() else -1):
-            gd = f"sys/kernel/iommu_groups/{g}"
-            for m in host.listdir(f"{gd}/devices"):
-                w.link(f"{gd}/devices/{m}")
-            w.copy(f"{gd}/type", 64)
-        os.makedirs(os.path.join(tmp, "sys/kernel/iommu_groups"), exist_ok=True)
-        for unit in host.listdir("sys/class/iommu"):
-            t = w.link(f"sys/class/iommu/{unit}")
+            for m in host.listdir(sysfs.group_devices(g)):
+                w.link(f"{sysfs.group_devices(g)}/{m}")
+            w.copy(f"{sysfs.group_dir(g)}/type", 64)
+        os.makedirs(os.path.join(tmp, sysfs.IOMMU_GROUPS), exist_ok=True)
+        for unit in host.listdir(sysfs.CLASS_IOMMU):
+            t = w.link(f"{sysfs.CLASS_IOMMU}/{unit}")
             if t:
-                os.makedirs(os.path.join(tmp, _norm("sys/class/iommu", t)), exist_ok=True)
-        os.makedirs(os.path.join(tmp, "sys/class/iommu"), exist_ok=True)
-        os.makedirs(os.path.join(tmp, "sys/class/net"), exist_ok=True)
-        for table in host.listdir("sys/firmware/acpi/tables"):
-            if host.is_dir(f"sys/firmware/acpi/tables/{table}"):
+                os.makedirs(os.path.join(tmp, _norm(sysfs.CLASS_IOMMU, t)), exist_ok=True)
+        os.makedirs(os.path.join(tmp, sysfs.CLASS_IOMMU), exist_ok=True)
+        os.makedirs(os.path.join(tmp, sysfs.CLASS_NET), exist_ok=True)
+        for table in host.listdir(sysfs.ACPI_TABLES):
+            if host.is_dir(sysfs.acpi_table(table)):
                 continue
-            w.put(f"sys/firmware/acpi/tables/{table}", b"")  # the name only
+            w.put(sysfs.acpi_table(table), b"")  # the name only
         w.copy("proc/cmdline", 4096)
         cpuinfo = (host.read_bytes("proc/cpuinfo", 1 << 20) or b"").decode("utf-8", "replace")
         keep = [ln for ln in cpuinfo.splitlines() if ln.startswith(("processor", "vendor_id", "flags"))
@@ -203,7 +196,7 @@ def open_root(path: str) -> Host:
     if not exists:
         raise NoInputError(f"{shown(path)}: no such snapshot file or directory")
     if is_dir:
-        if not (p / "sys/bus/pci/devices").is_dir():
+        if not (p / sysfs.PCI_DEVICES).is_dir():
             raise DataError(f"{shown(path)}: not a snapshot: no sys/bus/pci/devices inside",
                             hint="make one with `sriovctl snapshot OUT.tar.gz`")
         return Host(root=os.path.realpath(p), read_only=True, label=f"snapshot {path}")
@@ -225,7 +218,7 @@ def open_root(path: str) -> Host:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if not os.path.isdir(os.path.join(tmp, "sys/bus/pci/devices")) and not os.path.isfile(os.path.join(tmp, MARKER)):
+    if not os.path.isdir(os.path.join(tmp, sysfs.PCI_DEVICES)) and not os.path.isfile(os.path.join(tmp, MARKER)):
         shutil.rmtree(tmp, ignore_errors=True)
         raise DataError(f"{shown(path)}: not a snapshot: the archive has no {MARKER} and no sys/bus/pci",
                         hint="make one with `sriovctl snapshot OUT.tar.gz`")

@@ -207,7 +207,7 @@ def test_legacy_max_vfs_path(host, pfs) -> None:  # type: ignore[no-untyped-def]
 def test_benchmark_mac_vlan_on_7_vfs(host, pfs) -> None:  # type: ignore[no-untyped-def]
     """sriovctl's library call (one RTM_SETLINK + one RTM_GETLINK) vs one `ip link set` process per VF,
     read-back included on both sides."""
-    from sriovctl import vf
+    from sriovctl.ops import vfattrs as vf
     from sriovctl.inventory import read_inventory
 
     (pf,) = pfs
@@ -221,10 +221,10 @@ def test_benchmark_mac_vlan_on_7_vfs(host, pfs) -> None:  # type: ignore[no-unty
     def ours(vlan: int) -> tuple[float, int]:
         plan = [(d, vf.VfSettings(mac=f"52:54:00:00:01:{d.vf_index:02x}", vlan=vlan)) for d in vfs]
         t0 = time.perf_counter()
-        res = vf.set_many(host, inv, plan)  # read-back and verification included
+        res = vf.set_vfs(host, inv, plan)  # read-back and verification included
         t = time.perf_counter() - t0
         assert not res.refused and len(res.applied) == 14
-        return t, res.requests
+        return t, res.extra["netlink_requests"]
 
     def ip_way(vlan: int) -> float:
         t0 = time.perf_counter()

@@ -174,7 +174,7 @@ def test_set_attributes_and_partial_on_igb() -> None:
 
 
 def test_256_vfs_in_two_round_trips() -> None:
-    from sriovctl import vf
+    from sriovctl.ops import vfattrs as vf
     from sriovctl.inventory import read_inventory
 
     host = open_sim("e810-2x256")
@@ -183,9 +183,9 @@ def test_256_vfs_in_two_round_trips() -> None:
     vfs = inv.vfs_of(pf)
     assert len(vfs) == 256
     plan = [(d, vf.VfSettings(mac=f"52:54:00:aa:{d.vf_index >> 8:02x}:{d.vf_index & 0xFF:02x}", vlan=100 + d.vf_index % 7,
-                              trust=True, state="enable")) for d in vfs]
-    res = vf.set_many(host, inv, plan)
-    assert res.requests == 2 and len(res.applied) == 256 * 4 and not res.refused
+                              trust=True, link_state="enable")) for d in vfs]
+    res = vf.set_vfs(host, inv, plan)
+    assert res.extra["netlink_requests"] == 2 and len(res.applied) == 256 * 4 and not res.refused
     r = cli("--sim", "e810-2x256", "vf", "set", "ens2f1#0-255", "--spoofchk", "off", "--max-rate", "1000")
     assert r.code == 0 and r.out.count("spoof check off") == 256
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from sriovctl.host.netlink import VfNetlink
-from sriovctl.model import Inventory, PciDevice
-from sriovctl.pci.config import AcsFlags, ConfigSpace, SriovCap
+from sriovctl.model import AcsFlags, ConfigSpace, Inventory, PciDevice, SriovCap, VfNetlink
 
 SCHEMA_VERSION = 1
 

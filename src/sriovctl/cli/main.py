@@ -20,8 +20,10 @@ from sriovctl.errors import PartialError, SriovctlError, UsageError
 from sriovctl.untrusted import sanitize_line, shown
 
 if TYPE_CHECKING:
-    from sriovctl.host.base import Host
     from sriovctl.model import Inventory
+    from sriovctl.ops.plan import Notice, Outcome
+    from sriovctl.ops.session import Host, Session
+    from sriovctl.ops.virt import AttachOptions
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,40 +45,34 @@ class Ctx:
 
     def open_host(self) -> Host:
         if self.host is None:
-            if self.args.root is not None and self.args.sim is not None:
-                raise UsageError("--root and --sim: choose one host")
-            for opt, value in (("--sim", self.args.sim), ("--root", self.args.root)):
-                if value is not None and not value.strip():
-                    # An unset variable ("--sim $HOST") must never fall through to the live host.
-                    raise UsageError(f"{opt}: empty value {shown(value)}",
-                                     hint=f"name a {'simulated host' if opt == '--sim' else 'snapshot'}, "
-                                          "or leave the option out for the live host")
-            if self.args.sim is not None:
-                from sriovctl.host.sim.catalog import open_sim
+            from sriovctl.ops.session import open_host
 
-                self.host = open_sim(self.args.sim)
-            elif self.args.root is not None:
-                from sriovctl.snapshot import open_root
-
-                self.host = open_root(self.args.root)
-            else:
-                from sriovctl.host.base import Host
-
-                self.host = Host(root="/", label=os.uname().nodename)
+            self.host = open_host(self.args.sim, self.args.root)
         return self.host
 
-    def inventory(self, stats: bool = False) -> Inventory:
-        from sriovctl.inventory import read_inventory
+    def session(self, stats: bool = False) -> Session:
+        from sriovctl.ops.session import Session
 
-        return read_inventory(self.open_host(), stats=stats)
+        host = self.open_host()
+        host.dry_run = bool(getattr(self.args, "dry_run", False))
+        return Session(host, stats=stats)
+
+    def inventory(self, stats: bool = False) -> Inventory:
+        return self.session(stats).inv
 
     def emit_json(self, doc: dict[str, Any]) -> None:
         # Indented for a person at a terminal; compact (and written by the fast C encoder) for programs.
         tty = hasattr(self.out, "isatty") and self.out.isatty()
         self.out.write(json.dumps(doc, indent=2 if tty else None) + "\n")
 
+    def doc(self, **fields: Any) -> dict[str, Any]:
+        return {"schema_version": SCHEMA_VERSION, **fields}
 
-# ---------------------------------------------------------------- verbs
+
+SCHEMA_VERSION = 1
+
+
+# ---------------------------------------------------------------- reading verbs
 
 def cmd_status(ctx: Ctx) -> int:
     inv = ctx.inventory()
@@ -100,9 +96,9 @@ def cmd_list(ctx: Ctx) -> int:
     from sriovctl.cli.render import lspci_line
 
     if ctx.json:
-        ctx.emit_json({"schema_version": 1, "host": inv.host, "devices": [
+        ctx.emit_json(ctx.doc(host=inv.host, devices=[
             {"address": str(d.address), "short": d.address.short, "role": "pf" if d.is_pf else "vf" if d.is_vf else "device",
-             "line": lspci_line(d)} for d in devs]})
+             "line": lspci_line(d)} for d in devs]))
         return 0
     for d in devs:
         ctx.out.write(lspci_line(d) + "\n")
@@ -110,19 +106,16 @@ def cmd_list(ctx: Ctx) -> int:
 
 
 def cmd_show(ctx: Ctx) -> int:
-    from sriovctl.resolve import resolve_one
-
-    inv = ctx.inventory(stats=True)
-    d = resolve_one(inv, ctx.args.device)
+    s = ctx.session(stats=True)
+    d = s.find(ctx.args.device)
     if ctx.json:
         from sriovctl.cli.jsonout import config_json, device_json
 
-        ctx.emit_json({"schema_version": 1, "host": inv.host, "device": device_json(inv, d),
-                       "config": config_json(d.config)})
+        ctx.emit_json(ctx.doc(host=s.inv.host, device=device_json(s.inv, d), config=config_json(d.config)))
         return 0
     from sriovctl.cli.render import render_show
 
-    render_show(inv, d, ctx.out)
+    render_show(s.inv, d, ctx.out)
     return 0
 
 
@@ -138,25 +131,24 @@ def cmd_tree(ctx: Ctx) -> int:
 
 
 def cmd_nodedev_list(ctx: Ctx) -> int:
-    from sriovctl.nodedev import nodedev_names
+    from sriovctl.ops.reads import nodedev_names
 
     names = nodedev_names(ctx.inventory())
     if ctx.json:
-        ctx.emit_json({"schema_version": 1, "nodedevs": names})
+        ctx.emit_json(ctx.doc(nodedevs=names))
     else:
         ctx.out.write("".join(n + "\n" for n in names))
     return 0
 
 
 def cmd_nodedev_dumpxml(ctx: Ctx) -> int:
-    from sriovctl.nodedev import dumpxml
-    from sriovctl.resolve import resolve_one
+    from sriovctl.ops.reads import nodedev_xml
 
-    inv = ctx.inventory()
-    d = resolve_one(inv, ctx.args.name)
-    xml = dumpxml(inv, d)
+    s = ctx.session()
+    d = s.find(ctx.args.name)
+    xml = nodedev_xml(s.inv, d)
     if ctx.json:
-        ctx.emit_json({"schema_version": 1, "name": d.address.nodedev_name, "xml": xml})
+        ctx.emit_json(ctx.doc(name=d.address.nodedev_name, xml=xml))
     else:
         ctx.out.write(xml)
     return 0
@@ -164,15 +156,13 @@ def cmd_nodedev_dumpxml(ctx: Ctx) -> int:
 
 def cmd_pci_decode(ctx: Ctx) -> int:
     from sriovctl.cli.jsonout import config_json
-    from sriovctl.pci.config import decode
-    from sriovctl.pci.dump import read_dump
+    from sriovctl.ops.reads import decode_dump
 
-    devices = read_dump(Path(ctx.args.file))
-    decoded = [(dd, decode(dd.data, what=f"{ctx.args.file}: {dd.address or 'device'}")) for dd in devices]
+    decoded = decode_dump(ctx.args.file)
     if ctx.json:
-        ctx.emit_json({"schema_version": 1, "file": ctx.args.file, "devices": [
+        ctx.emit_json(ctx.doc(file=ctx.args.file, devices=[
             {"address": None if dd.address is None else str(dd.address), "title": dd.title, "config": config_json(c)}
-            for dd, c in decoded]})
+            for dd, c in decoded]))
         return 0
     from sriovctl.cli.render import render_decoded
 
@@ -182,26 +172,25 @@ def cmd_pci_decode(ctx: Ctx) -> int:
 
 
 def cmd_snapshot(ctx: Ctx) -> int:
-    from sriovctl.snapshot import capture
+    from sriovctl.ops.reads import snapshot
 
     out = Path(ctx.args.out)
     if not out.name.endswith((".tar.gz", ".tgz")):
         raise UsageError(f"{out}: a snapshot is written as .tar.gz", hint="e.g. sriovctl snapshot host1.tar.gz")
-    meta = capture(ctx.open_host(), out)
+    meta = snapshot(ctx.open_host(), out)
     if ctx.json:
-        ctx.emit_json({"schema_version": 1, "file": str(out), **meta})
+        ctx.emit_json(ctx.doc(file=str(out), **meta))
     else:
         ctx.out.write(f"{out}: {meta['files']} files from {meta['source']}\n")
     return 0
 
 
 def cmd_sim_list(ctx: Ctx) -> int:
-    from sriovctl.host.sim.catalog import list_sims, sim_dir
+    from sriovctl.ops.reads import sim_list
 
-    rows = list_sims()
+    where, rows = sim_list()
     if ctx.json:
-        ctx.emit_json({"schema_version": 1, "dir": str(sim_dir()), "hosts": [
-            {"name": n, "origin": o, "built": b} for n, o, b in rows]})
+        ctx.emit_json(ctx.doc(dir=where, hosts=[{"name": n, "origin": o, "built": b} for n, o, b in rows]))
     else:
         for n, o, b in rows:
             ctx.out.write(f"{n:<16} {o:<9} {'built' if b else 'not built yet'}\n")
@@ -209,275 +198,115 @@ def cmd_sim_list(ctx: Ctx) -> int:
 
 
 def cmd_sim_reset(ctx: Ctx) -> int:
-    from sriovctl.host.sim.catalog import reset_sim
+    from sriovctl.ops.reads import sim_reset
 
-    root = reset_sim(ctx.args.name)
-    ctx.emit_json({"schema_version": 1, "name": ctx.args.name, "dir": str(root)}) if ctx.json else \
+    root = sim_reset(ctx.args.name)
+    ctx.emit_json(ctx.doc(name=ctx.args.name, dir=str(root))) if ctx.json else \
         ctx.out.write(f"{ctx.args.name}: reset ({root})\n")
     return 0
 
 
 def cmd_sim_create(ctx: Ctx) -> int:
-    from sriovctl.host.sim.catalog import create_sim
+    from sriovctl.ops.reads import sim_create
 
-    root = create_sim(ctx.args.name, Path(ctx.args.spec))
-    ctx.emit_json({"schema_version": 1, "name": ctx.args.name, "dir": str(root)}) if ctx.json else \
+    root = sim_create(ctx.args.name, Path(ctx.args.spec))
+    ctx.emit_json(ctx.doc(name=ctx.args.name, dir=str(root))) if ctx.json else \
         ctx.out.write(f"{ctx.args.name}: created from {ctx.args.spec} ({root})\n")
     return 0
 
 
 def cmd_doctor(ctx: Ctx) -> int:
-    from sriovctl.doctor import Severity, run_doctor
     from sriovctl.errors import EX_DOCTOR_FAIL, EX_DOCTOR_WARN
-    from sriovctl.resolve import resolve_one
+    from sriovctl.ops.reads import doctor
 
-    host = ctx.open_host()
-    inv = ctx.inventory()
-    device = resolve_one(inv, ctx.args.device) if ctx.args.device else None
-    report = run_doctor(host, inv, device)
+    s = ctx.session()
+    device = s.find(ctx.args.device) if ctx.args.device else None
+    report = doctor(s.host, s.inv, device)
     if ctx.json:
-        ctx.emit_json({"schema_version": 1, "host": inv.host, "worst": report.worst.label,
-                       "findings": [{"id": f.id, "severity": f.severity.label, "area": f.area, "subject": f.subject,
-                                     "message": f.message, "hint": f.hint,
-                                     "evidence": [{"source": k, "value": v} for k, v in f.evidence]}
-                                    for f in report.findings],
-                       "capacity": report.capacity})
+        ctx.emit_json(ctx.doc(host=s.inv.host, worst=report.worst.label,
+                              findings=[{"id": f.id, "severity": f.severity.label, "area": f.area, "subject": f.subject,
+                                         "message": f.message, "hint": f.hint,
+                                         "evidence": [{"source": k, "value": v} for k, v in f.evidence]}
+                                        for f in report.findings],
+                              capacity=report.capacity))
     else:
         from sriovctl.cli.render import render_doctor
 
-        render_doctor(inv, report, ctx.out, verbose=ctx.args.verbose)
-    return {Severity.FAIL: EX_DOCTOR_FAIL, Severity.WARN: EX_DOCTOR_WARN}.get(report.worst, 0)
+        render_doctor(s.inv, report, ctx.out, verbose=ctx.args.verbose)
+    return EX_DOCTOR_FAIL if report.worst.label == "fail" else EX_DOCTOR_WARN if report.worst.label == "warn" else 0
 
+
+# ---------------------------------------------------------------- libvirt and QEMU
 
 def cmd_virt_xml(ctx: Ctx) -> int:
-    from sriovctl.pci.address import PciAddress
-    from sriovctl.resolve import resolve_one
-    from sriovctl.virt.macs import generated_mac
-    from sriovctl.virt.xml import Hostdev, HostdevInterface
+    from sriovctl.ops.virt import XmlOptions, device_xml
 
     a = ctx.args
-    inv = ctx.inventory()
-    d = resolve_one(inv, a.device)
-    if not d.assignability or not d.assignability.assignable:
-        reason = d.assignability.reason if d.assignability else "unknown"
-        if not a.force:
-            from sriovctl.errors import InterlockError
-
-            raise InterlockError(f"{d.address}: not assignable: {reason}", hint="see `sriovctl doctor`; --force writes it anyway")
-    dev: Hostdev | HostdevInterface
-    if a.hostdev:
-        if a.mac or a.vlan is not None or a.profile:
-            raise UsageError("--hostdev: a plain hostdev carries no MAC, VLAN or port profile",
-                             hint="drop --hostdev for an <interface type='hostdev'>")
-        dev = Hostdev.new(d.address)
-    else:
-        if not d.is_vf:
-            raise UsageError(f"{d.address}: not a VF: an <interface type='hostdev'> needs a network VF",
-                             hint="use --hostdev for other PCI functions")
-        iface = HostdevInterface.new(d.address, a.mac or generated_mac(inv, d))
-        if a.vlan is not None:
-            iface.set_vlan(a.vlan)
-        if a.profile:
-            iface.set_port_profile(a.profile)
-        pf = inv.devices.get(d.physfn) if d.physfn else None
-        if not a.force:
-            iface.check_libvirt_rules(pf.driver if pf else None)
-        dev = iface
-    if a.vfio_driver:
-        dev.set_driver_vfio()
-    if a.rom_bar is not None:
-        dev.set_rom(bar=a.rom_bar == "on")
-    if a.alias:
-        dev.alias = a.alias
-    if a.guest_address:
-        dev.guest_address = PciAddress.parse(a.guest_address)
-    return _emit_xml(ctx, d.address, dev.to_xml())
+    s = ctx.session()
+    d = s.find(a.device)
+    xml = device_xml(s.inv, d, XmlOptions(mac=a.mac, vlan=a.vlan, profile=a.profile, hostdev=a.hostdev,
+                                          vfio_driver=a.vfio_driver,
+                                          rom_bar=None if a.rom_bar is None else a.rom_bar == "on",
+                                          alias=a.alias, guest_address=a.guest_address, force=a.force))
+    return _emit_xml(ctx, d.address, xml)
 
 
 def _emit_xml(ctx: Ctx, device: object, xml: str) -> int:
     if ctx.json:
-        ctx.emit_json({"schema_version": 1, "device": str(device), "xml": xml})
+        ctx.emit_json(ctx.doc(device=str(device), xml=xml))
     else:
         ctx.out.write(xml)
     return 0
 
 
-def _vf_for_vm(ctx: Ctx, inv: Inventory, name: str) -> Any:
-    from sriovctl.resolve import resolve_one
+def cmd_virt_network_xml(ctx: Ctx) -> int:
+    from sriovctl.ops.virt import network_xml
 
-    return _check_vf_for_vm(ctx, resolve_one(inv, name))
-
-
-def _check_vf_for_vm(ctx: Ctx, d: Any) -> Any:
-    if not d.is_vf:
-        raise UsageError(f"{d.address}: not a VF", hint="name a VF: PF#N or its address")
-    if not (d.assignability and d.assignability.assignable) and not ctx.args.force:
-        from sriovctl.errors import InterlockError
-
-        raise InterlockError(f"{d.address}: not assignable: {d.assignability.reason if d.assignability else '?'}",
-                             hint="see `sriovctl doctor`; --force to try anyway")
-    return d
+    s = ctx.session()
+    pf = s.find(ctx.args.pf)
+    return _emit_xml(ctx, pf.address, network_xml(pf, ctx.args.name, ctx.args.vfs))
 
 
-def _require_pf_up(ctx: Ctx, pf: Any) -> None:
-    """libvirt programs a hostdev interface's MAC and VLAN through the PF and refuses while the PF is down
-    ("PF is not online", seen in the lab): say so first, with the fix."""
-    if pf is None or not pf.netdevs:
-        return
-    nd = pf.netdevs[0].name
-    flags = ctx.open_host().read_text(f"sys/class/net/{nd}/flags")
-    if flags is not None and not int(flags, 16) & 0x1:  # IFF_UP
-        from sriovctl.errors import UnavailableError
+def _attach_options(a: argparse.Namespace) -> AttachOptions:
+    from sriovctl.ops.virt import AttachOptions
 
-        raise UnavailableError(f"{pf.address} ({nd}): the PF is down: libvirt sets the VF's MAC and VLAN through it",
-                               hint=f"bring it up first: ip link set dev {nd} up")
+    return AttachOptions(live=a.live, config=a.config, connect=a.connect, mac=getattr(a, "mac", None),
+                         vlan=getattr(a, "vlan", None), hostdev=getattr(a, "hostdev", False), force=a.force,
+                         wait=getattr(a, "wait", 10.0))
 
 
 def cmd_virt_attach(ctx: Ctx) -> int:
-    from sriovctl.errors import InterlockError
-    from sriovctl.host.base import WriteRecord
-    from sriovctl.virt import libvirt_api as lv
-    from sriovctl.virt.macs import generated_mac
-    from sriovctl.virt.xml import Hostdev, HostdevInterface
+    from sriovctl.ops.virt import attach
 
     a = ctx.args
-    inv = ctx.inventory()
-    d = _vf_for_vm(ctx, inv, a.device)
-    conn = lv.connect(a.connect)
-    lv.lookup(conn, a.domain)
-    owners = [u for u in lv.domain_uses(conn) if u.address == d.address and u.domain != a.domain]
-    if owners and not a.force:
-        o = owners[0]
-        raise InterlockError(f"{d.address}: already given to domain {o.domain} ({o.state})",
-                             hint=f"detach it from {o.domain} first (sriovctl virt detach {o.domain} {a.device})")
-    warnings: list[str] = []
-    if a.live or not a.config:  # libvirt takes it from its driver now: the host or a guest outside libvirt may use it
-        from sriovctl.vf import guard_take
-
-        guard_take(ctx.open_host(), d, [], a.force, warnings, f"refusing to give it to {a.domain}")
-    for w in warnings:
-        ctx.err.write(w + "\n")
-    pf = inv.devices.get(d.physfn) if d.physfn else None
-    dev: Hostdev | HostdevInterface
-    if a.hostdev:  # a plain PCI hostdev: no MAC or VLAN, nothing programmed through the PF
-        if a.mac or a.vlan is not None:
-            raise UsageError("--hostdev: a plain hostdev carries no MAC or VLAN",
-                             hint="drop --hostdev for an <interface type='hostdev'>")
-        dev = Hostdev.new(d.address)
-        what = "<hostdev>"
-    else:
-        dev = iface = HostdevInterface.new(d.address, a.mac or generated_mac(inv, d))
-        if a.vlan is not None:
-            iface.set_vlan(a.vlan)
-        iface.check_libvirt_rules(pf.driver if pf else None)
-        what = f"<interface type='hostdev'> with MAC {iface.mac}" + (f", VLAN {a.vlan}" if a.vlan is not None else "")
-    pools = lv.pool_networks(conn, d.address, pf.netdevs[0].name if pf and pf.netdevs else None)
-    if pools:  # libvirt's hostdev networks do not know about VFs attached directly (seen in the lab)
-        ctx.err.write(f"warning: {d.address} is in the pool of libvirt network {', '.join(pools)}: libvirt may "
-                      "hand it to another domain too, whose start then fails; use one method per PF\n")
-    if not a.hostdev:
-        _require_pf_up(ctx, pf)
-    xml = dev.to_xml()
-    live, config = a.live, a.config
-    if a.dry_run:
-        host = ctx.open_host()
-        host.dry_run = True
-        host.writes.append(WriteRecord(f"libvirt:{a.connect}", f"attach to {a.domain} ({_affect(a)}): "
-                                       + " ".join(xml.split()), True))
-        return _report(ctx, host, [f"{d.address}: would go to {a.domain} on vfio-pci (libvirt's managed attach)"])
-    lv.attach(conn, a.domain, xml, live, config)
-    msg = f"{d.address}: attached to {a.domain} as {what}"
-    ctx.emit_json({"schema_version": 1, "domain": a.domain, "device": str(d.address), "xml": xml}) if ctx.json \
-        else ctx.out.write(msg + "\n")
+    s = ctx.session()
+    # warnings of an attach go to stderr as they arise (before a later refusal): stdout is the result
+    outcome = attach(s, a.domain, a.device, _attach_options(a), lambda n: ctx.err.write(_notice(ctx, n) + "\n"))
+    if s.host.dry_run:
+        return _report(ctx, s.host, outcome, notices=False)
+    ctx.emit_json(ctx.doc(domain=a.domain, device=outcome.plan.changes[0].after, xml=outcome.extra["xml"],
+                          plan=outcome.plan.to_json(), outcome=outcome.to_json())) if ctx.json \
+        else ctx.out.write("\n".join(outcome.messages) + "\n")
     return 0
 
 
-def _affect(a: argparse.Namespace) -> str:
-    return " and ".join(w for w, on in (("live", a.live), ("config", a.config)) if on) or "current"
-
-
-def _wait_released(host: Host, d: Any, deadline: float) -> list[str]:
-    """Poll who holds the device's VFIO group until nobody does or the deadline passes; the holders left."""
-    from sriovctl.inuse import vfio_holders
-
-    while True:
-        if host.link_name(f"sys/bus/pci/devices/{d.address}/driver") != "vfio-pci" or d.iommu_group is None:
-            return []
-        holders = [str(u) for u in vfio_holders(host, d.iommu_group)]
-        if not holders or host.monotonic() >= deadline:
-            return holders
-        host.sleep(0.2)
-
-
-def _return_to_host_driver(ctx: Ctx, host: Host, d: Any) -> list[str]:
-    from sriovctl import vf
-    from sriovctl.resolve import resolve_one
-
-    after = ctx.inventory()
-    return vf.bind(host, after, resolve_one(after, str(d.address)), "host")
-
-
 def cmd_virt_detach(ctx: Ctx) -> int:
-    from sriovctl.errors import NoInputError, TemporaryError
-    from sriovctl.host.base import WriteRecord
-    from sriovctl.inuse import vfio_holders
-    from sriovctl.resolve import resolve_one
-    from sriovctl.virt import libvirt_api as lv
+    from sriovctl.ops.virt import detach
 
-    a = ctx.args
-    host, inv = _writer(ctx)
-    d = resolve_one(inv, a.device)
-    conn = lv.connect(a.connect)
-    xml = lv.device_xml_of(conn, a.domain, d.address, live=a.live or not a.config)
-    if xml is None:
-        raise NoInputError(f"domain {a.domain}: does not use {d.address}", hint="`sriovctl virt list` shows who uses what")
-    where = _affect(a)
-    if host.dry_run:
-        host.writes.append(WriteRecord(f"libvirt:{a.connect}", f"detach from {a.domain} ({where}): "
-                                       + " ".join(xml.split()), True))
-        return _report(ctx, host, [f"{d.address}: would return to its host driver once QEMU lets go"])
-    t0 = host.monotonic()  # the deadline covers libvirt's own wait for the unplug (about 5 s) too
-    lv.detach(conn, a.domain, xml, a.live, a.config)
-    # libvirt re-binds a managed device to its host driver once QEMU has let go of it — which needs the guest
-    # to acknowledge the hot-unplug (with ACPI hotplug a paused or OS-less guest never does: seen in the lab),
-    # and libvirt's re-attach itself takes a moment. Wait with a deadline; rebind it ourselves when nobody
-    # holds it any more and libvirt did not.
-    deadline = t0 + a.wait
-    holders: list[str] = []
-    while True:
-        drv = host.link_name(f"sys/bus/pci/devices/{d.address}/driver")
-        if drv != "vfio-pci":
-            break  # libvirt's managed re-attach returned it (or it has no driver: bound below)
-        holders = [str(u) for u in vfio_holders(host, d.iommu_group)] if d.iommu_group is not None else []
-        if not holders and not lv.device_xml_of(conn, a.domain, d.address, live=True):
-            break  # QEMU let go, libvirt did not re-attach: we do it below
-        if host.monotonic() >= deadline:
-            break
-        host.sleep(0.2)
-    lines = [f"{d.address}: detached from {a.domain} ({where})"]
-    if drv not in (None, "vfio-pci"):
-        lines.append(f"{d.address}: back on {drv}")
-        return _report(ctx, host, lines)
-    if holders:
-        raise TemporaryError(f"{d.address}: detached from {a.domain}'s definition, but the guest has not released it "
-                             f"after {host.monotonic() - t0:.1f} s ({'; '.join(holders)})",
-                             hint="a guest OS must acknowledge the unplug; it returns to its host driver when it does, "
-                                  "or when the domain stops")
-    lines += _return_to_host_driver(ctx, host, d)
-    return _report(ctx, host, lines)
+    s = ctx.session()
+    return _report(ctx, s.host, detach(s, ctx.args.domain, ctx.args.device, _attach_options(ctx.args)))
 
 
 def cmd_virt_list(ctx: Ctx) -> int:
-    from sriovctl.virt import libvirt_api as lv
+    from sriovctl.ops.virt import domain_uses
 
     inv = ctx.inventory()
-    uses = lv.domain_uses(lv.connect(ctx.args.connect))
+    uses: list[Any] = domain_uses(ctx.args.connect)
     vfs = {v.address for v in inv.vfs}
     rows = sorted((u for u in uses if u.address in vfs or ctx.args.all), key=lambda u: (u.address, u.domain))
     if ctx.json:
-        ctx.emit_json({"schema_version": 1, "uses": [{"domain": u.domain, "running": u.running, "state": u.state,
-                                                      "address": str(u.address),
-                                                      "kind": u.kind, "mac": u.mac} for u in rows]})
+        ctx.emit_json(ctx.doc(uses=[{"domain": u.domain, "running": u.running, "state": u.state,
+                                     "address": str(u.address), "kind": u.kind, "mac": u.mac} for u in rows]))
         return 0
     if not rows:
         ctx.out.write("no libvirt domain uses a VF\n")
@@ -487,23 +316,16 @@ def cmd_virt_list(ctx: Ctx) -> int:
 
 
 def cmd_qemu_args(ctx: Ctx) -> int:
-    from sriovctl.virt.qemu import PCI_ASSIGN_GONE, device_args
+    from sriovctl.ops.virt import qemu_args
 
     if ctx.args.pci_assign:
-        raise UsageError(PCI_ASSIGN_GONE)
-    from sriovctl.resolve import resolve
-
-    inv = ctx.inventory()
-    devs = [_check_vf_for_vm(ctx, d) for n in ctx.args.devices for d in resolve(inv, n)]
-    seen: set[object] = set()
-    for d in devs:
-        if d.address in seen:
-            raise UsageError(f"{d.address}: named twice", hint="QEMU takes each host device once")
-        seen.add(d.address)
-    argv = device_args([d.address for d in devs], ctx.args.bus)
-    not_vfio = [str(d.address) for d in devs if d.driver != "vfio-pci"]
+        raise UsageError("pci-assign (KVM legacy device assignment) was removed from QEMU in 2.12 (and from Linux "
+                         "in 4.12): use -device vfio-pci,host=DDDD:BB:DD.F with the VF bound to vfio-pci")
+    s = ctx.session()
+    devs = [d for n in ctx.args.devices for d in s.find_all(n)]
+    argv, not_vfio = qemu_args(s.inv, devs, ctx.args.bus, ctx.args.force)
     if ctx.json:
-        ctx.emit_json({"schema_version": 1, "argv": argv, "not_on_vfio": not_vfio})
+        ctx.emit_json(ctx.doc(argv=argv, not_on_vfio=not_vfio))
         return 0
     ctx.out.write(" ".join(argv) + "\n")
     if not_vfio:
@@ -512,114 +334,54 @@ def cmd_qemu_args(ctx: Ctx) -> int:
 
 
 def cmd_qemu_hotplug(ctx: Ctx) -> int:
-    from sriovctl import vf
-    from sriovctl.host.base import WriteRecord
-    from sriovctl.virt import qemu
+    from sriovctl.ops.virt import hotplug
 
     a = ctx.args
-    host, inv = _writer(ctx)
-    d = _vf_for_vm(ctx, inv, a.device)
-    with qemu.monitor(a.qmp) as mon:
-        bus = qemu.choose_port(mon, a.qmp, d.address, a.bus)
-        lines: list[str] = []
-        if d.driver == "vfio-pci":  # no bind, whose guard would see another QEMU or a DPDK app holding it
-            vf.guard_take(host, d, [], a.force, lines, f"refusing to plug it into QMP {a.qmp}")
-        else:
-            lines = vf.bind(host, inv, d, "vfio-pci", force=a.force)
-        what = f"device_add driver=vfio-pci host={d.address} id={qemu.device_id(d.address)} bus={bus}"
-        if host.dry_run:
-            host.writes.append(WriteRecord(f"qmp:{a.qmp}", what, True))
-            return _report(ctx, host, lines)
-        try:
-            qemu.hotplug(mon, a.qmp, d.address, bus)
-        except SriovctlError:
-            if d.driver not in (None, "vfio-pci"):  # we moved it to vfio-pci for this: put it back
-                after = ctx.inventory()
-                vf.bind(host, after, after.devices[d.address], d.driver)
-            raise
-        host.writes.append(WriteRecord(f"qmp:{a.qmp}", what, False))
-    lines.append(f"{d.address}: plugged into {bus} as {qemu.device_id(d.address)} (vfio-pci)")
-    return _report(ctx, host, lines)
+    s = ctx.session()
+    return _report(ctx, s.host, hotplug(s, a.device, a.qmp, a.bus, a.force))
 
 
 def cmd_qemu_unplug(ctx: Ctx) -> int:
-    from sriovctl.errors import TemporaryError
-    from sriovctl.host.base import WriteRecord
-    from sriovctl.resolve import resolve_one
-    from sriovctl.virt import qemu
+    from sriovctl.ops.virt import unplug
 
     a = ctx.args
-    host, inv = _writer(ctx)
-    d = resolve_one(inv, a.device)
-    what = f"device_del id={qemu.device_id(d.address)}"
-    deadline = host.monotonic() + a.wait
-    with qemu.monitor(a.qmp) as mon:
-        if host.dry_run:
-            qemu.require_plugged(mon, a.qmp, d.address)
-            host.writes.append(WriteRecord(f"qmp:{a.qmp}", what, True))
-            return _report(ctx, host, [] if a.keep_vfio else
-                           [f"{d.address}: would return to its host driver once QEMU lets go"])
-        waited = qemu.unplug(mon, a.qmp, d.address, a.wait)
-        host.writes.append(WriteRecord(f"qmp:{a.qmp}", what, False))
-    lines = [f"{d.address}: unplugged ({qemu.device_id(d.address)}: DEVICE_DELETED after {waited:.2f} s)"]
-    if a.keep_vfio:
-        lines.append(f"{d.address}: left on {d.driver} (--keep-vfio)")
-        return _report(ctx, host, lines)
-    holders = _wait_released(host, d, deadline)
-    if holders:
-        raise TemporaryError(f"{d.address}: unplugged, but still held after {a.wait:g} s ({'; '.join(holders)})",
-                             hint=f"`sriovctl vf bind {d.address} host` returns it once QEMU lets go")
-    lines += _return_to_host_driver(ctx, host, d)
-    return _report(ctx, host, lines)
-
-
-def cmd_virt_network_xml(ctx: Ctx) -> int:
-    from sriovctl.resolve import resolve_one
-    from sriovctl.virt.xml import HostdevNetwork
-
-    a = ctx.args
-    inv = ctx.inventory()
-    pf = resolve_one(inv, a.pf)
-    if not pf.is_pf:
-        raise UsageError(f"{pf.address}: not an SR-IOV PF")
-    if a.vfs:
-        net = HostdevNetwork.new(a.name, vfs=[v for v in pf.vfs])
-    else:
-        if not pf.netdevs:
-            raise UsageError(f"{pf.address}: the PF has no netdev to name in <pf dev=…/>", hint="use --vfs")
-        net = HostdevNetwork.new(a.name, pf_netdev=pf.netdevs[0].name)
-    return _emit_xml(ctx, pf.address, net.to_xml())
+    s = ctx.session()
+    return _report(ctx, s.host, unplug(s, a.device, a.qmp, a.wait, a.keep_vfio))
 
 
 # ---------------------------------------------------------------- writing verbs
 
-def _writer(ctx: Ctx) -> tuple[Host, Inventory]:
-    host = ctx.open_host()
-    host.dry_run = bool(getattr(ctx.args, "dry_run", False))
-    return host, ctx.inventory()
-
-
-# Write records that are not sysfs/config files: netlink requests, commands run, QMP and libvirt operations
-_NOT_FILES = ("netlink:", "exec", "qmp:", "libvirt:")
+def _notice(ctx: Ctx, n: Notice) -> str:
+    """A plan's notice in the CLI's words."""
+    if n.kind == "forced":
+        return f"warning: --force: {n.text}"
+    if n.kind == "deprecated":
+        return f"warning: {n.text.replace('sriov_numvfs is', 'sriov_numvfs (without --module-param) is')}"
+    return f"warning: {n.text}"
 
 
 def _writes_json(host: Host) -> list[dict[str, Any]]:
-    return [{"path": w.path if w.path.startswith(_NOT_FILES) else "/" + w.path, "value": w.value,
-             "dry_run": w.dry_run} for w in host.writes]
+    return [{"path": w.path, "value": w.value, "dry_run": w.dry_run} for w in host.writes]
 
 
-def _report(ctx: Ctx, host: Host, lines: list[str], extra: dict[str, Any] | None = None) -> int:
-    writes = _writes_json(host)
+def _report(ctx: Ctx, host: Host, outcome: Outcome | list[Outcome], notices: bool = True) -> int:
+    """A writing verb's result: the notices and messages (and, in a dry run, the writes it would make); with
+    --json one document holding them, the plan and (when applied) the outcome."""
+    outcomes = outcome if isinstance(outcome, list) else [outcome]
+    lines = [line for o in outcomes for line in
+             ([_notice(ctx, n) for n in o.plan.notices] if notices else []) + o.messages]
     if ctx.json:
-        ctx.emit_json({"schema_version": 1, "host": host.label, "dry_run": host.dry_run, "messages": lines,
-                       "writes": writes, **(extra or {})})
+        from sriovctl.ops.plan import merge
+
+        merged = merge(outcomes)
+        ctx.emit_json(ctx.doc(host=host.label, dry_run=host.dry_run, messages=lines, writes=_writes_json(host),
+                              **merged.extra, plan=merged.plan.to_json(),
+                              outcome=None if host.dry_run else merged.to_json()))
         return 0
     if host.dry_run:
         ctx.out.write("dry run: nothing was changed; these writes would be made:\n")
-        for w in writes:
-            path, value = str(w["path"]), str(w["value"])
-            ctx.out.write(f"  {path}: {value}\n" if path.startswith(_NOT_FILES)
-                          else f"  {path} <- {value.strip()!r}\n")
+        for w in host.writes:
+            ctx.out.write(f"  {w.path}: {w.value}\n" if w.kind != "file" else f"  {w.path} <- {w.value.strip()!r}\n")
     for line in lines:
         ctx.out.write(line + "\n")
     return 0
@@ -644,64 +406,77 @@ def _progress(ctx: Ctx) -> Callable[[int, int], None] | None:
 
 
 def cmd_vf_enable(ctx: Ctx) -> int:
-    from sriovctl import vf
-    from sriovctl.resolve import resolve_one
+    from sriovctl.ops.vfcount import EnableOptions, apply_count, apply_module_param, plan_enable, plan_module_param
 
-    host, inv = _writer(ctx)
-    pf = resolve_one(inv, ctx.args.pf)
     a = ctx.args
-    if a.module_param:
-        lines = vf.enable_by_module_param(host, inv, pf, a.count, a.module_param, force=a.force, wait=a.wait)
-    else:
-        lines = vf.enable(host, inv, pf, a.count, reset=a.reset, wait=a.wait, autoprobe=not a.no_autoprobe,
-                          force=a.force, progress=_progress(ctx))
-    return _report(ctx, host, lines)
+    s = ctx.session()
+    pf = s.find(a.pf)
+    opts = EnableOptions(reset=a.reset, autoprobe=not a.no_autoprobe, force=a.force, wait=a.wait,
+                         progress=_progress(ctx))
+    with s.locked(pf.address, a.wait) as inv:
+        pf = inv.devices[pf.address]
+        if a.module_param:
+            plan = plan_module_param(s.host, inv, pf, a.count, a.module_param, a.force)
+            return _report(ctx, s.host, apply_module_param(s.host, pf, plan, a.count, a.wait))
+        plan = plan_enable(s.host, inv, pf, a.count, opts)
+        return _report(ctx, s.host, apply_count(s.host, pf, plan, opts))
 
 
 def cmd_vf_disable(ctx: Ctx) -> int:
-    from sriovctl import vf
-    from sriovctl.resolve import resolve_one
+    from sriovctl.ops.vfcount import EnableOptions, apply_count, plan_disable
 
-    host, inv = _writer(ctx)
-    return _report(ctx, host, vf.disable(host, inv, resolve_one(inv, ctx.args.pf), force=ctx.args.force))
+    s = ctx.session()
+    pf = s.find(ctx.args.pf)
+    with s.locked(pf.address, ctx.args.wait) as inv:
+        pf = inv.devices[pf.address]
+        plan = plan_disable(s.host, inv, pf, ctx.args.force)
+        return _report(ctx, s.host, apply_count(s.host, pf, plan, EnableOptions(force=ctx.args.force)))
 
 
 def cmd_vf_set(ctx: Ctx) -> int:
-    from sriovctl import vf
-    from sriovctl.resolve import resolve
+    from sriovctl.ops.session import pf_of
+    from sriovctl.ops.vfattrs import VfSettings, apply_set, plan_set, validate_same
 
-    host, inv = _writer(ctx)
     a = ctx.args
-    targets = [d for name in a.devices for d in resolve(inv, name)]
+    s = ctx.session()
+    targets = [d for name in a.devices for d in s.find_all(name)]
     not_vf = [d for d in targets if not d.is_vf]
     if not_vf:
         raise UsageError(f"{not_vf[0].address}: not a VF", hint="name VFs: PF#N, PF#0-3,5 or their addresses")
-    settings = vf.VfSettings(mac=a.mac, vlan=a.vlan, qos=a.qos, proto=a.proto, spoofchk=a.spoofchk, trust=a.trust,
-                             state=a.state, min_rate=a.min_rate, max_rate=a.max_rate, query_rss=a.query_rss)
-    res = vf.set_attrs(host, inv, targets, settings)
-    return _report(ctx, host, res.lines, {"netlink_requests": res.requests})
+    settings = VfSettings(**{k: getattr(a, k) for k in VfSettings.field_names()})
+    validate_same(targets, settings)
+    with s.locked(pf_of(targets[0]), a.wait) as inv:
+        fresh = [inv.devices[d.address] for d in targets]
+        return _report(ctx, s.host, apply_set(s.host, plan_set(s.host, inv, [(v, settings) for v in fresh])))
+
+
+def _per_device(ctx: Ctx, unbind: bool) -> int:
+    from sriovctl.ops.binding import BindOptions, apply_binding, plan_bind, plan_unbind
+    from sriovctl.ops.plan import Plan
+
+    a = ctx.args
+    s = ctx.session()
+    opts = BindOptions(force=a.force, wait=a.wait)
+    outcomes = []
+    devices = s.find_all(a.device)
+    with s.locked_all(devices, a.wait) as inv:  # one lock per PF for the whole range: no writer in between
+        for d in devices:
+            d = inv.devices[d.address]
+            plan = Plan("vf-unbind" if unbind else "vf-bind", s.host.label)
+            if unbind:
+                plan_unbind(s.host, inv, d, a.force, plan)
+            else:
+                plan_bind(s.host, inv, d, a.driver, opts, plan)
+            outcomes.append(apply_binding(s.host, inv, plan, opts, unbind=unbind))
+    return _report(ctx, s.host, outcomes)
 
 
 def cmd_vf_bind(ctx: Ctx) -> int:
-    from sriovctl import vf
-    from sriovctl.resolve import resolve
-
-    host, inv = _writer(ctx)
-    lines: list[str] = []
-    for d in resolve(inv, ctx.args.device):
-        lines += vf.bind(host, inv, d, ctx.args.driver, force=ctx.args.force)
-    return _report(ctx, host, lines)
+    return _per_device(ctx, unbind=False)
 
 
 def cmd_vf_unbind(ctx: Ctx) -> int:
-    from sriovctl import vf
-    from sriovctl.resolve import resolve
-
-    host, inv = _writer(ctx)
-    lines: list[str] = []
-    for d in resolve(inv, ctx.args.device):
-        lines += vf.unbind(host, inv, d, force=ctx.args.force)
-    return _report(ctx, host, lines)
+    return _per_device(ctx, unbind=True)
 
 
 def _onoff(v: str) -> bool:
@@ -725,9 +500,9 @@ def _nonneg_int(v: str) -> int:
 
 def _qemu_id(v: str) -> str:
     """A QEMU id (virt/qemu.py QEMU_ID): no ',' or '=' that would add options of its own."""
-    from sriovctl.virt.qemu import QEMU_ID
+    from sriovctl.ops.virt import is_qemu_id
 
-    if not QEMU_ID.fullmatch(v):
+    if not is_qemu_id(v):
         raise argparse.ArgumentTypeError(f"{shown(v)}: not a QEMU id (a letter, then letters, digits, - . _)")
     return v
 
@@ -735,6 +510,8 @@ def _qemu_id(v: str) -> str:
 # ---------------------------------------------------------------- parser
 
 def build_parser() -> argparse.ArgumentParser:
+    from sriovctl.attrs import VF_ATTRS
+
     p = _Parser(prog="sriovctl", description="SR-IOV control plane: see, check and configure PFs and VFs.")
     p.add_argument("--version", action="version", version=f"sriovctl {__version__}")
     g = p.add_mutually_exclusive_group()
@@ -781,19 +558,23 @@ def build_parser() -> argparse.ArgumentParser:
     vfp = sub.add_parser("vf", help="create, configure and bind VFs")
     vfs = vfp.add_subparsers(dest="vf_verb", metavar="VERB", parser_class=_Parser, required=True)
 
-    def writer(name: str, fn: Callable[[Ctx], int], help_: str) -> argparse.ArgumentParser:
+    def writer(name: str, fn: Callable[[Ctx], int], help_: str, wait: float = 10.0,
+               wait_help: str = "deadline for another sriovctl's change of this PF to end (its lock)",
+               ) -> argparse.ArgumentParser:
         x: argparse.ArgumentParser = vfs.add_parser(name, help=help_, description=help_)
         x.set_defaults(fn=fn)
-        x.add_argument("--dry-run", action="store_true", help="print the writes that would be made, change nothing")
+        x.add_argument("--dry-run", action="store_true", help="print the plan and the writes it would make, "
+                                                              "change nothing")
         x.add_argument("--force", action="store_true", help="override the safety interlocks (in use, default route, "
                                                             "not assignable)")
+        x.add_argument("--wait", type=float, default=wait, metavar="SECONDS", help=wait_help)
         return x
 
-    x = writer("enable", cmd_vf_enable, "enable N VFs on a PF (sriov_numvfs), waiting until they have settled")
+    x = writer("enable", cmd_vf_enable, "enable N VFs on a PF (sriov_numvfs), waiting until they have settled", 30.0,
+               "deadline for the VFs to settle (and for another sriovctl's change of this PF to end)")
     x.add_argument("pf")
     x.add_argument("count", type=_nonneg_int)
     x.add_argument("--reset", action="store_true", help="change a non-zero count: write 0 first (refused if in use)")
-    x.add_argument("--wait", type=float, default=30.0, metavar="SECONDS", help="deadline for the VFs to settle")
     x.add_argument("--no-autoprobe", action="store_true", help="leave the new VFs unbound (sriov_drivers_autoprobe 0)")
     x.add_argument("--module-param", metavar="NAME", help="legacy: reload the PF's driver with NAME=COUNT (igb "
                                                            "max_vfs) and write /etc/modprobe.d/DRIVER.conf")
@@ -801,17 +582,13 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("pf")
     x = writer("set", cmd_vf_set, "set VF attributes through netlink: PF#N, or PF#0-3,5 for all but --mac")
     x.add_argument("devices", nargs="+")
-    x.add_argument("--mac")
-    x.add_argument("--vlan", type=_nonneg_int)
-    x.add_argument("--qos", type=_nonneg_int)
-    x.add_argument("--proto", choices=["802.1Q", "802.1ad"])
-    x.add_argument("--spoofchk", type=_onoff, metavar="on|off")
-    x.add_argument("--trust", type=_onoff, metavar="on|off")
-    x.add_argument("--state", choices=["auto", "enable", "disable"])
-    x.add_argument("--min-rate", type=_nonneg_int, metavar="MBPS")
-    x.add_argument("--max-rate", type=_nonneg_int, metavar="MBPS")
-    x.add_argument("--query-rss", type=_onoff, metavar="on|off")
-    x = writer("bind", cmd_vf_bind, "bind a device to vfio-pci, its host driver (`host`) or another driver")
+    for attr in VF_ATTRS:  # one table: attrs.py
+        types: dict[str, Callable[[str], Any]] = {"mac": str, "int": _nonneg_int, "bool": _onoff, "choice": str}
+        kind = types[attr.kind.value]
+        x.add_argument(attr.flag, dest=attr.key, type=kind, metavar=attr.metavar,
+                       choices=list(attr.choices) or None, help=attr.help + (f" ({attr.nmstate})" if attr.nmstate else ""))
+    x = writer("bind", cmd_vf_bind, "bind a device to vfio-pci, its host driver (`host`) or another driver", 10.0,
+               "deadline for the driver to bind (and for another sriovctl's change of this PF to end)")
     x.add_argument("device")
     x.add_argument("driver", help="vfio-pci, host, or a driver name")
     x = writer("unbind", cmd_vf_unbind, "unbind a device from its driver")
@@ -843,14 +620,14 @@ def build_parser() -> argparse.ArgumentParser:
         x.add_argument("--connect", default="qemu:///system", metavar="URI")
         x.add_argument("--force", action="store_true")
         x.add_argument("--dry-run", action="store_true", help="print the libvirt operation and the writes, change nothing")
+        x.add_argument("--wait", type=float, default=10.0, metavar="SECONDS",
+                       help="deadline for the VF to be back on its host driver, libvirt's own unplug wait included"
+                       if name == "detach" else "deadline for another sriovctl's change of this PF to end")
         if name == "attach":
             x.add_argument("--mac", help="default: a stable generated 52:54:00 MAC no other VF on the host has")
             x.add_argument("--vlan", type=_nonneg_int)
             x.add_argument("--hostdev", action="store_true",
                            help="a plain <hostdev> (no MAC, VLAN; for VFs the guest configures itself)")
-        else:
-            x.add_argument("--wait", type=float, default=10.0, metavar="SECONDS",
-                           help="deadline for the VF to be back on its host driver, libvirt's own unplug wait included")
     x = vps.add_parser("list", help="which libvirt domain uses which VF")
     x.set_defaults(fn=cmd_virt_list)
     x.add_argument("--connect", default="qemu:///system", metavar="URI")
@@ -899,53 +676,53 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _error_json(ctx: Ctx | None, out: Any, code: int, message: str, hint: str | None,
-                details: list[str] | None = None) -> None:
+                details: list[str] | None = None, outcome: Any = None) -> None:
     """Under --json the output is one JSON document, errors included (schemas/error.json); a partially applied
-    change also carries what was done (the vf-action fields)."""
-    doc: dict[str, Any] = {"schema_version": 1,
+    change also carries what was done (the vf-action fields, with the plan and the outcome)."""
+    doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION,
                            "error": {"exit_code": code, "message": message, "hint": hint}}
     host = ctx.host if ctx is not None else None
     if host is not None and details is not None:
         doc.update(host=host.label, dry_run=host.dry_run, messages=details, writes=_writes_json(host))
+        if outcome is not None:
+            doc.update(plan=outcome.plan.to_json(), outcome=outcome.to_json())
     out.write(json.dumps(doc) + "\n")
-
-
-def _wants_json(argv: Sequence[str] | None, ctx: Ctx | None) -> bool:
-    if ctx is not None:
-        return ctx.json
-    return "--json" in (argv if argv is not None else sys.argv[1:])
 
 
 def run(argv: Sequence[str] | None = None, out: Any = None, err: Any = None) -> tuple[int, Ctx | None]:
     """Run the CLI in-process. Returns (exit code, context) — the context holds the host and its write log."""
     err = err or sys.stderr
     out = out or sys.stdout
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    raw = list(argv if argv is not None else sys.argv[1:])
+    debug = "--debug" in raw
     ctx: Ctx | None = None
+    args: argparse.Namespace | None = None
 
-    def fail(code: int, message: str, hint: str | None, details: list[str] | None = None) -> None:
+    def fail(code: int, message: str, hint: str | None, details: list[str] | None = None, outcome: Any = None) -> None:
         message = sanitize_line(message)
         hint = sanitize_line(hint) if hint else None
-        if _wants_json(argv, ctx):
-            _error_json(ctx, out, code, message, hint, details)
+        if ctx.json if ctx is not None else "--json" in raw:
+            _error_json(ctx, out, code, message, hint, details, outcome)
         elif details:
             out.write("".join(sanitize_line(line) + "\n" for line in details))
         err.write(f"sriovctl: {message}" + (f" (hint: {hint})" if hint else "") + "\n")
 
     try:
-        args = build_parser().parse_args(_hoist_globals(list(argv if argv is not None else sys.argv[1:])))
+        from sriovctl.cli.remedies import words
+
+        args = build_parser().parse_args(hoist_globals(raw))
         ctx = Ctx(args, out, err=err)
         fn: Callable[[Ctx], int] = getattr(args, "fn", cmd_status)
         return fn(ctx), ctx
     except PartialError as e:
-        fail(e.exit_code, e.message, e.hint, e.details)
+        fail(e.exit_code, *words(e, args), e.details, e.outcome)
         return e.exit_code, ctx
     except SriovctlError as e:
         if debug:
             import traceback
 
             traceback.print_exc(file=err)
-        fail(e.exit_code, e.message, e.hint)
+        fail(e.exit_code, *words(e, args))
         return e.exit_code, ctx
     except SystemExit as e:  # --help, --version; a signal turned into an exit (main)
         return int(e.code or 0), ctx
@@ -967,18 +744,41 @@ def run(argv: Sequence[str] | None = None, out: Any = None, err: Any = None) -> 
         return os.EX_SOFTWARE, ctx
 
 
-_GLOBAL_FLAGS = ("--json", "--debug")
+GLOBAL_FLAGS = ("--json", "--debug")  # global options without a value
+GLOBAL_OPTIONS = ("--sim", "--root")  # global options with one
 
 
-def _hoist_globals(argv: list[str]) -> list[str]:
-    """--json and --debug are accepted anywhere on the line (people type `sriovctl pci decode F --json`)."""
+def hoist_globals(argv: list[str]) -> list[str]:
+    """Global options are accepted anywhere on the line (people type `sriovctl pci decode F --json`, `sriovctl vf
+    enable PF 4 --sim lab`): they are moved before the verb, so no verb's parser sees them and none of its
+    defaults can overwrite them. Everything after `--` is left alone; a value option given twice with two
+    different values is refused."""
     if "--" in argv:
         cut = argv.index("--")
         head, tail = argv[:cut], argv[cut:]
     else:
         head, tail = argv, []
-    flags = [a for a in head if a in _GLOBAL_FLAGS]
-    return list(dict.fromkeys(flags)) + [a for a in head if a not in _GLOBAL_FLAGS] + tail
+    flags: list[str] = []
+    values: dict[str, str] = {}
+    rest: list[str] = []
+    i = 0
+    while i < len(head):
+        a = head[i]
+        name, eq, value = a.partition("=")
+        if a in GLOBAL_FLAGS:
+            if a not in flags:
+                flags.append(a)
+        elif name in GLOBAL_OPTIONS and (eq or i + 1 < len(head)):
+            if not eq:
+                i += 1
+                value = head[i]
+            if name in values and values[name] != value:
+                raise UsageError(f"{name} given twice: {shown(values[name])} and {shown(value)}", hint="name one host")
+            values[name] = value
+        else:
+            rest.append(a)
+        i += 1
+    return flags + [x for k, v in values.items() for x in (k, v)] + rest + tail
 
 
 def _exit_on_signal(signum: int, _frame: Any) -> None:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from sriovctl.model import Inventory, PciDevice
-from sriovctl.pci.address import PciAddress
-from sriovctl.pci.config import ACS_BITS, ConfigSpace
+from sriovctl.model import ACS_BITS, ConfigSpace, Inventory, PciAddress, PciDevice
 
 _ACS_SHORT = dict(zip(ACS_BITS, ("SV", "TB", "RR", "CR", "UF", "EC", "DT"), strict=True))
 

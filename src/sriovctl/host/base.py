@@ -13,8 +13,10 @@ import os
 import stat
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sriovctl.errors import BugError, HostIOError, HostPermissionError, ReadOnlyError, UsageError
 from sriovctl.untrusted import plain_name, sanitize_line
@@ -27,12 +29,41 @@ def safe_name(value: str, what: str) -> str:
     return plain_name(value, what, UsageError)
 
 
+class WriteKind(StrEnum):
+    FILE = "file"  # a sysfs attribute or a configuration file (path relative to the root)
+    NETLINK = "netlink"  # an rtnetlink request
+    COMMAND = "command"  # a program run (modprobe)
+    LIBVIRT = "libvirt"  # a libvirt API call
+    QMP = "qmp"  # a QMP command
+
+
+# How each kind names its target in the write log (files are shown as absolute paths on the host)
+_PREFIX = {WriteKind.NETLINK: "netlink:", WriteKind.COMMAND: "exec", WriteKind.LIBVIRT: "libvirt:",
+           WriteKind.QMP: "qmp:"}
+
+
 @dataclass(frozen=True, slots=True)
 class WriteRecord:
-    path: str
+    """One write the host made (or would make, in a dry run). ``target``: a path relative to the root for files,
+    the interface / URI / socket for the others."""
+
+    kind: WriteKind
+    target: str
     value: str
     dry_run: bool
     error: str | None = None
+
+    @property
+    def path(self) -> str:
+        """The target as the write log shows it: ``/sys/…`` for files, ``netlink:RTM_SETLINK enp11s0f0``, ``exec``…"""
+        if self.kind is WriteKind.FILE:
+            return "/" + self.target
+        if self.kind is WriteKind.COMMAND:
+            return "exec"
+        return _PREFIX[self.kind] + self.target
+
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -46,6 +77,111 @@ class Host:
     dry_run: bool = False
     _netlink: Any = field(default=None, repr=False)
     _rootfd: int | None = field(default=None, repr=False)
+    _locks: dict[str, list[int]] = field(default_factory=dict, repr=False)  # path → [fd, depth]
+    # One opened host, one run: the write log tells the writes of two runs in one process apart
+    run_id: str = field(default_factory=lambda: f"{os.getpid()}-{os.urandom(4).hex()}", repr=False)
+
+    # ---- where sriovctl keeps its own state on this host ----
+    def lock_dir(self) -> str:
+        """Per-PF lock files (``/run/sriovctl``: gone at reboot, as the locks are)."""
+        return os.path.join(self.root, "run/sriovctl")
+
+    def ledger_dir(self) -> str:
+        """Records that outlive a boot: the write log (``/var/lib/sriovctl``)."""
+        return os.path.join(self.root, "var/lib/sriovctl")
+
+    # ---- the write log ----
+    def record(self, kind: WriteKind, target: str, value: str, error: str | None = None) -> WriteRecord:
+        """Log one write of any kind: in memory for this run, and (when not a dry run) appended to the host's
+        write log, one JSON line with our pid, so the order of two processes' writes can be read back."""
+        rec = WriteRecord(kind, target, value, self.dry_run, error)
+        self.writes.append(rec)
+        if not self.dry_run and not self.read_only:
+            self._append_log(rec)
+        return rec
+
+    def _append_log(self, rec: WriteRecord) -> None:
+        line = json.dumps({"pid": os.getpid(), "run": self.run_id, "time": time.time(), "kind": rec.kind.value,
+                           "target": rec.path, "value": rec.value, "error": rec.error}) + "\n"
+        try:
+            os.makedirs(self.ledger_dir(), mode=0o755, exist_ok=True)
+            fd = os.open(os.path.join(self.ledger_dir(), "writes.jsonl"),
+                         os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        except OSError:
+            return  # the log is a record, not a precondition: a read-only /var must not stop a change
+        try:
+            os.write(fd, line.encode())  # one write(2) with O_APPEND: lines of two processes never mix
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    def ledger_stamp(self) -> tuple[int, int] | None:
+        """Changes whenever any sriovctl process logs a write here: (size, mtime) of the write log."""
+        try:
+            st = os.stat(os.path.join(self.ledger_dir(), "writes.jsonl"))
+        except OSError:
+            return None
+        return st.st_size, st.st_mtime_ns
+
+    def write_log(self) -> list[dict[str, Any]]:
+        """The persistent write log (oldest first)."""
+        try:
+            with open(os.path.join(self.ledger_dir(), "writes.jsonl"), encoding="utf-8") as f:
+                return [json.loads(line) for line in f if line.strip()]
+        except OSError:
+            return []
+
+    # ---- one PF, one writer ----
+    @contextlib.contextmanager
+    def pf_lock(self, address: object, wait: float) -> Iterator[None]:
+        """Hold the advisory lock of one PF (``flock`` on ``<lock dir>/<address>.lock``, holding our pid) while
+        changing it, so two sriovctl processes never interleave their writes on it. Waits up to ``wait``
+        seconds on this host's clock, then raises TemporaryError naming the holder's pid. Re-entrant; nothing
+        to hold for a dry run or a read-only host."""
+        import fcntl
+
+        from sriovctl.errors import TemporaryError
+
+        if self.dry_run or self.read_only:
+            yield
+            return
+        path = os.path.join(self.lock_dir(), f"{address}.lock")
+        held = self._locks.get(path)
+        if held is None:
+            try:
+                os.makedirs(self.lock_dir(), mode=0o755, exist_ok=True)
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            except OSError as e:
+                raise HostIOError(f"{address}: cannot open its lock {path}: {e.strerror}",
+                                  hint="sriovctl keeps its PF locks there; check the directory") from None
+
+            def take() -> bool | None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return True
+                except BlockingIOError:
+                    return None
+
+            if self.poll(wait, take, delay=0.02, max_delay=0.2) is None:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                os.close(fd)
+                raise TemporaryError(f"{address}: another sriovctl (pid {holder}) is changing this PF; waited {wait:g} s",
+                                     hint="try again when it has finished", remedy="lock-wait")
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            held = self._locks[path] = [fd, 0]
+        held[1] += 1
+        try:
+            yield
+        finally:
+            held[1] -= 1
+            if held[1] == 0:
+                del self._locks[path]
+                with contextlib.suppress(OSError):
+                    os.ftruncate(held[0], 0)
+                fcntl.flock(held[0], fcntl.LOCK_UN)
+                os.close(held[0])
 
     # ---- netlink ----
     def netlink(self) -> Netlink:
@@ -224,20 +360,20 @@ class Host:
             raise ReadOnlyError(f"{self.label}: read-only, cannot write {value!r} to /{rel}",
                                 hint="a snapshot is for reading; use the live host or --sim")
         if self.dry_run:
-            self.writes.append(WriteRecord(rel, value, True))
+            self.record(WriteKind.FILE, rel, value)
             return
         try:
             self._do_write(rel, value)
         except OSError as e:
-            self.writes.append(WriteRecord(rel, value, False, os.strerror(e.errno or 0)))
+            self.record(WriteKind.FILE, rel, value, os.strerror(e.errno or 0))
             raise
-        self.writes.append(WriteRecord(rel, value, False))
+        self.record(WriteKind.FILE, rel, value)
 
     def write_file(self, rel: str, content: str, mode: int = 0o644) -> None:
         """Create or replace a configuration file (e.g. etc/modprobe.d/igb.conf); logged, dry-run aware."""
         if self.read_only:
             raise ReadOnlyError(f"{self.label}: read-only, cannot write /{rel}")
-        self.writes.append(WriteRecord(rel, content, self.dry_run))
+        self.record(WriteKind.FILE, rel, content)
         if self.dry_run:
             return
         try:
@@ -277,7 +413,7 @@ class Host:
         """Run a program (argv, never a shell string); logged as a write, dry-run aware."""
         if self.read_only:
             raise ReadOnlyError(f"{self.label}: read-only, cannot run {argv[0]}")
-        self.writes.append(WriteRecord("exec", " ".join(argv), self.dry_run))
+        self.record(WriteKind.COMMAND, argv[0], " ".join(argv))
         if self.dry_run:
             return ""
         p = self._run(argv)
@@ -301,6 +437,23 @@ class Host:
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
+
+    def poll(self, timeout: float, probe: Callable[[], T | None], *, delay: float = 0.01,
+             max_delay: float = 0.2) -> T | None:
+        """The one deadline loop: call ``probe`` until it returns something (not None) or ``timeout`` seconds pass
+        on this host's clock. It is called at least once, and once more after the deadline, so a slow machine
+        that overshoots a sleep still sees the last state. The delay doubles from ``delay`` to ``max_delay``:
+        a fast answer is seen fast, a slow one costs few wake-ups. None when the deadline passed."""
+        deadline = self.monotonic() + timeout
+        while True:
+            result = probe()
+            if result is not None:
+                return result
+            now = self.monotonic()
+            if now >= deadline:
+                return None
+            self.sleep(min(delay, max(deadline - now, 0.001)))
+            delay = min(delay * 2, max_delay)
 
 
 def wrap_os_error(e: OSError, what: str) -> HostIOError:

@@ -8,44 +8,19 @@ Both count their requests, so tests can prove how many round trips a change took
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Protocol
 
-
-class LinkState(StrEnum):
-    AUTO = "auto"
-    ENABLE = "enable"
-    DISABLE = "disable"
-
+from sriovctl.attrs import KERNEL_ORDER
+from sriovctl.model import LinkState, VfNetlink
 
 LINK_STATE_CODES = {LinkState.AUTO: 0, LinkState.ENABLE: 1, LinkState.DISABLE: 2}
 LINK_STATE_NAMES = {v: k for k, v in LINK_STATE_CODES.items()}
 
-# The order in which the kernel's do_setvfinfo() applies one VF's attributes; it stops at the first error.
-ATTR_ORDER = ("mac", "vlan", "rate", "spoofchk", "link_state", "rss_query_en", "trust")
-
-
-@dataclass(frozen=True, slots=True)
-class VfNetlink:
-    """One VF as its PF reports it over netlink. Absent facts are None."""
-
-    vf: int
-    mac: str | None = None
-    vlan: int | None = None
-    qos: int | None = None
-    vlan_proto: str | None = None  # "802.1Q" or "802.1ad"
-    spoofchk: bool | None = None
-    trust: bool | None = None
-    link_state: str | None = None
-    min_tx_rate: int | None = None
-    max_tx_rate: int | None = None
-    rss_query_en: bool | None = None
-    stats: dict[str, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class VfChange:
-    """One attribute of one VF to set. ``attr`` is one of ATTR_ORDER; ``vlan`` carries (vlan, qos, proto)
+    """One attribute of one VF to set. ``attr`` is one of attrs.KERNEL_ORDER; ``vlan`` carries (vlan, qos, proto)
     and ``rate`` (min, max)."""
 
     vf: int
@@ -96,7 +71,7 @@ class RequestCounter:
 
 def kernel_order(changes: list[VfChange]) -> list[VfChange]:
     """Changes in the order the kernel applies them: by VF (message order), then attribute order."""
-    return sorted(changes, key=lambda c: (c.vf, ATTR_ORDER.index(c.attr)))
+    return sorted(changes, key=lambda c: (c.vf, KERNEL_ORDER.index(c.attr)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,3 +98,5 @@ DRIVER_VF_SUPPORT: dict[str, DriverVfSupport] = {
                            rate_needs_link=True),
     "ice": DriverVfSupport({}, True, True, True),
 }
+
+__all__ = ["LinkState", "VfNetlink"]  # re-exported: the model owns them

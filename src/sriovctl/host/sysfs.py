@@ -56,10 +56,13 @@ DEVICE_LINKS = (DRIVER, PHYSFN, IOMMU_GROUP)
 SRIOV_FILES = (SRIOV_TOTALVFS, SRIOV_NUMVFS, SRIOV_OFFSET, SRIOV_STRIDE, SRIOV_VF_DEVICE, SRIOV_DRIVERS_AUTOPROBE,
                SRIOV_VF_TOTAL_MSIX)
 SNAPSHOT_FILES = (*DEVICE_FILES, CONFIG, "resource", "enable", "irq", "modalias", "local_cpulist", *SRIOV_FILES,
-                  ARI_ENABLED)
+                  ARI_ENABLED, "current_link_speed", "current_link_width", "max_link_speed", "max_link_width", "label")
 SNAPSHOT_LINKS = (DRIVER, IOMMU_GROUP, PHYSFN, SUBSYSTEM)
+SNAPSHOT_NETDEV_FILES = (*NETDEV_FILES, "type", "carrier", NETDEV_FLAGS, "addr_len", "broadcast")
 
-# Every attribute name above: the layering test refuses these as string literals outside this module.
+# Every attribute name above: the layering test refuses them as path components outside this module, and the
+# unmistakable ones (no JSON key or English word shares them) as literals of their own.
+UNMISTAKABLE = frozenset({*SRIOV_FILES, "drivers_probe", PHYSFN, ARI_ENABLED})
 ATTRIBUTE_NAMES = frozenset({CONFIG, VENDOR, DEVICE, CLASS, REVISION, SUBSYSTEM_VENDOR, SUBSYSTEM_DEVICE, NUMA_NODE,
                              DRIVER_OVERRIDE, *SRIOV_FILES, ARI_ENABLED, DRIVER, PHYSFN, IOMMU_GROUP, SUBSYSTEM, NET,
                              BIND, UNBIND, MODULE, "drivers_probe"})
@@ -125,6 +128,12 @@ def iommu_unit_file(unit: str, name: str) -> str:
 
 def acpi_table(name: str) -> str:
     return f"{ACPI_TABLES}/{name}"
+
+
+def device_path(chain: list[object], domain: int, bus: int) -> str:
+    """A device's path under /sys/devices (libvirt's node-device <path>): its root bus, then every bridge down
+    to it (``chain``: root first)."""
+    return f"/{DEVICES_ROOT}/pci{domain:04x}:{bus:02x}/" + "/".join(str(a) for a in chain)
 
 
 def shown(rel: str) -> str:

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any
 
-from sriovctl.errors import NoInputError, SriovctlError, UnavailableError, UsageError
+from sriovctl.errors import NoInputError, RefusedError, SriovctlError, UnavailableError
 from sriovctl.pci.address import PciAddress
 from sriovctl.virt.xml import parse_address, pci_source
 
@@ -96,10 +96,11 @@ def _error(e: Any, what: str) -> SriovctlError:
     msg = e.get_error_message() if hasattr(e, "get_error_message") else str(e)
     hint = None
     if "Requested operation is not valid: domain is not running" in msg:
-        hint = "use --config for a stopped domain, or start it"
+        hint = "change its persistent definition only, or start it"
     elif "not supported" in msg.lower():
         hint = "this libvirt/QEMU does not support that here"
-    return UsageError(f"{what}: libvirt refused: {msg}", hint=hint)
+    return RefusedError(f"{what}: libvirt refused: {msg}", hint=hint,
+                        remedy="config-only" if hint and hint.startswith("change its persistent") else None)
 
 
 def lookup(conn: Any, name: str) -> Any:

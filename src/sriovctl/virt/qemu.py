@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sriovctl.errors import NoInputError, TemporaryError, UnavailableError, UsageError
+from sriovctl.errors import NoInputError, RefusedError, TemporaryError, UnavailableError, UsageError
 from sriovctl.pci.address import PciAddress
 from sriovctl.untrusted import shown
 
@@ -97,7 +97,7 @@ def hotplug(mon: Any, sock: str, a: PciAddress, bus: str) -> None:
     try:
         mon.cmd("device_add", driver="vfio-pci", host=str(a), id=device_id(a), bus=bus)
     except Exception as e:
-        raise UsageError(f"QMP {sock}: device_add of {a} failed: {e}") from None
+        raise RefusedError(f"QMP {sock}: device_add of {a} failed: {e}") from None
 
 
 def listed(sock: str, a: PciAddress) -> bool:
@@ -111,22 +111,23 @@ def require_plugged(mon: Any, sock: str, a: PciAddress) -> None:
                            "its devices sriov-BB-DD-F; query-pci lists what the guest has")
 
 
-def unplug(mon: Any, sock: str, a: PciAddress, timeout: float) -> float:
-    """device_del, then wait for DEVICE_DELETED (the guest must let go first). Returns the seconds waited."""
+def unplug(mon: Any, sock: str, a: PciAddress, timeout: float, clock: Any = time.monotonic) -> float:
+    """device_del, then wait for DEVICE_DELETED (the guest must let go first; QMP events are pulled with a timeout,
+    on ``clock``: the Host's). Returns the seconds waited."""
     require_plugged(mon, sock, a)
-    t0 = time.monotonic()
+    t0 = clock()
     try:
         mon.cmd("device_del", id=device_id(a))
     except Exception as e:
-        raise UsageError(f"QMP {sock}: device_del of {device_id(a)} failed: {e}") from None
+        raise RefusedError(f"QMP {sock}: device_del of {device_id(a)} failed: {e}") from None
     deadline = t0 + timeout
-    while time.monotonic() < deadline:
+    while clock() < deadline:
         try:
-            ev = mon.pull_event(wait=max(0.1, deadline - time.monotonic()))
+            ev = mon.pull_event(wait=max(0.1, deadline - clock()))
         except TimeoutError:  # qemu.qmp raises instead of returning None
             break
         if ev and ev.get("event") == "DEVICE_DELETED" and ev.get("data", {}).get("device") == device_id(a):
-            return time.monotonic() - t0
+            return float(clock() - t0)
     raise TemporaryError(f"QMP {sock}: {device_id(a)} not deleted after {timeout:g} s: the guest has not released it",
                          hint="the guest OS must acknowledge the unplug (a paused or OS-less guest cannot, unless "
                               "QEMU runs with native PCIe hotplug: " + " ".join(NATIVE_PCIE_HOTPLUG) + ")")

@@ -51,6 +51,13 @@ class SimHost(Host):
         if self.tree is None:
             self.tree = SimTree(self.root)
 
+    def lock_dir(self) -> str:
+        """sriovctl's own state for a simulated host lives in its directory (``state/``), beside the tree."""
+        return os.path.join(self.root, "state")
+
+    def ledger_dir(self) -> str:
+        return os.path.join(self.root, "state")
+
     def _make_netlink(self) -> Netlink:
         return SimNetlink(self.tree)
 

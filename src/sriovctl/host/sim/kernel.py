@@ -8,6 +8,7 @@ import os
 import struct
 from collections.abc import Iterator
 
+from sriovctl.attrs import defaults
 from sriovctl.host.sim.configs import vf_config
 from sriovctl.host.sim.tree import GROUPS, PCI_DEVICES, PCI_DRIVERS, SimTree
 from sriovctl.pci.address import PciAddress, vf_address
@@ -19,9 +20,8 @@ def os_error(code: int, path: str) -> OSError:
 
 
 def vf_defaults() -> dict[str, object]:
-    """The netlink view of a new VF (what `ip link` shows after enabling, seen in the lab)."""
-    return {"mac": "00:00:00:00:00:00", "vlan": 0, "qos": 0, "vlan_proto": "802.1Q", "spoofchk": True,
-            "trust": False, "link_state": "auto", "min_tx_rate": 0, "max_tx_rate": 0, "rss_query_en": False}
+    """The netlink view of a new VF (attrs.VF_ATTRS defaults: what `ip link` shows after enabling, seen in the lab)."""
+    return defaults()
 
 
 def can_probe(t: SimTree, addr: PciAddress) -> bool:

@@ -1,0 +1,132 @@
+"""The VF attributes a PF sets for its VFs over netlink — one table that drives the CLI's options, validation,
+the kernel request, read-back verification, JSON output, the simulator's defaults and nmstate's key names.
+
+The kernel side: ``do_setvfinfo()`` in net/core/rtnetlink.c applies one VF's IFLA_VF_INFO attributes in
+the order of :data:`KERNEL_ORDER` and stops at the first refused one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sriovctl.errors import UsageError
+from sriovctl.untrusted import shown
+
+
+class ValueKind(StrEnum):
+    MAC = "mac"
+    INT = "int"
+    BOOL = "bool"
+    CHOICE = "choice"
+
+
+@dataclass(frozen=True, slots=True)
+class VfAttr:
+    key: str  # our name: the VfNetlink field, the JSON key, the settings key
+    flag: str  # the CLI option
+    netlink: str  # the IFLA_VF_* attribute that carries it
+    request: str  # the kernel request group it travels in (one IFLA_VF_* sets several of ours: vlan+qos+proto)
+    label: str  # for people
+    nmstate: str | None  # nmstate's interfaces[].ethernet.sr-iov.vfs[] key (None: nmstate has none)
+    kind: ValueKind
+    default: object  # a new VF's value (what `ip link` shows after enabling, seen in the lab)
+    low: int = 0
+    high: int = 0
+    choices: tuple[str, ...] = ()
+    metavar: str | None = None
+    help: str = ""
+
+
+VF_ATTRS: tuple[VfAttr, ...] = (
+    VfAttr("mac", "--mac", "IFLA_VF_MAC", "mac", "MAC", "mac-address", ValueKind.MAC, "00:00:00:00:00:00",
+           help="the VF's MAC address (one VF per call)"),
+    VfAttr("vlan", "--vlan", "IFLA_VF_VLAN_LIST", "vlan", "VLAN", "vlan-id", ValueKind.INT, 0, 0, 4095,
+           help="port VLAN the PF tags the VF's traffic with (0: none)"),
+    VfAttr("qos", "--qos", "IFLA_VF_VLAN_LIST", "vlan", "QoS", "qos", ValueKind.INT, 0, 0, 7,
+           help="802.1p priority of the port VLAN (needs --vlan)"),
+    VfAttr("vlan_proto", "--proto", "IFLA_VF_VLAN_LIST", "vlan", "VLAN protocol", "vlan-proto", ValueKind.CHOICE,
+           "802.1Q", choices=("802.1Q", "802.1ad"), help="port VLAN protocol (needs --vlan)"),
+    VfAttr("min_tx_rate", "--min-rate", "IFLA_VF_RATE", "rate", "minimum rate", "min-tx-rate", ValueKind.INT, 0, 0,
+           0xFFFFFFFF, metavar="MBPS", help="guaranteed transmit rate, Mbit/s"),
+    VfAttr("max_tx_rate", "--max-rate", "IFLA_VF_RATE", "rate", "maximum rate", "max-tx-rate", ValueKind.INT, 0, 0,
+           0xFFFFFFFF, metavar="MBPS", help="transmit rate limit, Mbit/s (0: none)"),
+    VfAttr("spoofchk", "--spoofchk", "IFLA_VF_SPOOFCHK", "spoofchk", "spoof check", "spoof-check", ValueKind.BOOL, True,
+           metavar="on|off", help="drop frames whose source MAC is not the VF's"),
+    VfAttr("link_state", "--state", "IFLA_VF_LINK_STATE", "link_state", "link state", None, ValueKind.CHOICE, "auto",
+           choices=("auto", "enable", "disable"), help="the VF's link: follow the PF, always up, or down"),
+    VfAttr("rss_query_en", "--query-rss", "IFLA_VF_RSS_QUERY_EN", "rss_query_en", "RSS query", None, ValueKind.BOOL,
+           False, metavar="on|off", help="let the VF query the PF's RSS configuration"),
+    VfAttr("trust", "--trust", "IFLA_VF_TRUST", "trust", "trust", "trust", ValueKind.BOOL, False, metavar="on|off",
+           help="let the VF change its MAC, enter promiscuous mode and more"),
+)
+BY_KEY = {a.key: a for a in VF_ATTRS}
+BY_NMSTATE = {a.nmstate: a for a in VF_ATTRS if a.nmstate}
+
+# The kernel's request groups in do_setvfinfo()'s order, and their labels.
+KERNEL_ORDER = ("mac", "vlan", "rate", "spoofchk", "link_state", "rss_query_en", "trust")
+REQUEST_LABEL = {"mac": "MAC", "vlan": "VLAN", "rate": "rate", "spoofchk": "spoof check", "link_state": "link state",
+                 "rss_query_en": "RSS query", "trust": "trust"}
+
+_MAC = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}", re.ASCII)
+
+
+class AttrValueError(UsageError):
+    """A VF attribute value the kernel would refuse (or that makes no sense). The user must fix it. The message
+    names the attribute by its label; the CLI names it by its option (:meth:`named`)."""
+
+    def __init__(self, subject: str, attr: VfAttr, value: object, problem: str, hint: str | None = None) -> None:
+        self.subject, self.attr, self.value, self.problem = subject, attr, value, problem
+        super().__init__(self.named(lambda a: a.label), hint)
+
+    def named(self, name: Any) -> str:
+        """The message with each attribute called ``name(attr)``; ``{key}`` in the problem names another one."""
+        problem = self.problem.format(**{k: name(a) for k, a in BY_KEY.items()})
+        if self.value is None:
+            return f"{self.subject}: {name(self.attr)} {problem}"
+        return f"{self.subject}: {name(self.attr)} {self.value}: {problem}"
+
+
+def mac_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a VF's (or a guest interface's) MAC address; None when it can."""
+    if not _MAC.fullmatch(value):
+        return "not a MAC address"
+    octets = [int(x, 16) for x in value.split(":")]
+    if octets[0] & 1:
+        return "a multicast address"
+    if not any(octets):
+        return "the all-zero address"
+    return None
+
+
+def check_mac(subject: str, value: str) -> str:
+    """``value`` as a unicast MAC in lower case, or AttrValueError."""
+    problem = mac_problem(value)
+    if problem is not None:
+        hint = {"a multicast address": "the first octet must be even",
+                "not a MAC address": "e.g. 52:54:00:6d:90:02"}.get(problem)
+        raise AttrValueError(subject, BY_KEY["mac"], value if problem != "not a MAC address" else shown(value),
+                             problem, hint)
+    return value.lower()
+
+
+def check_value(subject: str, attr: VfAttr, value: object) -> None:
+    """One value against its attribute's rule (range, choices, MAC)."""
+    if attr.kind is ValueKind.MAC:
+        check_mac(subject, str(value))
+    elif attr.kind is ValueKind.INT:
+        if not isinstance(value, int) or isinstance(value, bool) or not attr.low <= value <= attr.high:
+            problem = f"must be {attr.low}..{attr.high}" if attr.high < 0xFFFFFFFF else "must be ≥ 0 (Mbit/s)"
+            raise AttrValueError(subject, attr, value, problem)
+    elif attr.kind is ValueKind.CHOICE:
+        if value not in attr.choices:
+            raise AttrValueError(subject, attr, repr(value), f"must be {', '.join(attr.choices[:-1])} or {attr.choices[-1]}")
+    elif not isinstance(value, bool):
+        raise AttrValueError(subject, attr, repr(value), "must be on or off")
+
+
+def defaults() -> dict[str, object]:
+    """A new VF's netlink view (the simulator's starting point)."""
+    return {a.key: a.default for a in VF_ATTRS}

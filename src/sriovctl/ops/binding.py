@@ -1,0 +1,121 @@
+"""Which driver a device has: bind (driver_override + unbind + drivers_probe, the original restored on failure)
+and unbind, behind the interlocks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sriovctl.errors import SriovctlError, UnavailableError, UsageError, VerificationError
+from sriovctl.host import sysfs
+from sriovctl.host.base import Host, safe_name
+from sriovctl.model import Inventory, PciAddress, PciDevice
+from sriovctl.ops.guards import device_name, guard_take, require_assignable
+from sriovctl.ops.kernel import driver_of, wait_bound, write
+from sriovctl.ops.plan import Change, ChangeKind, Outcome, Plan
+
+NATIVE = "host"  # "its host driver": whatever the kernel matches when no override is set
+
+
+@dataclass(frozen=True, slots=True)
+class BindOptions:
+    force: bool = False
+    wait: float = 10.0  # seconds for the driver to bind (and for the PF's lock)
+
+
+def plan_bind(host: Host, inv: Inventory, d: PciDevice, driver: str, opts: BindOptions, plan: Plan) -> None:
+    """Add the changes that bind ``d`` to ``driver`` (``host``: its native driver) to ``plan``."""
+    native = driver == NATIVE
+    if not native:
+        safe_name(driver, "driver")
+    name = device_name(d)
+    if d.is_bridge:
+        raise UsageError(f"{name}: a PCI bridge/port; sriovctl does not rebind those")
+    if driver == "vfio-pci" and d.assignability is not None:
+        require_assignable(d, opts.force, plan)
+    if d.driver is not None and (native or d.driver != driver):
+        guard_take(host, d, [], opts.force, plan)
+    if not native and d.driver == driver:
+        plan.notes.append(f"{name}: already bound to {driver}")
+        return
+    if not native and not host.is_dir(sysfs.driver_dir(driver)):
+        plan.changes.append(Change(ChangeKind.MODULE_LOAD, driver, "absent", "loaded",
+                                   f"{driver} is not registered with the PCI core yet"))
+    plan.changes.append(Change(ChangeKind.DRIVER, str(d.address), d.driver, None if native else driver,
+                               "its native driver" if native else f"{driver} asked for"))
+
+
+def plan_unbind(host: Host, inv: Inventory, d: PciDevice, force: bool, plan: Plan) -> None:
+    if d.driver is None:
+        plan.notes.append(f"{device_name(d)}: not bound, nothing to do")
+        return
+    guard_take(host, d, inv.vfs_of(d), force, plan)
+    plan.changes.append(Change(ChangeKind.DRIVER, str(d.address), d.driver, None, "unbind asked for"))
+
+
+def apply_binding(host: Host, inv: Inventory, plan: Plan, opts: BindOptions, unbind: bool = False) -> Outcome:
+    out = Outcome(plan, messages=list(plan.notes))
+    for c in plan.changes:
+        if c.kind is ChangeKind.MODULE_LOAD:
+            _load_module(host, c.target, out)
+        elif unbind:
+            d = inv.devices[_addr(inv, c.target)]
+            write(host, sysfs.driver_file(str(c.before), sysfs.UNBIND), str(d.address),
+                  f"{device_name(d)}: unbind {c.before}")
+            out.messages.append(f"{device_name(d)}: would unbind {c.before}" if host.dry_run
+                                else f"{device_name(d)}: unbound from {c.before}")
+        else:
+            _bind(host, inv.devices[_addr(inv, c.target)], c, opts, out)
+        out.applied.append(c)
+    if not host.dry_run and plan.changes:
+        out.verified = True
+    return out
+
+
+def _addr(inv: Inventory, target: str) -> PciAddress:
+    return PciAddress.parse(target)
+
+
+def _load_module(host: Host, driver: str, out: Outcome) -> None:
+    host.run(["modprobe", driver])
+    out.messages.append(f"would load module {driver}" if host.dry_run else f"loaded module {driver}")
+    if not host.dry_run and not host.is_dir(sysfs.driver_dir(driver)):
+        raise UnavailableError(f"driver {driver}: not registered after modprobe", hint="is the module available?")
+
+
+def _bind(host: Host, d: PciDevice, c: Change, opts: BindOptions, out: Outcome) -> None:
+    native = c.after is None
+    name = device_name(d)
+    override = sysfs.device_attr(d.address, sysfs.DRIVER_OVERRIDE)
+    write(host, override, "\n" if native else str(c.after), f"{name}: driver_override")
+    try:
+        if d.driver is not None:
+            write(host, sysfs.driver_file(d.driver, sysfs.UNBIND), str(d.address), f"{name}: unbind {d.driver}")
+        write(host, sysfs.DRIVERS_PROBE, str(d.address), f"{name}: drivers_probe")
+        if host.dry_run:
+            out.messages.append(f"{name}: would bind {'its native driver' if native else c.after}")
+            return
+        no_autoprobe = d.physfn is not None and \
+            host.read_text(sysfs.device_attr(d.physfn, sysfs.SRIOV_DRIVERS_AUTOPROBE)) == "0"
+        # pci_device_can_probe() is false for a VF without override whose PF has sriov_drivers_autoprobe 0:
+        # drivers_probe binds nothing, however long we wait
+        now = wait_bound(host, d, None if native else str(c.after), 0.0 if native and no_autoprobe else opts.wait)
+        if now is None:
+            hint = "the PF's sriov_drivers_autoprobe is 0: name the driver" if no_autoprobe else "check dmesg"
+            raise UnavailableError(f"{name}: no driver bound after drivers_probe", hint=hint,
+                                   remedy="name-driver" if no_autoprobe else None)
+        if not native and now != c.after:
+            raise VerificationError(f"{name}: bound to {now} after asking for {c.after}",
+                                    hint="its driver_override was changed by someone else; check dmesg")
+    except SriovctlError:
+        if not host.dry_run and d.driver and driver_of(host, d.address) is None:
+            try:  # put it back where it was
+                host.write(override, d.driver)
+                host.write(sysfs.DRIVERS_PROBE, str(d.address))
+                host.write(override, "\n")
+            except OSError:
+                pass
+        raise
+    out.messages.append(f"{name}: bound to {now}")
+    if now == "vfio-pci" and d.iommu_group is not None:
+        node = f"dev/vfio/{d.iommu_group}"
+        out.messages.append(f"{name}: VFIO group /{node}" + ("" if host.exists(node) else " (not present yet)"))

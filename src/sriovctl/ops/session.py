@@ -1,0 +1,85 @@
+"""A host opened for an operation: the host itself (live, snapshot or simulated), its inventory, and — for a
+writing operation — the PF's lock, under which the inventory is read again if another sriovctl wrote since."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+from sriovctl.errors import UsageError
+from sriovctl.host.base import Host
+from sriovctl.inventory import read_inventory
+from sriovctl.model import Inventory, PciDevice
+from sriovctl.resolve import resolve, resolve_one
+from sriovctl.untrusted import shown
+
+
+def open_host(sim: str | None = None, root: str | None = None) -> Host:
+    """The simulated host ``sim``, the snapshot ``root``, or (neither) the live host."""
+    if root is not None and sim is not None:
+        raise UsageError("--root and --sim: choose one host", remedy="one-host")
+    for what, value in (("simulated host", sim), ("snapshot", root)):
+        if value is not None and not value.strip():
+            # An unset variable ("--sim $HOST") must never fall through to the live host.
+            raise UsageError(f"{'--sim' if what == 'simulated host' else '--root'}: empty value {shown(value)}",
+                             hint=f"name a {what}, or leave the option out for the live host")
+    if sim is not None:
+        from sriovctl.host.sim.catalog import open_sim
+
+        return open_sim(sim)
+    if root is not None:
+        from sriovctl.snapshot import open_root
+
+        return open_root(root)
+    return Host(root="/", label=os.uname().nodename)
+
+
+class Session:
+    """One host and what was read of it. Writing operations change it under :meth:`locked`."""
+
+    def __init__(self, host: Host, stats: bool = False) -> None:
+        self.host = host
+        self.stats = stats
+        self._stamp = host.ledger_stamp()
+        self.inv: Inventory = read_inventory(host, stats=stats)
+
+    def find(self, name: str) -> PciDevice:
+        return resolve_one(self.inv, name)
+
+    def find_all(self, name: str) -> list[PciDevice]:
+        return resolve(self.inv, name)
+
+    def reread(self) -> Inventory:
+        self._stamp = self.host.ledger_stamp()
+        self.inv = read_inventory(self.host, stats=self.stats)
+        return self.inv
+
+    @contextlib.contextmanager
+    def locked(self, pf: object, wait: float) -> Iterator[Inventory]:
+        """Hold PF ``pf``'s lock (up to ``wait`` seconds to get it); the inventory is read again when another
+        sriovctl process logged a write since it was read, so the plan is made from what is there now."""
+        with self.host.pf_lock(pf, wait):
+            if not self.host.dry_run and self.host.ledger_stamp() != self._stamp:
+                self.reread()
+            yield self.inv
+
+    @contextlib.contextmanager
+    def locked_all(self, devices: list[PciDevice], wait: float) -> Iterator[Inventory]:
+        """The locks of every PF these devices belong to, taken in address order (two processes asking for the
+        same PFs cannot deadlock), held for the whole operation."""
+        keys = sorted({str(pf_of(d)) for d in devices})
+        with contextlib.ExitStack() as stack:
+            for key in keys:
+                stack.enter_context(self.host.pf_lock(key, wait))
+            if not self.host.dry_run and self.host.ledger_stamp() != self._stamp:
+                self.reread()
+            yield self.inv
+
+
+def pf_of(d: PciDevice) -> object:
+    """The lock that guards a device: its PF's for a VF, its own otherwise."""
+    return d.physfn if d.physfn is not None else d.address
+
+
+__all__ = ["Host", "Session", "open_host", "pf_of"]

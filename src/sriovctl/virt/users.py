@@ -1,0 +1,107 @@
+"""Running libvirt domains as users of PCI devices, for the interlocks (inuse.UsageScan takes this as a source):
+through libvirt's API (read-only) when libvirt-python is installed and libvirtd answers, else from the live
+domain XML under /run/libvirt/qemu/. Unreadable or unparseable sources make every device "maybe in use"."""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+
+from sriovctl.host.base import Host
+from sriovctl.inuse import Unknown
+from sriovctl.model import Use, UseKind
+from sriovctl.pci.address import PciAddress
+from sriovctl.untrusted import shown
+from sriovctl.virt.xml import pci_source
+
+
+def _pci_sources(root: ET.Element) -> list[PciAddress]:
+    return [a for a in map(pci_source, root.iter()) if a is not None]
+
+
+LIVE_XML_LIMIT = 4 << 20  # a domain's live XML; libvirt's own are tens of KB
+
+
+def libvirt_file_users(host: Host, unknown: list[Unknown] | None = None) -> dict[PciAddress, list[Use]]:
+    """PCI addresses referenced by running libvirt domains, from their live XML under /run/libvirt/qemu.
+    A file that cannot be read or parsed (too large, cut short, an entity bomb) is added to ``unknown``."""
+    out: dict[PciAddress, list[Use]] = {}
+    for name in host.listdir("run/libvirt/qemu"):
+        if not name.endswith(".xml"):
+            continue
+        raw = host.read_bytes(f"run/libvirt/qemu/{name}", LIVE_XML_LIMIT + 1)
+        where = f"libvirt live XML /run/libvirt/qemu/{shown(name)[1:-1]}"
+        if raw is None:
+            if host.exists(f"run/libvirt/qemu/{name}") and unknown is not None:
+                unknown.append(Unknown(where, "cannot be read"))
+            continue
+        if len(raw) > LIVE_XML_LIMIT:
+            if unknown is not None:
+                unknown.append(Unknown(where, f"is larger than {LIVE_XML_LIMIT} bytes"))
+            continue
+        try:
+            root = ET.fromstring(raw)
+        except ET.ParseError as e:
+            if unknown is not None:
+                unknown.append(Unknown(where, f"does not parse ({shown(str(e), 60)[1:-1]})"))
+            continue
+        dom = root.find(".//domain")
+        dom = dom if dom is not None else root
+        dname = dom.findtext("name") or name.removesuffix(".xml")
+        for addr in _pci_sources(dom):
+            out.setdefault(addr, []).append(Use(UseKind.LIBVIRT, dname, f"libvirt domain {dname}"))
+    return out
+
+
+def libvirt_api_users(uri: str, unknown: list[Unknown] | None = None) -> dict[PciAddress, list[Use]] | None:
+    """PCI addresses referenced by active domains, asked through a read-only libvirt connection; None when
+    libvirt-python is missing or nobody answers at ``uri`` (the caller falls back to the files)."""
+    try:
+        import libvirt
+
+        from sriovctl.virt.libvirt_api import state_name
+    except ImportError:
+        return None
+    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)  # libvirt prints its errors to stderr otherwise
+    try:
+        conn = libvirt.openReadOnly(uri)
+    except libvirt.libvirtError:
+        return None
+    out: dict[PciAddress, list[Use]] = {}
+    try:
+        for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
+            try:
+                state = state_name(dom)
+                root = ET.fromstring(dom.XMLDesc(0))
+            except libvirt.libvirtError as e:
+                if e.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                    continue  # it stopped while we looked
+                if unknown is not None:
+                    unknown.append(Unknown(f"libvirt domain {shown(dom.name())}", f"cannot be read ({e})"))
+                continue
+            except ET.ParseError as e:
+                if unknown is not None:
+                    unknown.append(Unknown(f"libvirt domain {shown(dom.name())}'s XML", f"does not parse ({e})"))
+                continue
+            for addr in _pci_sources(root):
+                out.setdefault(addr, []).append(Use(UseKind.LIBVIRT, dom.name(), f"libvirt domain {dom.name()} ({state})"))
+    except libvirt.libvirtError:
+        return None
+    finally:
+        conn.close()
+    return out
+
+
+def libvirt_users(host: Host, unknown: list[Unknown] | None = None) -> dict[PciAddress, list[Use]]:
+    """Through libvirt's API on a live host (or wherever $SRIOVCTL_LIBVIRT_URI points), else from files."""
+    uri = os.environ.get("SRIOVCTL_LIBVIRT_URI")
+    if uri is None and host.root == "/" and any(
+            os.path.exists(f"/run/libvirt/{s}") for s in ("libvirt-sock-ro", "virtqemud-sock-ro")):
+        uri = "qemu:///system"
+    api_unknown: list[Unknown] = []
+    found = libvirt_api_users(uri, api_unknown) if uri else None
+    if found is not None:
+        if unknown is not None:
+            unknown.extend(api_unknown)
+        return found
+    return libvirt_file_users(host, unknown)
