@@ -89,9 +89,9 @@ def run_sequence(host: Host, pf: str) -> Trace:
 def run_vf_sequence(host: Host, pf: str) -> list[object]:
     """VF attribute changes on VFs 0-2 of an enabled PF (its link down): what each attribute's outcome was,
     then each VF's netlink view (without the MACs the VF driver picked)."""
-    from sriovctl.ops import vfattrs as vf
     from sriovctl.errors import PartialError
     from sriovctl.inventory import read_inventory
+    from sriovctl.ops import vfattrs as vf
 
     steps: list[tuple[int, vf.VfSettings]] = [
         (0, vf.VfSettings(mac="52:54:00:6d:90:02", vlan=42, qos=3, spoofchk=False, trust=True)),

@@ -54,9 +54,13 @@ def schema(name: str) -> dict[str, Any]:
 
 
 def validate(doc: Any, name: str) -> None:
+    """Strictly: every object in the schemas is closed, $refs resolve to the shipped defs.json."""
     import jsonschema
+    from referencing import Registry, Resource
 
-    jsonschema.validate(doc, schema(name), cls=jsonschema.Draft202012Validator)
+    defs = schema("defs")
+    registry = Registry().with_resource("sriovctl/defs.json", Resource.from_contents(defs))
+    jsonschema.Draft202012Validator(schema(name), registry=registry).validate(doc)
 
 
 def hold_vfio(group: str, pid: int = 4242, comm: str = "dpdk-testpmd", argv: tuple[str, ...] = (),

@@ -207,8 +207,8 @@ def test_legacy_max_vfs_path(host, pfs) -> None:  # type: ignore[no-untyped-def]
 def test_benchmark_mac_vlan_on_7_vfs(host, pfs) -> None:  # type: ignore[no-untyped-def]
     """sriovctl's library call (one RTM_SETLINK + one RTM_GETLINK) vs one `ip link set` process per VF,
     read-back included on both sides."""
-    from sriovctl.ops import vfattrs as vf
     from sriovctl.inventory import read_inventory
+    from sriovctl.ops import vfattrs as vf
 
     (pf,) = pfs
     set_numvfs(host, pf, 7)

@@ -3,6 +3,7 @@ writer waits, then exits 75 naming the holder; two processes never interleave th
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -10,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import cli, hold_vfio, validate
 
+from helpers import cli, hold_vfio, validate
 from sriovctl.errors import InterlockError, TemporaryError, UsageError
 from sriovctl.host.sim.catalog import open_sim
 from sriovctl.model import UseKind
@@ -55,7 +56,7 @@ def test_a_refusal_carries_who_holds_the_device_as_data() -> None:
     with pytest.raises(InterlockError) as e:
         plan_disable(s.host, s.inv, s.find("enp11s0f0"), force=False)
     (holder,) = e.value.holders
-    assert getattr(holder, "kind") is UseKind.PROCESS and getattr(holder, "id") == "4242"
+    assert holder.kind is UseKind.PROCESS and holder.id == "4242"
     assert "--force" not in e.value.message + str(e.value.hint)  # the CLI adds its own option names
     forced = plan_disable(s.host, s.inv, s.find("enp11s0f0"), force=True)
     assert [n.kind for n in forced.notices] == [NoticeKind.FORCED] and "4242" in forced.notices[0].text
@@ -73,7 +74,7 @@ def test_the_default_route_interface_is_refused_with_a_cut_off_remedy() -> None:
     eno1 = s.find("eno1")
     with pytest.raises(InterlockError) as e:
         plan_unbind(host, s.inv, eno1, False, Plan("vf-unbind", host.label))
-    assert e.value.remedy == "force-cut-off" and any(getattr(u, "kind") is UseKind.DEFAULT_ROUTE for u in e.value.holders)
+    assert e.value.remedy == "force-cut-off" and any(u.kind is UseKind.DEFAULT_ROUTE for u in e.value.holders)
 
 
 def test_vf_attribute_plan_has_before_and_after_from_the_netlink_view() -> None:
@@ -210,6 +211,6 @@ def test_two_processes_never_interleave_their_writes_on_one_pf(tmp_path: Path) -
     for run in set(runs):  # each run's writes are one unbroken stretch of the log
         idx = [i for i, r in enumerate(runs) if r == run]
         assert idx == list(range(idx[0], idx[-1] + 1)), (run, idx)
-    switches = sum(1 for x, y in zip(log, log[1:], strict=False) if x["pid"] != y["pid"])
+    switches = sum(1 for x, y in itertools.pairwise(log) if x["pid"] != y["pid"])
     print(f"write log: {len(log)} writes of {len(set(runs))} runs, the writer changed {switches} times")
     assert json.dumps(log)

@@ -78,7 +78,7 @@ def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
         stack.append(m)
         for n in sorted(graph[m]):
             if state.get(n) == 1:
-                cycles.append(stack[stack.index(n):] + [n])
+                cycles.append([*stack[stack.index(n):], n])
             elif n not in state:
                 visit(n)
         stack.pop()

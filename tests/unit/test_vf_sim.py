@@ -174,8 +174,8 @@ def test_set_attributes_and_partial_on_igb() -> None:
 
 
 def test_256_vfs_in_two_round_trips() -> None:
-    from sriovctl.ops import vfattrs as vf
     from sriovctl.inventory import read_inventory
+    from sriovctl.ops import vfattrs as vf
 
     host = open_sim("e810-2x256")
     inv = read_inventory(host, netlink=False)

@@ -10,7 +10,7 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -60,7 +60,7 @@ class Ctx:
     def inventory(self, stats: bool = False) -> Inventory:
         return self.session(stats).inv
 
-    def emit_json(self, doc: dict[str, Any]) -> None:
+    def emit_json(self, doc: Mapping[str, Any]) -> None:
         # Indented for a person at a terminal; compact (and written by the fast C encoder) for programs.
         tty = hasattr(self.out, "isatty") and self.out.isatty()
         self.out.write(json.dumps(doc, indent=2 if tty else None) + "\n")

@@ -163,8 +163,9 @@ def attach(session: Session, domain: str, device: str, o: AttachOptions,
                              holders=(Use(UseKind.LIBVIRT, w.domain, f"libvirt domain {w.domain} ({w.state})"),))
     if o.live or not o.config:  # libvirt takes it from its driver now: the host or a guest outside libvirt may use it
         guard_take(host, d, [], o.force, plan, f"refusing to give it to {domain}")
-        for n in plan.notices if notify else ():
-            notify(n)
+        for n in plan.notices:
+            if notify is not None:
+                notify(n)
     pf = inv.devices.get(d.physfn) if d.physfn else None
     dev: Hostdev | HostdevInterface
     if o.hostdev:  # a plain PCI hostdev: no MAC or VLAN, nothing programmed through the PF

@@ -1,0 +1,495 @@
+"""Every --json document as a type: the CLI builds them (mypy checks each field), and cli/schemagen.py writes
+the JSON Schemas in sriovctl/schemas/ from these same types. Changes are additive only (schema_version 1)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
+
+# ---- field annotations the schema generator reads
+
+
+class Pattern(str):
+    """The value matches this regular expression."""
+
+
+class Doc(str):
+    """A description for the schema."""
+
+
+class Min(int):
+    """The smallest value."""
+
+
+class Max(int):
+    """The largest value."""
+
+
+ADDRESS = Pattern(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
+HEX2, HEX3, HEX4, HEX6, HEX16 = (Pattern(f"^[0-9a-f]{{{n}}}$") for n in (2, 3, 4, 6, 16))
+Address = Annotated[str, ADDRESS]
+Hex2 = Annotated[str, HEX2]
+Hex3 = Annotated[str, HEX3]
+Hex4 = Annotated[str, HEX4]
+Hex6 = Annotated[str, HEX6]
+SchemaVersion = Literal[1]
+Role = Literal["pf", "vf", "device"]
+Json = Annotated[Any, Doc("any JSON value: its meaning depends on the change's kind")]
+
+
+# ---- the PCI device and its config space
+
+
+class AcsFlagsDoc(TypedDict):
+    source_validation: bool
+    translation_blocking: bool
+    p2p_request_redirect: bool
+    p2p_completion_redirect: bool
+    upstream_forwarding: bool
+    p2p_egress_control: bool
+    direct_translated_p2p: bool
+
+
+class VfBarDoc(TypedDict):
+    index: int
+    address: Annotated[str, HEX16]
+    is_64bit: bool
+    prefetchable: bool
+
+
+class SriovCapDoc(TypedDict):
+    offset: Hex3
+    initial_vfs: int
+    total_vfs: int
+    num_vfs: int
+    function_dependency_link: int
+    vf_offset: int
+    vf_stride: int
+    vf_device_id: Hex4
+    supported_page_sizes: int
+    system_page_size: int
+    vf_bars: list[VfBarDoc]
+    migration_capable: bool
+    ari_capable_hierarchy_preserved: bool
+    vf_10bit_tag_requester_supported: bool
+    migration_interrupt_message_number: int
+    vf_enable: bool
+    migration_enable: bool
+    migration_interrupt_enable: bool
+    vf_mse: bool
+    ari_capable_hierarchy: bool
+    vf_10bit_tag_requester_enable: bool
+    migration_status: bool
+    migration_state_offset: int
+    migration_state_bir: int
+
+
+class CapabilityDoc(TypedDict):
+    offset: Hex2
+    id: Hex2
+    name: str
+
+
+class ExtCapabilityDoc(TypedDict):
+    offset: Hex3
+    id: Hex4
+    version: int | None
+    name: str
+
+
+class PcieDoc(TypedDict):
+    offset: Hex2
+    version: int
+    port_type: str
+
+
+class AcsDoc(TypedDict):
+    offset: Hex3
+    capability: AcsFlagsDoc
+    control: AcsFlagsDoc
+    egress_control_vector_size: int
+
+
+class AriDoc(TypedDict):
+    offset: Hex3
+    mfvc_function_groups: bool
+    acs_function_groups: bool
+    next_function: int
+    mfvc_enable: bool
+    acs_enable: bool
+    function_group: int
+
+
+ConfigDoc = TypedDict("ConfigDoc", {
+    "size": int,
+    "coverage": Literal["header", "legacy", "extended"],
+    "vendor_id": Hex4 | None,
+    "device_id": Hex4 | None,
+    "command": Hex4 | None,
+    "status": Hex4 | None,
+    "revision": Hex2 | None,
+    "class": Hex6 | None,
+    "header_type": int,
+    "multifunction": bool,
+    "subsystem_vendor_id": Hex4 | None,
+    "subsystem_id": Hex4 | None,
+    "primary_bus": int | None,
+    "secondary_bus": int | None,
+    "subordinate_bus": int | None,
+    "capabilities": list[CapabilityDoc],
+    "extended_capabilities": list[ExtCapabilityDoc],
+    "pcie": PcieDoc | None,
+    "sriov": SriovCapDoc | None,
+    "acs": AcsDoc | None,
+    "ari": AriDoc | None,
+    "problems": list[str],
+})
+
+
+class IommuGroupDoc(TypedDict):
+    number: int
+    members: list[Address]
+
+
+class NetDevDoc(TypedDict):
+    name: str
+    mac: str | None
+    operstate: str | None
+    mtu: int | None
+    ifindex: int | None
+
+
+class VfNetlinkDoc(TypedDict):
+    """One VF as its PF reports it over netlink (keys: attrs.VF_ATTRS, plus the traffic counters)."""
+
+    mac: str | None
+    vlan: int | None
+    qos: int | None
+    vlan_proto: Literal["802.1Q", "802.1ad"] | None
+    spoofchk: bool | None
+    trust: bool | None
+    link_state: Literal["auto", "enable", "disable"] | None
+    min_tx_rate: int | None
+    max_tx_rate: int | None
+    rss_query_en: bool | None
+    stats: dict[str, int] | None
+
+
+DeviceDoc = TypedDict("DeviceDoc", {
+    "address": Address,
+    "role": Role,
+    "vendor_id": Hex4,
+    "device_id": Hex4,
+    "subsystem_vendor_id": Hex4 | None,
+    "subsystem_id": Hex4 | None,
+    "class": Hex6,
+    "revision": Hex2,
+    "vendor_name": str,
+    "device_name": str,
+    "class_name": str,
+    "driver": str | None,
+    "module": str | None,
+    "driver_override": str | None,
+    "numa_node": int | None,
+    "iommu_group": IommuGroupDoc | None,
+    "parent": Address | None,
+    "nodedev": Annotated[str, Pattern(r"^pci_[0-9a-f]{4}_[0-9a-f]{2}_[0-9a-f]{2}_[0-7]$")],
+    "netdevs": list[NetDevDoc],
+    "assignable": bool,
+    "assignable_reason": str | None,
+})
+
+
+class SriovDoc(TypedDict):
+    state: Literal["enabled", "disabled", "no-driver-support", "unknown"]
+    totalvfs: int | None
+    numvfs: int | None
+    offset: int | None
+    stride: int | None
+    vf_device: Hex4 | None
+    drivers_autoprobe: bool | None
+    capability: SriovCapDoc | None
+
+
+class PfDoc(DeviceDoc):
+    sriov: SriovDoc
+    vfs: list[Address]
+    assignable_vfs: int
+
+
+class VfDoc(DeviceDoc):
+    pf: Address
+    vf_index: int
+    netlink: VfNetlinkDoc | None
+
+
+class NodeDoc(TypedDict):
+    address: Address
+    role: Literal["pf", "vf", "bridge", "device"]
+    name: str
+    driver: str | None
+    iommu_group: int | None
+    port_type: str | None
+    acs: str | None
+    children: list[NodeDoc]
+    vfs: NotRequired[list[NodeDoc]]
+    vf_index: NotRequired[int]
+    assignable: NotRequired[bool]
+
+
+# ---- changes
+
+
+class ChangeDoc(TypedDict):
+    kind: Literal["vf-count", "drivers-autoprobe", "vf-attr", "driver", "module-load", "module-reload", "config-file",
+                  "libvirt-attach", "libvirt-detach", "qmp-device-add", "qmp-device-del"]
+    target: Annotated[str, Doc("what changes: a PCI address, PF#N, a module, a file, a domain, a QMP socket")]
+    before: Json
+    after: Json
+    why: str
+    attr: NotRequired[Annotated[str, Doc("vf-attr: the kernel request (mac, vlan, rate, spoofchk, link_state, "
+                                         "rss_query_en, trust)")]]
+
+
+class RefusedDoc(ChangeDoc):
+    reason: str
+
+
+class NoticeDoc(TypedDict):
+    kind: Literal["forced", "deprecated", "side-effect", "shared-pool"]
+    text: str
+
+
+class PlanDoc(TypedDict):
+    operation: str
+    changes: list[ChangeDoc]
+    notices: list[NoticeDoc]
+
+
+class OutcomeDoc(TypedDict):
+    applied: list[ChangeDoc]
+    refused: list[RefusedDoc]
+    verified: Annotated[bool | None, Doc("the host read back as planned (null: nothing read back)")]
+
+
+class WriteDoc(TypedDict):
+    path: Annotated[str, Doc("a file as its absolute path on the host; netlink:…, exec, libvirt:URI, qmp:SOCKET otherwise")]
+    value: str
+    dry_run: bool
+
+
+# ---- the documents, one per verb
+
+
+class StatusDocument(TypedDict):
+    schema_version: SchemaVersion
+    host: str
+    iommu_groups_present: bool
+    config_readable: bool
+    notes: list[str]
+    pfs: list[PfDoc]
+    vfs: list[VfDoc]
+
+
+class ListEntryDoc(TypedDict):
+    address: Address
+    short: str
+    role: Role
+    line: str
+
+
+class ListDocument(TypedDict):
+    schema_version: SchemaVersion
+    host: str
+    devices: list[ListEntryDoc]
+
+
+class ShowDocument(TypedDict):
+    schema_version: SchemaVersion
+    host: str
+    device: PfDoc | VfDoc | DeviceDoc
+    config: ConfigDoc | None
+
+
+class RootBusDoc(TypedDict):
+    name: str
+    children: list[NodeDoc]
+
+
+class TreeDocument(TypedDict):
+    schema_version: SchemaVersion
+    host: str
+    root_buses: list[RootBusDoc]
+
+
+class NodedevListDocument(TypedDict):
+    schema_version: SchemaVersion
+    nodedevs: list[Annotated[str, Pattern("^pci_")]]
+
+
+class NodedevXmlDocument(TypedDict):
+    schema_version: SchemaVersion
+    name: str
+    xml: str
+
+
+class DecodedDoc(TypedDict):
+    address: Address | None
+    title: str
+    config: ConfigDoc | None
+
+
+class PciDecodeDocument(TypedDict):
+    schema_version: SchemaVersion
+    file: str
+    devices: list[DecodedDoc]
+
+
+class SnapshotDocument(TypedDict):
+    schema_version: SchemaVersion
+    file: str
+    format: int
+    sriovctl: str
+    source: str
+    files: int
+    captured_at: str
+
+
+class SimHostDoc(TypedDict):
+    name: str
+    origin: Literal["built-in", "created"]
+    built: bool
+
+
+class SimListDocument(TypedDict):
+    schema_version: SchemaVersion
+    dir: str
+    hosts: list[SimHostDoc]
+
+
+class SimResetDocument(TypedDict):
+    schema_version: SchemaVersion
+    name: str
+    dir: str
+
+
+class EvidenceDoc(TypedDict):
+    source: str
+    value: str
+
+
+class FindingDoc(TypedDict):
+    id: Annotated[str, Pattern(r"^[a-z_]+(\.[a-z_]+)+$")]
+    severity: Literal["ok", "info", "warn", "fail"]
+    area: Literal["platform", "device", "isolation"]
+    subject: str
+    message: str
+    hint: str | None
+    evidence: list[EvidenceDoc]
+
+
+class CapacityDoc(TypedDict):
+    pf: Address
+    netdev: str | None
+    vfs: int
+    assignable: int
+    groups: int
+
+
+class DoctorDocument(TypedDict):
+    schema_version: SchemaVersion
+    host: str
+    worst: Literal["ok", "info", "warn", "fail"]
+    findings: list[FindingDoc]
+    capacity: list[CapacityDoc]
+
+
+class VfActionDocument(TypedDict):
+    """vf enable|disable|set|bind|unbind, virt detach, qemu hotplug|unplug: the plan, and (when applied) the
+    outcome; `messages` and `writes` in words and as the write log."""
+
+    schema_version: SchemaVersion
+    host: str
+    dry_run: bool
+    messages: list[str]
+    writes: list[WriteDoc]
+    netlink_requests: NotRequired[Annotated[int, Doc("vf set: RTM_SETLINK + RTM_GETLINK requests made")]]
+    plan: PlanDoc
+    outcome: Annotated[OutcomeDoc | None, Doc("null in a dry run")]
+
+
+class VirtAttachDocument(TypedDict):
+    schema_version: SchemaVersion
+    domain: str
+    device: Address
+    xml: str
+    plan: PlanDoc
+    outcome: OutcomeDoc
+
+
+class VirtXmlDocument(TypedDict):
+    schema_version: SchemaVersion
+    device: str
+    xml: str
+
+
+class DomainUseDoc(TypedDict):
+    domain: str
+    running: Annotated[bool, Doc("active: QEMU runs, paused or not")]
+    state: Annotated[str, Doc("the domain's state in virsh's words: running, paused, shut off, ...")]
+    address: Address
+    kind: Literal["interface", "hostdev"]
+    mac: str | None
+
+
+class VirtListDocument(TypedDict):
+    schema_version: SchemaVersion
+    uses: list[DomainUseDoc]
+
+
+class QemuArgsDocument(TypedDict):
+    schema_version: SchemaVersion
+    argv: list[str]
+    not_on_vfio: list[Address]
+
+
+class ErrorDoc(TypedDict):
+    exit_code: Annotated[int, Min(1), Max(255)]
+    message: str
+    hint: str | None
+
+
+class ErrorDocument(TypedDict):
+    """The document printed when a command fails (any verb); a partially applied change (exit 3) also carries
+    the vf-action fields."""
+
+    schema_version: SchemaVersion
+    error: ErrorDoc
+    host: NotRequired[str]
+    dry_run: NotRequired[bool]
+    messages: NotRequired[list[str]]
+    writes: NotRequired[list[WriteDoc]]
+    plan: NotRequired[PlanDoc]
+    outcome: NotRequired[OutcomeDoc]
+
+
+# schema file → (its title, the document type)
+DOCUMENTS: dict[str, tuple[str, type]] = {
+    "status": ("sriovctl status --json", StatusDocument),
+    "list": ("sriovctl list --json", ListDocument),
+    "show": ("sriovctl show DEVICE --json", ShowDocument),
+    "tree": ("sriovctl tree --json", TreeDocument),
+    "nodedev-list": ("sriovctl nodedev list --json", NodedevListDocument),
+    "nodedev-dumpxml": ("sriovctl nodedev dumpxml NAME --json", NodedevXmlDocument),
+    "pci-decode": ("sriovctl pci decode FILE --json", PciDecodeDocument),
+    "snapshot": ("sriovctl snapshot OUT --json", SnapshotDocument),
+    "sim-list": ("sriovctl sim list --json", SimListDocument),
+    "sim-reset": ("sriovctl sim reset|create --json", SimResetDocument),
+    "doctor": ("sriovctl doctor --json", DoctorDocument),
+    "vf-action": ("sriovctl vf enable|disable|set|bind|unbind, virt detach, qemu hotplug|unplug --json",
+                  VfActionDocument),
+    "virt-attach": ("sriovctl virt attach --json", VirtAttachDocument),
+    "virt-xml": ("sriovctl virt xml|network-xml --json", VirtXmlDocument),
+    "virt-list": ("sriovctl virt list --json", VirtListDocument),
+    "qemu-args": ("sriovctl qemu args --json", QemuArgsDocument),
+    "error": ("sriovctl --json: the document printed when a command fails (any verb)", ErrorDocument),
+}
