@@ -6,6 +6,8 @@ Written for thousands of VFs: one pass over sys/bus/pci/devices, plain file read
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sriovctl.errors import SriovctlError
@@ -24,7 +26,7 @@ from sriovctl.model import (
 )
 from sriovctl.pci.address import PciAddress
 from sriovctl.pci.config import ConfigSpace, decode
-from sriovctl.pci.ids import PciIds, system_ids
+from sriovctl.pci.ids import HOST_IDS, IDS_LIMIT, LayeredIds, PciIds, system_ids
 from sriovctl.untrusted import is_plain_name, sanitize_line
 
 
@@ -139,10 +141,26 @@ def _netlink_views(host: Host, raw: dict[PciAddress, _Raw], pf_vfs: dict[PciAddr
     return out
 
 
+def host_ids(host: Host) -> tuple[PciIds, str | None]:
+    """The names of this host's devices: a snapshot's or a simulated host's own (recorded where it was captured,
+    or from its spec), else this machine's pci.ids; with a note when there are none at all."""
+    if host.confined:
+        raw = host.read_bytes(HOST_IDS, IDS_LIMIT)
+        if raw:
+            return LayeredIds(PciIds(raw.decode("utf-8", "replace")), system_ids()), None
+    ids = system_ids()
+    if ids.empty:
+        return ids, ("no pci.ids on this machine: devices are named by number "
+                     "(install the pciutils package, or hwdata)")
+    return ids, None
+
+
 def read_inventory(host: Host, ids: PciIds | None = None, netlink: bool = True, stats: bool = False) -> Inventory:
     """Everything on the host. ``netlink``: each VF's netlink view (one RTM_GETLINK per PF); ``stats``: with
     the per-VF traffic counters where the kernel reports them (costlier: off for listings)."""
-    ids = ids or system_ids()
+    ids_note = None
+    if ids is None:
+        ids, ids_note = host_ids(host)
     raw: dict[PciAddress, _Raw] = {}
     for name in host.listdir(sysfs.PCI_DEVICES):
         addr = PciAddress.try_parse(name)
@@ -182,6 +200,7 @@ def read_inventory(host: Host, ids: PciIds | None = None, netlink: bool = True, 
     group_objs = {n: IommuGroup(n, tuple(sorted(m))) for n, m in sorted(groups.items())}
 
     views = _netlink_views(host, raw, pf_vfs, stats) if netlink else {}
+    names = _escaped_names() if host.confined else str
     modules: dict[str, str | None] = {}
     devices: dict[PciAddress, PciDevice] = {}
     for addr in sorted(raw):
@@ -192,20 +211,26 @@ def read_inventory(host: Host, ids: PciIds | None = None, netlink: bool = True, 
         devices[addr] = PciDevice(
             address=addr, vendor_id=r.vendor, device_id=r.device, subsystem_vendor_id=r.subsystem[0],
             subsystem_id=r.subsystem[1], class_code=r.cls, revision=r.revision,
-            vendor_name=ids.vendor_str(r.vendor), device_name=ids.device(r.vendor, r.device) or f"Device {r.device:04x}",
-            class_name=ids.class_str(r.cls), driver=r.driver, module=modules.get(r.driver) if r.driver else None,
+            vendor_name=names(ids.vendor_str(r.vendor)),
+            device_name=names(ids.device(r.vendor, r.device) or f"Device {r.device:04x}"),
+            class_name=names(ids.class_str(r.cls)), driver=r.driver, module=modules.get(r.driver) if r.driver else None,
             driver_override=r.override, numa_node=r.numa, iommu_group=r.group, parent=r.parent,
             netdevs=_netdevs(host, r.dev), config=r.config, is_bridge=r.cls >> 8 == 0x0604,
             sriov=_sriov_info(host, r.dev, r.config, r.has_sriov) if addr in pf_vfs else None,
             physfn=pf[0] if pf else r.physfn, vf_index=pf[1] if pf else None, vfs=pf_vfs.get(addr, ()),
             assignability=_assignability(addr, r, raw, group_objs), netlink=views.get(addr),
         )
-    notes = []
+    notes = [ids_note] if ids_note else []
     if not config_readable:
         notes.append("config space beyond the 64-byte header is readable by root only: "
                      "SR-IOV/ACS/ARI capabilities not decoded (run as root)")
     return Inventory(host.label, devices, group_objs, bool(host.listdir(sysfs.IOMMU_GROUPS)),
                      config_readable, tuple(notes))
+
+
+def _escaped_names() -> Callable[[str], str]:
+    """Names recorded on another machine, escaped once each (a snapshot may carry any bytes)."""
+    return functools.lru_cache(maxsize=4096)(sanitize_line)
 
 
 def _assignability(addr: PciAddress, r: _Raw, raw: dict[PciAddress, _Raw],

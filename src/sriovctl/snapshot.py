@@ -27,6 +27,7 @@ from sriovctl import __version__
 from sriovctl.errors import DataError, HostPermissionError, NoInputError, UsageError
 from sriovctl.host import sysfs
 from sriovctl.host.base import NETLINK_SNAPSHOT, Host
+from sriovctl.pci.ids import HOST_IDS, Ident, excerpt
 from sriovctl.untrusted import shown
 
 MARKER = "SRIOVCTL-SNAPSHOT.json"
@@ -82,6 +83,17 @@ def _netlink_view(host: Host) -> dict[str, list[dict[str, object]]]:
             except (NetlinkError, OSError, ImportError):
                 continue
     return out
+
+
+def _device_names(host: Host) -> str:
+    """The capturing host's names for its devices (pci.ids format), so the snapshot shows them anywhere."""
+    from sriovctl.inventory import host_ids, read_inventory
+
+    ids, _ = host_ids(host)
+    inv = read_inventory(host, ids=ids, netlink=False)
+    idents: list[Ident] = [(d.vendor_id, d.device_id, d.class_code, d.subsystem_vendor_id, d.subsystem_id)
+                           for d in inv.devices.values()]
+    return excerpt(ids, idents, f"names of the devices of {host.label}, from where it was captured")
 
 
 def _norm(rel_dir: str, target: str) -> str:
@@ -142,6 +154,7 @@ def capture(host: Host, out: Path) -> dict[str, object]:
             if host.is_dir(sysfs.acpi_table(table)):
                 continue
             w.put(sysfs.acpi_table(table), b"")  # the name only
+        w.put(HOST_IDS, _device_names(host).encode())
         w.copy("proc/cmdline", 4096)
         cpuinfo = (host.read_bytes("proc/cpuinfo", 1 << 20) or b"").decode("utf-8", "replace")
         keep = [ln for ln in cpuinfo.splitlines() if ln.startswith(("processor", "vendor_id", "flags"))

@@ -94,6 +94,9 @@ class Host:
     def record(self, kind: WriteKind, target: str, value: str, error: str | None = None) -> WriteRecord:
         """Log one write of any kind: in memory for this run, and (when not a dry run) appended to the host's
         write log, one JSON line with our pid, so the order of two processes' writes can be read back."""
+        if self.read_only:  # a snapshot: no write of any kind, not even a dry run's (as for sysfs files)
+            raise ReadOnlyError(f"{self.label}: read-only, cannot change {_PREFIX.get(kind, '/') + target}",
+                                hint="a snapshot is for reading; use the live host or --sim")
         rec = WriteRecord(kind, target, value, self.dry_run, error)
         self.writes.append(rec)
         if not self.dry_run and not self.read_only:

@@ -95,6 +95,24 @@ class PciIds:
             return self._name(self._text[i + 1:self._text.find("\n", i + 1)])
         return self._name(self._text[blk[0]:self._text.find("\n", blk[0])].replace("C ", "", 1))
 
+    @lru_cache(maxsize=256)  # noqa: B019
+    def class_base(self, base: int) -> str | None:
+        i = self._text.find(f"\nC {base:02x}  ")
+        return None if i < 0 else self._name(self._text[i + 1:self._text.find("\n", i + 1)].replace("C ", "", 1))
+
+    @lru_cache(maxsize=256)  # noqa: B019
+    def subclass(self, class_code: int) -> str | None:
+        base, sub = class_code >> 16, (class_code >> 8) & 0xFF
+        blk = self._block(f"\nC {base:02x}  ")
+        if blk is None:
+            return None
+        i = self._text.find(f"\n\t{sub:02x}  ", blk[0] - 1, blk[1])
+        return None if i < 0 else self._name(self._text[i + 1:self._text.find("\n", i + 1)])
+
+    @property
+    def empty(self) -> bool:
+        return not self._text.strip()
+
     # lspci-style strings with numeric fallbacks
     def vendor_str(self, vendor: int) -> str:
         return self.vendor(vendor) or f"Vendor {vendor:04x}"
@@ -115,3 +133,81 @@ class PciIds:
 @lru_cache(maxsize=1)
 def system_ids() -> PciIds:
     return PciIds.load()
+
+
+class LayeredIds(PciIds):
+    """Names from ``first`` (a host's own, recorded names), else from ``then`` (this machine's pci.ids). The
+    recorded names come from another machine: the caller escapes them (inventory.py)."""
+
+    def __init__(self, first: PciIds, then: PciIds) -> None:
+        super().__init__("")
+        self.first, self.then = first, then
+
+    @lru_cache(maxsize=4096)  # noqa: B019 - one instance per host read
+    def vendor(self, vendor: int) -> str | None:
+        return self.first.vendor(vendor) or self.then.vendor(vendor)
+
+    @lru_cache(maxsize=4096)  # noqa: B019 - one instance per host read
+    def device(self, vendor: int, device: int) -> str | None:
+        return self.first.device(vendor, device) or self.then.device(vendor, device)
+
+    @lru_cache(maxsize=4096)  # noqa: B019 - one instance per host read
+    def subsystem(self, vendor: int, device: int, sub_vendor: int, sub_device: int) -> str | None:
+        return self.first.subsystem(vendor, device, sub_vendor, sub_device) or \
+            self.then.subsystem(vendor, device, sub_vendor, sub_device)
+
+    @lru_cache(maxsize=4096)  # noqa: B019 - one instance per host read
+    def class_name(self, class_code: int) -> str | None:
+        return self.first.class_name(class_code) or self.then.class_name(class_code)
+
+    @lru_cache(maxsize=4096)  # noqa: B019 - one instance per host read
+    def class_base(self, base: int) -> str | None:
+        return self.first.class_base(base) or self.then.class_base(base)
+
+    @lru_cache(maxsize=4096)  # noqa: B019 - one instance per host read
+    def subclass(self, class_code: int) -> str | None:
+        return self.first.subclass(class_code) or self.then.subclass(class_code)
+
+    @property
+    def empty(self) -> bool:
+        return self.first.empty and self.then.empty
+
+
+Ident = tuple[int, int, int, int | None, int | None]  # vendor, device, class, subsystem vendor, subsystem device
+
+
+def excerpt(ids: PciIds, devices: list[Ident], header: str) -> str:
+    """A pci.ids text naming just these devices (vendor, device, subsystem and class lines), from ``ids``: what a
+    snapshot or a simulated host carries so that it shows names wherever it is read."""
+    vendors: dict[int, dict[int, set[tuple[int, int]]]] = {}
+    classes: dict[int, set[int]] = {}
+    for v, d, cls, sv, sd in devices:
+        subs = vendors.setdefault(v, {}).setdefault(d, set())
+        if sv is not None and sd is not None:
+            subs.add((sv, sd))
+        classes.setdefault(cls >> 16, set()).add(cls)
+    lines = [f"# {header}"]
+    for v in sorted(vendors):
+        vn = ids.vendor(v)
+        if vn is None:
+            continue
+        lines.append(f"{v:04x}  {vn}")
+        for d in sorted(vendors[v]):
+            dn = ids.device(v, d)
+            if dn is None:
+                continue
+            lines.append(f"\t{d:04x}  {dn}")
+            lines += [f"\t\t{sv:04x} {sd:04x}  {sn}" for sv, sd in sorted(vendors[v][d])
+                      if (sn := ids.subsystem(v, d, sv, sd)) is not None]
+    for base in sorted(classes):
+        bn = ids.class_base(base)
+        if bn is None:
+            continue
+        lines.append(f"C {base:02x}  {bn}")
+        names = {(c >> 8) & 0xFF: ids.subclass(c) for c in classes[base]}
+        lines += [f"\t{sub:02x}  {name}" for sub, name in sorted(names.items()) if name is not None]
+    return "\n".join(lines) + "\n"
+
+
+HOST_IDS = "usr/share/misc/pci.ids"  # where a host keeps its names (Debian's path; snapshots and simulated hosts too)
+IDS_LIMIT = 4 << 20  # the public file is 1.3 MB

@@ -11,6 +11,7 @@ from sriovctl.host.sim.tree import GROUPS, PCI_DRIVERS, SimTree
 from sriovctl.pci.address import PciAddress, vf_address
 from sriovctl.pci.build import ConfigBuilder
 from sriovctl.pci.config import PortType
+from sriovctl.pci.ids import HOST_IDS, Ident, LayeredIds, PciIds, excerpt
 
 _BRIDGE_IDS = {"root-port": (0x8086, 0xA110), "switch-upstream": (0x10B5, 0x8747),
                "switch-downstream": (0x10B5, 0x8747), "pci-bridge": (0x1B36, 0x0001),
@@ -187,6 +188,7 @@ def build(spec: HostSpec, root: str, spec_text: str) -> SimTree:
 
     for d in spec.devices:
         make(d, f"sys/devices/pci{d.address.domain:04x}:{d.address.bus:02x}", True)
+    t.put(HOST_IDS, device_names(spec))
     if spec.iommu_groups:
         for a in sorted(created):
             t.assign_group(a)
@@ -214,6 +216,33 @@ def build(spec: HostSpec, root: str, spec_text: str) -> SimTree:
     boot_vfs(spec.devices)
     t.save()
     return t
+
+
+def device_names(spec: HostSpec) -> str:
+    """The host's own pci.ids: the names of its devices (and of the VFs its NICs make) from the spec, else from the
+    simulator's model names (models.ids)."""
+    from importlib import resources
+
+    models = PciIds((resources.files("sriovctl.host.sim") / "models.ids").read_text(encoding="utf-8"))
+    named: list[str] = []
+    idents: list[Ident] = []
+
+    def walk(ds: tuple[DeviceSpec, ...]) -> None:
+        for d in ds:
+            v, dev = (d.vendor, d.device) if d.device or d.kind == "nic" else _BRIDGE_IDS.get(d.kind, (d.vendor, d.device))
+            cls = d.class_code or (0x060000 if d.kind == "host-bridge" else 0x060400 if d.kind in _BRIDGE_IDS else 0)
+            sub = d.nic.subsystem if d.nic else (None, None)
+            idents.append((v, dev, cls, sub[0], sub[1]))
+            if d.nic:
+                idents.append((v, d.nic.vf_device, cls, None, None))
+            if d.name or d.vendor_name:
+                named.append(f"{v:04x}  {d.vendor_name or models.vendor(v) or 'Vendor'}")
+                if d.name:
+                    named.append(f"\t{dev:04x}  {d.name}")
+            walk(d.children)
+
+    walk(spec.devices)
+    return excerpt(LayeredIds(PciIds("\n".join(named)), models), idents, f"names of simulated host {spec.name}")
 
 
 def _with_ids(d: DeviceSpec, vendor: int, device: int, cls: int | None = None) -> DeviceSpec:

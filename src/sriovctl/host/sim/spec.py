@@ -18,7 +18,8 @@ MAX_DEVICES = 1024  # spec devices (bridges, ports, PFs); VFs are made by the si
 MAX_TOPOLOGY_DEPTH = 32  # bridges below one another (PCIe allows fewer: 256 bus numbers)
 MAX_NUMA_NODE = 1023  # the kernel's MAX_NUMNODES with NODES_SHIFT 10
 DEVICE_KEYS = frozenset({"acs", "address", "ari", "children", "class", "device", "driver", "kind", "mac", "mf_acs_quirk",
-                         "model", "multifunction", "netdev", "numa_node", "numvfs", "revision", "secondary_bus",
+                         "model", "multifunction", "name", "netdev", "numa_node", "numvfs", "revision", "secondary_bus",
+                         "vendor_name",
                          "sriov_driver_support", "subordinate_bus", "vendor", "vf_bars_assigned", "vf_offset"})
 TOP_KEYS = frozenset({"name", "description", "kernel", "cpu", "firmware", "iommu", "devices", "network", "synthetic"})
 DEVICE_KINDS = ("host-bridge", "root-port", "switch-upstream", "switch-downstream", "pci-bridge",
@@ -84,6 +85,8 @@ class DeviceSpec:
     secondary_bus: int | None = None
     subordinate_bus: int | None = None
     children: tuple[DeviceSpec, ...] = ()
+    name: str | None = None  # the device's name (pci.ids style); NIC models and bridge kinds have their own
+    vendor_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -243,7 +246,15 @@ class _Reader:
             numa_node=self.int_in(d, "numa_node", path, -1, MAX_NUMA_NODE, -1),
             secondary_bus=None if sec < 0 else sec, subordinate_bus=None if sub < 0 else sub,
             children=children,
+            name=self.label(d, "name", path), vendor_name=self.label(d, "vendor_name", path),
         )
+
+    def label(self, d: dict[str, Any], key: str, path: str) -> str | None:
+        """A name shown to people: one line of printable text, at most 200 characters."""
+        v: str | None = self.get(d, key, path, (str, type(None)), None)
+        if v is not None and (has_control(v) or not 0 < len(v) <= 200 or v != v.strip()):
+            raise self.fail(f"{path}.{key}", f"not a one-line name of 1..200 characters: {shown(v)}")
+        return v
 
 
 def parse_spec(data: Any, source: str) -> HostSpec:
