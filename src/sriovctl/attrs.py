@@ -75,13 +75,13 @@ _MAC = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}", re.ASCII)
 
 class AttrValueError(UsageError):
     """A VF attribute value the kernel would refuse (or that makes no sense). The user must fix it. The message
-    names the attribute by its label; the CLI names it by its option (:meth:`named`)."""
+    names the attribute by its label; the CLI names it by its option (:meth:`named_by`)."""
 
     def __init__(self, subject: str, attr: VfAttr, value: object, problem: str, hint: str | None = None) -> None:
         self.subject, self.attr, self.value, self.problem = subject, attr, value, problem
-        super().__init__(self.named(lambda a: a.label), hint)
+        super().__init__(self.named_by(lambda a: a.label), hint)
 
-    def named(self, name: Any) -> str:
+    def named_by(self, name: Any) -> str:
         """The message with each attribute called ``name(attr)``; ``{key}`` in the problem names another one."""
         problem = self.problem.format(**{k: name(a) for k, a in BY_KEY.items()})
         if self.value is None:

@@ -29,6 +29,20 @@ class UsageError(SriovctlError, ValueError):
     exit_code = os.EX_USAGE
 
 
+class FieldError(UsageError):
+    """A value given for a named field is wrong. The message names the field in the library's words (``label``);
+    a front end may name it as its own option (the CLI: ``--alias``) through ``field``."""
+
+    def __init__(self, field: str, label: str, value: object, problem: str, subject: str | None = None,
+                 hint: str | None = None, remedy: str | None = None) -> None:
+        self.field, self.label, self.value, self.problem, self.subject = field, label, value, problem, subject
+        super().__init__(self.named(label), hint, remedy)
+
+    def named(self, name: str) -> str:
+        head = f"{self.subject}: " if self.subject else ""
+        return f"{head}{name} {self.value}: {self.problem}" if self.value is not None else f"{head}{name} {self.problem}"
+
+
 class DataError(SriovctlError, ValueError):
     """Input data is malformed (a dump, a spec, a snapshot file). The user must fix the data."""
 

@@ -199,7 +199,7 @@ def open_root(path: str) -> Host:
     from sriovctl import archive
 
     if not path.strip():
-        raise UsageError("--root: empty path", hint="name a snapshot file or directory")
+        raise UsageError("snapshot: empty path", hint="name a snapshot file or directory")
     p = Path(path)
     try:
         is_dir = p.is_dir()

@@ -47,6 +47,15 @@ class Ctx:
         if self.host is None:
             from sriovctl.ops.session import open_host
 
+            if self.args.root is not None and self.args.sim is not None:
+                raise UsageError("--root and --sim: choose one host")
+            for opt, value in (("--sim", self.args.sim), ("--root", self.args.root)):
+                if value is not None and not value.strip():
+                    # An unset variable ("--sim $HOST") must never fall through to the live host.
+                    raise UsageError(f"{opt}: empty value {shown(value)}",
+                                     hint=f"name a {'simulated host' if opt == '--sim' else 'snapshot'}, "
+                                          "or leave the option out for the live host")
+
             self.host = open_host(self.args.sim, self.args.root)
         return self.host
 

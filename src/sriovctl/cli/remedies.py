@@ -8,7 +8,11 @@ import argparse
 from collections.abc import Callable
 
 from sriovctl.attrs import AttrValueError
-from sriovctl.errors import InterlockError, SriovctlError
+from sriovctl.errors import FieldError, InterlockError, SriovctlError
+
+# a library field → the option that gives it
+OPTIONS = {"alias": "--alias", "vlan": "--vlan", "profile": "--profile", "name": "--name", "bus": "--bus",
+           "module_param": "--module-param"}
 
 # remedy key → (the neutral hint, the parsed command line) → the CLI's hint
 HINTS: dict[str, Callable[[str, argparse.Namespace], str]] = {
@@ -31,14 +35,14 @@ HINTS: dict[str, Callable[[str, argparse.Namespace], str]] = {
     "no-hostdev": lambda h, a: "drop --hostdev for an <interface type='hostdev'>",
     "hostdev": lambda h, a: "use --hostdev for other PCI functions",
     "list-vfs": lambda h, a: "use --vfs",
-    "module-param": lambda h, a: h,
+    "drop-profile": lambda h, a: "drop --profile, or use --force to write it anyway",
+    "read-only": lambda h, a: "a snapshot is for reading; use the live host or --sim",
 }
 
 # remedy key → how the CLI words the message (the option it is about, a parenthesis naming the way out)
 MESSAGES: dict[str, Callable[[str], str]] = {
     "reset": lambda m: f"{m} (write 0 first, or use --reset)",
     "no-hostdev": lambda m: f"--hostdev: {m}",
-    "module-param": lambda m: m.replace("module parameter ", "--module-param ", 1),
 }
 
 
@@ -51,7 +55,9 @@ def words(e: SriovctlError, args: argparse.Namespace | None) -> tuple[str, str |
     """(message, hint) of a library error as the CLI says them."""
     message, hint = e.message, e.hint
     if isinstance(e, AttrValueError):
-        message = e.named(lambda attr: attr.flag)
+        message = e.named_by(lambda attr: attr.flag)
+    elif isinstance(e, FieldError) and e.field in OPTIONS:
+        message = e.named(OPTIONS[e.field])
     if e.remedy is None or args is None:
         return message, hint
     if e.remedy in MESSAGES:

@@ -96,7 +96,7 @@ class Host:
         write log, one JSON line with our pid, so the order of two processes' writes can be read back."""
         if self.read_only:  # a snapshot: no write of any kind, not even a dry run's (as for sysfs files)
             raise ReadOnlyError(f"{self.label}: read-only, cannot change {_PREFIX.get(kind, '/') + target}",
-                                hint="a snapshot is for reading; use the live host or --sim")
+                                hint="a snapshot is for reading; use the live host or a simulated host", remedy="read-only")
         rec = WriteRecord(kind, target, value, self.dry_run, error)
         self.writes.append(rec)
         if not self.dry_run and not self.read_only:
@@ -361,7 +361,7 @@ class Host:
         """Write ``value`` to a (sysfs) file, logging it; honours dry-run and read-only."""
         if self.read_only:
             raise ReadOnlyError(f"{self.label}: read-only, cannot write {value!r} to /{rel}",
-                                hint="a snapshot is for reading; use the live host or --sim")
+                                hint="a snapshot is for reading; use the live host or a simulated host", remedy="read-only")
         if self.dry_run:
             self.record(WriteKind.FILE, rel, value)
             return

@@ -18,12 +18,11 @@ from sriovctl.untrusted import shown
 def open_host(sim: str | None = None, root: str | None = None) -> Host:
     """The simulated host ``sim``, the snapshot ``root``, or (neither) the live host."""
     if root is not None and sim is not None:
-        raise UsageError("--root and --sim: choose one host", remedy="one-host")
+        raise UsageError("a simulated host and a snapshot: choose one host")
     for what, value in (("simulated host", sim), ("snapshot", root)):
         if value is not None and not value.strip():
-            # An unset variable ("--sim $HOST") must never fall through to the live host.
-            raise UsageError(f"{'--sim' if what == 'simulated host' else '--root'}: empty value {shown(value)}",
-                             hint=f"name a {what}, or leave the option out for the live host")
+            # An unset variable must never fall through to the live host.
+            raise UsageError(f"{what}: empty name {shown(value)}", hint=f"name a {what}, or none for the live host")
     if sim is not None:
         from sriovctl.host.sim.catalog import open_sim
 

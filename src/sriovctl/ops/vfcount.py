@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sriovctl.errors import TemporaryError, UnavailableError, UsageError, VerificationError
+from sriovctl.errors import FieldError, TemporaryError, UnavailableError, UsageError, VerificationError
 from sriovctl.host import sysfs
 from sriovctl.host.base import Host
 from sriovctl.inventory import read_inventory
@@ -117,8 +117,8 @@ def plan_module_param(host: Host, inv: Inventory, pf: PciDevice, n: int, param: 
     /etc/modprobe.d/DRIVER.conf. Affects every port that driver drives."""
     require_pf(pf)
     if not _PARAM.fullmatch(param):
-        raise UsageError(f"module parameter {param!r}: not a module parameter name", hint="e.g. max_vfs",
-                         remedy="module-param")
+        raise FieldError("module_param", "module parameter", repr(param), "not a module parameter name",
+                         hint="e.g. max_vfs")
     if pf.driver is None or pf.module is None:
         raise UnavailableError(f"{device_name(pf)}: no driver bound, no module to reload")
     module = pf.module

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sriovctl.errors import NoInputError, RefusedError, TemporaryError, UnavailableError, UsageError
+from sriovctl.errors import FieldError, NoInputError, RefusedError, TemporaryError, UnavailableError, UsageError
 from sriovctl.pci.address import PciAddress
 from sriovctl.untrusted import shown
 
@@ -33,7 +33,7 @@ QEMU_ID = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}", re.ASCII)
 
 def device_args(addrs: list[PciAddress], bus: str | None = None) -> list[str]:
     if bus is not None and not QEMU_ID.fullmatch(bus):
-        raise UsageError(f"--bus {shown(bus)}: not a QEMU id", hint="a letter, then letters, digits, - . _ (no , or =)")
+        raise FieldError("bus", "QEMU bus", shown(bus), "not a QEMU id", hint="a letter, then letters, digits, - . _ (no , or =)")
     out: list[str] = []
     for a in addrs:
         spec = f"vfio-pci,host={a},id={device_id(a)}" + (f",bus={bus}" if bus else "")

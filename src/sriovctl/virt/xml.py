@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from typing import Self
 from xml.sax.saxutils import quoteattr
 
-from sriovctl.errors import UsageError
+from sriovctl import attrs
+from sriovctl.errors import FieldError, UsageError
 from sriovctl.pci.address import PciAddress
 
 PORT_PROFILE_DRIVERS = frozenset({"enic"})  # drivers implementing ndo_set_vf_port (802.1Qbh)
@@ -69,12 +70,8 @@ def to_string(el: ET.Element) -> str:
 
 
 def check_mac(mac: str, what: str) -> str:
-    if not _MAC.fullmatch(mac):
-        raise UsageError(f"{what}: --mac {mac!r}: not a MAC address", hint="e.g. 52:54:00:6d:90:02")
-    octets = [int(x, 16) for x in mac.split(":")]
-    if octets[0] & 1 or not any(octets):
-        raise UsageError(f"{what}: --mac {mac}: must be a unicast, non-zero address")
-    return mac.lower()
+    """A guest interface's MAC: the same rule as a VF's (attrs.check_mac)."""
+    return attrs.check_mac(what, mac)
 
 
 class _Device:
@@ -115,8 +112,8 @@ class _Device:
     @alias.setter
     def alias(self, name: str) -> None:
         if not name.startswith("ua-") or not _NAME.fullmatch(name):
-            raise UsageError(f"--alias {name!r}: a user alias must start with 'ua-' and use letters, digits, _.+-",
-                             hint="libvirt keeps only aliases with the ua- prefix")
+            raise FieldError("alias", "alias", repr(name), "a user alias must start with 'ua-' and use letters, "
+                             "digits, _.+-", hint="libvirt keeps only aliases with the ua- prefix")
         _child(self.element, "alias").set("name", name)
 
     @property
@@ -174,7 +171,7 @@ class HostdevInterface(_Device):
 
     def set_vlan(self, tag: int) -> None:
         if not 0 <= tag <= 4095:
-            raise UsageError(f"--vlan {tag}: must be 0..4095")
+            raise FieldError("vlan", "VLAN", tag, "must be 0..4095")
         old = self.element.find("vlan")
         if old is not None:
             self.element.remove(old)
@@ -182,7 +179,7 @@ class HostdevInterface(_Device):
 
     def set_port_profile(self, profile_id: str) -> None:
         if not _NAME.fullmatch(profile_id):
-            raise UsageError(f"--profile {profile_id!r}: not a port-profile name")
+            raise FieldError("profile", "port profile", repr(profile_id), "not a port-profile name")
         old = self.element.find("virtualport")
         if old is not None:
             self.element.remove(old)
@@ -204,7 +201,7 @@ class HostdevInterface(_Device):
             if kind == "802.1Qbh" and pf_driver not in PORT_PROFILE_DRIVERS:
                 raise UsageError(f"interface: an 802.1Qbh port profile needs a PF driver that implements port profiles "
                                  f"(Cisco enic); this VF's PF is driven by {pf_driver or 'no driver'}",
-                                 hint="drop --profile, or use --force to write it anyway")
+                                 hint="drop the port profile, or force it", remedy="drop-profile")
         return []
 
 
@@ -231,7 +228,7 @@ class HostdevNetwork:
     @classmethod
     def new(cls, name: str, pf_netdev: str | None = None, vfs: list[PciAddress] | None = None) -> HostdevNetwork:
         if not _NAME.fullmatch(name):
-            raise UsageError(f"--name {name!r}: a network name uses letters, digits, _.+-")
+            raise FieldError("name", "network name", repr(name), "a network name uses letters, digits, _.+-")
         if (pf_netdev is None) == (vfs is None):
             raise UsageError("network: name either the PF or an explicit VF list")
         el = ET.Element("network")
