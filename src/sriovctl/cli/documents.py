@@ -32,6 +32,7 @@ Hex3 = Annotated[str, HEX3]
 Hex4 = Annotated[str, HEX4]
 Hex6 = Annotated[str, HEX6]
 SchemaVersion = Literal[1]
+SCHEMA_VERSION: SchemaVersion = 1  # every document's first field; changes are additive only
 Role = Literal["pf", "vf", "device"]
 Json = Annotated[Any, Doc("any JSON value: its meaning depends on the change's kind")]
 

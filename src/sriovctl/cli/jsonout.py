@@ -4,10 +4,11 @@ field), from which cli/schemagen.py writes sriovctl/schemas/. Changes additive o
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 from sriovctl.attrs import VF_ATTRS
 from sriovctl.cli.documents import (
+    SCHEMA_VERSION,
     AcsFlagsDoc,
     ConfigDoc,
     DeviceDoc,
@@ -18,8 +19,6 @@ from sriovctl.cli.documents import (
     VfNetlinkDoc,
 )
 from sriovctl.model import AcsFlags, ConfigSpace, Inventory, PciDevice, SriovCap, VfNetlink
-
-SCHEMA_VERSION: Literal[1] = 1
 
 
 def _h(v: int | None, width: int) -> str | None:

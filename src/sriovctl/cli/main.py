@@ -75,10 +75,9 @@ class Ctx:
         self.out.write(json.dumps(doc, indent=2 if tty else None) + "\n")
 
     def doc(self, **fields: Any) -> dict[str, Any]:
+        from sriovctl.cli.documents import SCHEMA_VERSION
+
         return {"schema_version": SCHEMA_VERSION, **fields}
-
-
-SCHEMA_VERSION = 1
 
 
 # ---------------------------------------------------------------- reading verbs
@@ -688,6 +687,8 @@ def _error_json(ctx: Ctx | None, out: Any, code: int, message: str, hint: str | 
                 details: list[str] | None = None, outcome: Any = None) -> None:
     """Under --json the output is one JSON document, errors included (schemas/error.json); a partially applied
     change also carries what was done (the vf-action fields, with the plan and the outcome)."""
+    from sriovctl.cli.documents import SCHEMA_VERSION
+
     doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION,
                            "error": {"exit_code": code, "message": message, "hint": hint}}
     host = ctx.host if ctx is not None else None

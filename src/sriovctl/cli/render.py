@@ -264,7 +264,9 @@ def _roots(inv: Inventory, kids: dict[PciAddress | None, list[PciDevice]]) -> di
 
 def tree_json(inv: Inventory) -> dict[str, Any]:
     kids = _children(inv)
-    return {"schema_version": 1, "host": inv.host, "root_buses": [
+    from sriovctl.cli.documents import SCHEMA_VERSION
+
+    return {"schema_version": SCHEMA_VERSION, "host": inv.host, "root_buses": [
         {"name": name, "children": [_node_json(inv, d, kids) for d in devs]}
         for name, devs in sorted(_roots(inv, kids).items())]}
 
