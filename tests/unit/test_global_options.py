@@ -7,8 +7,8 @@ import argparse
 from pathlib import Path
 
 import pytest
-from helpers import cli
 
+from helpers import cli
 from sriovctl.cli.main import build_parser, hoist_globals
 from sriovctl.errors import UsageError
 
@@ -45,7 +45,7 @@ ARGS: dict[tuple[str, ...], tuple[str, ...]] = {
 
 
 def _leaves(p: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    subs = [a for a in p._actions if isinstance(a, argparse._SubParsersAction)]  # noqa: SLF001 - argparse has no API
+    subs = [a for a in p._actions if isinstance(a, argparse._SubParsersAction)]
     if not subs:
         return [path]
     return [leaf for name, sp in subs[0].choices.items() for leaf in _leaves(sp, (*path, name))]

@@ -67,3 +67,21 @@ def test_an_extra_field_fails_validation() -> None:
     else:
         raise AssertionError("an extra field passed")
     assert json.dumps(doc)
+
+
+def test_the_vf_attribute_set_is_one_table() -> None:
+    """Every place that holds VF attributes holds exactly attrs.VF_ATTRS' keys (the table drives the CLI options,
+    validation, JSON and the simulator's defaults; these typed views are held to it here)."""
+    from sriovctl.attrs import VF_ATTRS, defaults
+    from sriovctl.cli.main import build_parser
+    from sriovctl.model import VfNetlink
+    from sriovctl.ops.vfattrs import VfSettings
+
+    keys = {a.key for a in VF_ATTRS}
+    assert {f.name for f in dataclasses.fields(VfNetlink)} - {"vf", "stats"} == keys
+    assert set(VfSettings.field_names()) == keys
+    assert set(documents.VfNetlinkDoc.__annotations__) - {"stats"} == keys
+    assert set(defaults()) == keys
+    vf_set = build_parser()._subparsers._group_actions[0].choices["vf"]._subparsers._group_actions[0].choices["set"]  # type: ignore[union-attr]
+    assert {a.dest for a in vf_set._actions} >= keys
+    assert len({a.nmstate for a in VF_ATTRS if a.nmstate}) == 8  # nmstate's sr-iov vfs[] keys

@@ -464,9 +464,13 @@ def wrap_os_error(e: OSError, what: str) -> HostIOError:
 
 
 NETLINK_SNAPSHOT = "netlink.json"
-_VF_TYPES: dict[str, type | tuple[type, ...]] = {
-    "vf": int, "mac": str, "vlan": int, "qos": int, "vlan_proto": str, "spoofchk": bool, "trust": bool,
-    "link_state": str, "min_tx_rate": int, "max_tx_rate": int, "rss_query_en": bool, "stats": dict}
+
+def _vf_types() -> dict[str, type]:
+    """The type of each key of a VF's netlink view (attrs.VF_ATTRS, plus its index and counters)."""
+    from sriovctl.attrs import VF_ATTRS, ValueKind
+
+    kinds = {ValueKind.MAC: str, ValueKind.INT: int, ValueKind.BOOL: bool, ValueKind.CHOICE: str}
+    return {"vf": int, **{a.key: kinds[a.kind] for a in VF_ATTRS}, "stats": dict}
 
 
 class SnapshotNetlink:
@@ -490,9 +494,10 @@ class SnapshotNetlink:
         if not isinstance(entries, list):
             raise NetlinkError(19, f"{ifname}: not in the snapshot's netlink view")
         out = []
+        types = _vf_types()
         for v in entries:  # a snapshot from elsewhere: only known keys, each of its type
             ok = isinstance(v, dict) and isinstance(v.get("vf"), int) and all(
-                k in _VF_TYPES and (x is None or isinstance(x, _VF_TYPES[k])) for k, x in v.items())
+                k in types and (x is None or isinstance(x, types[k])) for k, x in v.items())
             stats_ = v.get("stats") if ok else None
             if stats_ is not None and not all(isinstance(k, str) and type(n) is int for k, n in stats_.items()):
                 ok = False
