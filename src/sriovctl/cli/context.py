@@ -1,0 +1,71 @@
+"""The CLI's context for one run: the parsed arguments, where output goes, the host once opened."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from sriovctl.errors import UsageError
+from sriovctl.untrusted import shown
+
+if TYPE_CHECKING:
+    from sriovctl.model import Inventory
+    from sriovctl.ops.session import Host, Session
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        where = self.prog.removeprefix("sriovctl").strip()
+        raise UsageError(f"{where}: {message}" if where else message, hint=f"see `{self.prog} --help`")
+
+
+@dataclass
+class Ctx:
+    args: argparse.Namespace
+    out: Any = field(default_factory=lambda: sys.stdout)
+    host: Host | None = None
+    err: Any = field(default_factory=lambda: sys.stderr)  # warnings and notes
+
+    @property
+    def json(self) -> bool:
+        return bool(self.args.json)
+
+    def open_host(self) -> Host:
+        if self.host is None:
+            from sriovctl.ops.session import open_host
+
+            if self.args.root is not None and self.args.sim is not None:
+                raise UsageError("--root and --sim: choose one host")
+            for opt, value in (("--sim", self.args.sim), ("--root", self.args.root)):
+                if value is not None and not value.strip():
+                    # An unset variable ("--sim $HOST") must never fall through to the live host.
+                    raise UsageError(f"{opt}: empty value {shown(value)}",
+                                     hint=f"name a {'simulated host' if opt == '--sim' else 'snapshot'}, "
+                                          "or leave the option out for the live host")
+
+            self.host = open_host(self.args.sim, self.args.root)
+        return self.host
+
+    def session(self, stats: bool = False) -> Session:
+        from sriovctl.ops.session import Session
+
+        host = self.open_host()
+        host.dry_run = bool(getattr(self.args, "dry_run", False))
+        return Session(host, stats=stats)
+
+    def inventory(self, stats: bool = False) -> Inventory:
+        return self.session(stats).inv
+
+    def emit_json(self, doc: Mapping[str, Any]) -> None:
+        # Indented for a person at a terminal; compact (and written by the fast C encoder) for programs.
+        tty = hasattr(self.out, "isatty") and self.out.isatty()
+        self.out.write(json.dumps(doc, indent=2 if tty else None) + "\n")
+
+    def doc(self, **fields: Any) -> dict[str, Any]:
+        from sriovctl.cli.documents import SCHEMA_VERSION
+
+        return {"schema_version": SCHEMA_VERSION, **fields}

@@ -1,0 +1,170 @@
+"""The reading verbs: each opens the host, calls one operation and renders its result (text, or --json)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sriovctl.cli.context import Ctx
+from sriovctl.errors import UsageError
+
+
+def cmd_status(ctx: Ctx) -> int:
+    inv = ctx.inventory()
+    if ctx.json:
+        from sriovctl.cli.jsonout import status_json
+
+        ctx.emit_json(status_json(inv))
+        return 0
+    from sriovctl.cli.render import render_status
+
+    render_status(inv, ctx.out)
+    return 0
+
+
+def cmd_list(ctx: Ctx) -> int:
+    inv = ctx.inventory()
+    devs = [d for d in inv.devices.values() if d.is_pf or d.is_vf] if ctx.args.vfs else \
+        [d for d in inv.devices.values() if d.is_pf]
+    if ctx.args.all:
+        devs = list(inv.devices.values())
+    from sriovctl.cli.render import lspci_line
+
+    if ctx.json:
+        ctx.emit_json(ctx.doc(host=inv.host, devices=[
+            {"address": str(d.address), "short": d.address.short, "role": "pf" if d.is_pf else "vf" if d.is_vf else "device",
+             "line": lspci_line(d)} for d in devs]))
+        return 0
+    for d in devs:
+        ctx.out.write(lspci_line(d) + "\n")
+    return 0
+
+
+def cmd_show(ctx: Ctx) -> int:
+    s = ctx.session(stats=True)
+    d = s.find(ctx.args.device)
+    if ctx.json:
+        from sriovctl.cli.jsonout import config_json, device_json
+
+        ctx.emit_json(ctx.doc(host=s.inv.host, device=device_json(s.inv, d), config=config_json(d.config)))
+        return 0
+    from sriovctl.cli.render import render_show
+
+    render_show(s.inv, d, ctx.out)
+    return 0
+
+
+def cmd_tree(ctx: Ctx) -> int:
+    from sriovctl.cli.render import render_tree, tree_json
+
+    inv = ctx.inventory()
+    if ctx.json:
+        ctx.emit_json(tree_json(inv))
+        return 0
+    render_tree(inv, ctx.out)
+    return 0
+
+
+def cmd_nodedev_list(ctx: Ctx) -> int:
+    from sriovctl.ops.reads import nodedev_names
+
+    names = nodedev_names(ctx.inventory())
+    if ctx.json:
+        ctx.emit_json(ctx.doc(nodedevs=names))
+    else:
+        ctx.out.write("".join(n + "\n" for n in names))
+    return 0
+
+
+def cmd_nodedev_dumpxml(ctx: Ctx) -> int:
+    from sriovctl.ops.reads import nodedev_xml
+
+    s = ctx.session()
+    d = s.find(ctx.args.name)
+    xml = nodedev_xml(s.inv, d)
+    if ctx.json:
+        ctx.emit_json(ctx.doc(name=d.address.nodedev_name, xml=xml))
+    else:
+        ctx.out.write(xml)
+    return 0
+
+
+def cmd_pci_decode(ctx: Ctx) -> int:
+    from sriovctl.cli.jsonout import config_json
+    from sriovctl.ops.reads import decode_dump
+
+    decoded = decode_dump(ctx.args.file)
+    if ctx.json:
+        ctx.emit_json(ctx.doc(file=ctx.args.file, devices=[
+            {"address": None if dd.address is None else str(dd.address), "title": dd.title, "config": config_json(c)}
+            for dd, c in decoded]))
+        return 0
+    from sriovctl.cli.render import render_decoded
+
+    for dd, c in decoded:
+        render_decoded(dd.address, dd.title, c, ctx.out)
+    return 0
+
+
+def cmd_snapshot(ctx: Ctx) -> int:
+    from sriovctl.ops.reads import snapshot
+
+    out = Path(ctx.args.out)
+    if not out.name.endswith((".tar.gz", ".tgz")):
+        raise UsageError(f"{out}: a snapshot is written as .tar.gz", hint="e.g. sriovctl snapshot host1.tar.gz")
+    meta = snapshot(ctx.open_host(), out)
+    if ctx.json:
+        ctx.emit_json(ctx.doc(file=str(out), **meta))
+    else:
+        ctx.out.write(f"{out}: {meta['files']} files from {meta['source']}\n")
+    return 0
+
+
+def cmd_sim_list(ctx: Ctx) -> int:
+    from sriovctl.ops.reads import sim_list
+
+    where, rows = sim_list()
+    if ctx.json:
+        ctx.emit_json(ctx.doc(dir=where, hosts=[{"name": n, "origin": o, "built": b} for n, o, b in rows]))
+    else:
+        for n, o, b in rows:
+            ctx.out.write(f"{n:<16} {o:<9} {'built' if b else 'not built yet'}\n")
+    return 0
+
+
+def cmd_sim_reset(ctx: Ctx) -> int:
+    from sriovctl.ops.reads import sim_reset
+
+    root = sim_reset(ctx.args.name)
+    ctx.emit_json(ctx.doc(name=ctx.args.name, dir=str(root))) if ctx.json else \
+        ctx.out.write(f"{ctx.args.name}: reset ({root})\n")
+    return 0
+
+
+def cmd_sim_create(ctx: Ctx) -> int:
+    from sriovctl.ops.reads import sim_create
+
+    root = sim_create(ctx.args.name, Path(ctx.args.spec))
+    ctx.emit_json(ctx.doc(name=ctx.args.name, dir=str(root))) if ctx.json else \
+        ctx.out.write(f"{ctx.args.name}: created from {ctx.args.spec} ({root})\n")
+    return 0
+
+
+def cmd_doctor(ctx: Ctx) -> int:
+    from sriovctl.errors import EX_DOCTOR_FAIL, EX_DOCTOR_WARN
+    from sriovctl.ops.reads import doctor
+
+    s = ctx.session()
+    device = s.find(ctx.args.device) if ctx.args.device else None
+    report = doctor(s.host, s.inv, device)
+    if ctx.json:
+        ctx.emit_json(ctx.doc(host=s.inv.host, worst=report.worst.label,
+                              findings=[{"id": f.id, "severity": f.severity.label, "area": f.area, "subject": f.subject,
+                                         "message": f.message, "hint": f.hint,
+                                         "evidence": [{"source": k, "value": v} for k, v in f.evidence]}
+                                        for f in report.findings],
+                              capacity=report.capacity))
+    else:
+        from sriovctl.cli.render import render_doctor
+
+        render_doctor(s.inv, report, ctx.out, verbose=ctx.args.verbose)
+    return EX_DOCTOR_FAIL if report.worst.label == "fail" else EX_DOCTOR_WARN if report.worst.label == "warn" else 0

@@ -1,0 +1,143 @@
+"""The writing verbs (vf enable|disable|set|bind|unbind) and how a writing verb's result is shown: notices and
+messages, the writes of a dry run, and with --json the plan and the outcome."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from sriovctl.cli.context import Ctx
+from sriovctl.errors import UsageError
+
+if TYPE_CHECKING:
+    from sriovctl.ops.plan import Notice, Outcome
+    from sriovctl.ops.session import Host
+
+
+def notice_text(ctx: Ctx, n: Notice) -> str:
+    """A plan's notice in the CLI's words."""
+    if n.kind == "forced":
+        return f"warning: --force: {n.text}"
+    if n.kind == "deprecated":
+        return f"warning: {n.text.replace('sriov_numvfs is', 'sriov_numvfs (without --module-param) is')}"
+    return f"warning: {n.text}"
+
+
+def writes_json(host: Host) -> list[dict[str, Any]]:
+    return [{"path": w.path, "value": w.value, "dry_run": w.dry_run} for w in host.writes]
+
+
+def report(ctx: Ctx, host: Host, outcome: Outcome | list[Outcome], notices: bool = True) -> int:
+    """A writing verb's result: the notices and messages (and, in a dry run, the writes it would make); with
+    --json one document holding them, the plan and (when applied) the outcome."""
+    outcomes = outcome if isinstance(outcome, list) else [outcome]
+    lines = [line for o in outcomes for line in
+             ([notice_text(ctx, n) for n in o.plan.notices] if notices else []) + o.messages]
+    if ctx.json:
+        from sriovctl.ops.plan import merge
+
+        merged = merge(outcomes)
+        ctx.emit_json(ctx.doc(host=host.label, dry_run=host.dry_run, messages=lines, writes=writes_json(host),
+                              **merged.extra, plan=merged.plan.to_json(),
+                              outcome=None if host.dry_run else merged.to_json()))
+        return 0
+    if host.dry_run:
+        ctx.out.write("dry run: nothing was changed; these writes would be made:\n")
+        for w in host.writes:
+            ctx.out.write(f"  {w.path}: {w.value}\n" if w.kind != "file" else f"  {w.path} <- {w.value.strip()!r}\n")
+    for line in lines:
+        ctx.out.write(line + "\n")
+    return 0
+
+
+def _progress(ctx: Ctx) -> Callable[[int, int], None] | None:
+    if ctx.json or not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty()):
+        return None
+    from rich.progress import Progress
+
+    bar: dict[str, Any] = {}
+
+    def update(done: int, total: int) -> None:
+        if "p" not in bar:
+            bar["p"] = Progress(transient=True)
+            bar["p"].start()
+            bar["t"] = bar["p"].add_task("VFs settling", total=total)
+        bar["p"].update(bar["t"], completed=done)
+        if done >= total:
+            bar["p"].stop()
+    return update
+
+
+def cmd_vf_enable(ctx: Ctx) -> int:
+    from sriovctl.ops.vfcount import EnableOptions, apply_count, apply_module_param, plan_enable, plan_module_param
+
+    a = ctx.args
+    s = ctx.session()
+    pf = s.find(a.pf)
+    opts = EnableOptions(reset=a.reset, autoprobe=not a.no_autoprobe, force=a.force, wait=a.wait,
+                         progress=_progress(ctx))
+    with s.locked(pf.address, a.wait) as inv:
+        pf = inv.devices[pf.address]
+        if a.module_param:
+            plan = plan_module_param(s.host, inv, pf, a.count, a.module_param, a.force)
+            return report(ctx, s.host, apply_module_param(s.host, pf, plan, a.count, a.wait))
+        plan = plan_enable(s.host, inv, pf, a.count, opts)
+        return report(ctx, s.host, apply_count(s.host, pf, plan, opts))
+
+
+def cmd_vf_disable(ctx: Ctx) -> int:
+    from sriovctl.ops.vfcount import EnableOptions, apply_count, plan_disable
+
+    s = ctx.session()
+    pf = s.find(ctx.args.pf)
+    with s.locked(pf.address, ctx.args.wait) as inv:
+        pf = inv.devices[pf.address]
+        plan = plan_disable(s.host, inv, pf, ctx.args.force)
+        return report(ctx, s.host, apply_count(s.host, pf, plan, EnableOptions(force=ctx.args.force)))
+
+
+def cmd_vf_set(ctx: Ctx) -> int:
+    from sriovctl.ops.session import pf_of
+    from sriovctl.ops.vfattrs import VfSettings, apply_set, plan_set, validate_same
+
+    a = ctx.args
+    s = ctx.session()
+    targets = [d for name in a.devices for d in s.find_all(name)]
+    not_vf = [d for d in targets if not d.is_vf]
+    if not_vf:
+        raise UsageError(f"{not_vf[0].address}: not a VF", hint="name VFs: PF#N, PF#0-3,5 or their addresses")
+    settings = VfSettings(**{k: getattr(a, k) for k in VfSettings.field_names()})
+    validate_same(targets, settings)
+    with s.locked(pf_of(targets[0]), a.wait) as inv:
+        fresh = [inv.devices[d.address] for d in targets]
+        return report(ctx, s.host, apply_set(s.host, plan_set(s.host, inv, [(v, settings) for v in fresh])))
+
+
+def _per_device(ctx: Ctx, unbind: bool) -> int:
+    from sriovctl.ops.binding import BindOptions, apply_binding, plan_bind, plan_unbind
+    from sriovctl.ops.plan import Plan
+
+    a = ctx.args
+    s = ctx.session()
+    opts = BindOptions(force=a.force, wait=a.wait)
+    outcomes = []
+    devices = s.find_all(a.device)
+    with s.locked_all(devices, a.wait) as inv:  # one lock per PF for the whole range: no writer in between
+        for d in devices:
+            d = inv.devices[d.address]
+            plan = Plan("vf-unbind" if unbind else "vf-bind", s.host.label)
+            if unbind:
+                plan_unbind(s.host, inv, d, a.force, plan)
+            else:
+                plan_bind(s.host, inv, d, a.driver, opts, plan)
+            outcomes.append(apply_binding(s.host, inv, plan, opts, unbind=unbind))
+    return report(ctx, s.host, outcomes)
+
+
+def cmd_vf_bind(ctx: Ctx) -> int:
+    return _per_device(ctx, unbind=False)
+
+
+def cmd_vf_unbind(ctx: Ctx) -> int:
+    return _per_device(ctx, unbind=True)
