@@ -56,12 +56,11 @@ def _str(raw: bytes | None) -> str | None:
 
 
 
-def _netdevs(host: Host, dev: str) -> tuple[NetDev, ...]:
+def _netdevs(found: dict[str, dict[str, bytes]]) -> tuple[NetDev, ...]:
     out = []
-    for name in host.listdir(f"{dev}/{sysfs.NET}"):
+    for name, v in found.items():
         if not is_plain_name(name):
             continue  # not a name the kernel gives a netdev (dev_valid_name): a hostile tree
-        v, _ = host.read_dir_attrs(f"{dev}/{sysfs.NET}/{name}", sysfs.NETDEV_FILES)
         out.append(NetDev(name, _str(v.get("address")), _str(v.get("operstate")), _int(v.get("mtu")),
                           _int(v.get("ifindex"))))
     return tuple(out)
@@ -92,6 +91,7 @@ class _Raw:
     has_sriov: bool
     config: ConfigSpace | None
     parent: PciAddress | None = None
+    netdevs: tuple[NetDev, ...] = ()
 
 
 def _base(link: str | None) -> str | None:
@@ -105,7 +105,7 @@ def _base(link: str | None) -> str | None:
 
 def _read_device(host: Host, name: str) -> _Raw:
     dev = sysfs.device(name)
-    v, lk = host.read_dir_attrs(dev, sysfs.DEVICE_FILES, sysfs.DEVICE_LINKS)
+    v, lk, nets = host.read_dir_tree(dev, sysfs.DEVICE_FILES, sysfs.DEVICE_LINKS, sysfs.NET, sysfs.NETDEV_FILES)
     override = _str(v.get(sysfs.DRIVER_OVERRIDE))
     group = _base(lk.get(sysfs.IOMMU_GROUP))
     numa = _int(v.get(sysfs.NUMA_NODE))
@@ -118,6 +118,7 @@ def _read_device(host: Host, name: str) -> _Raw:
         numa=None if numa is None or numa < 0 else numa,
         group=int(group) if group and group.isdigit() else None,
         physfn=PciAddress.try_parse(physfn) if physfn else None, has_sriov=False, config=None,
+        netdevs=_netdevs(nets),
     )
 
 
@@ -215,7 +216,7 @@ def read_inventory(host: Host, ids: PciIds | None = None, netlink: bool = True, 
             device_name=names(ids.device(r.vendor, r.device) or f"Device {r.device:04x}"),
             class_name=names(ids.class_str(r.cls)), driver=r.driver, module=modules.get(r.driver) if r.driver else None,
             driver_override=r.override, numa_node=r.numa, iommu_group=r.group, parent=r.parent,
-            netdevs=_netdevs(host, r.dev), config=r.config, is_bridge=r.cls >> 8 == 0x0604,
+            netdevs=r.netdevs, config=r.config, is_bridge=r.cls >> 8 == 0x0604,
             sriov=_sriov_info(host, r.dev, r.config, r.has_sriov) if addr in pf_vfs else None,
             physfn=pf[0] if pf else r.physfn, vf_index=pf[1] if pf else None, vfs=pf_vfs.get(addr, ()),
             assignability=_assignability(addr, r, raw, group_objs), netlink=views.get(addr),

@@ -268,33 +268,49 @@ class Host:
         """Many small attribute files and symlinks of one directory, opened relative to it (one path
         walk instead of one per file: this is the inventory's hot path). Absent entries are left out; an
         attribute that is a symlink is not an attribute (O_NOFOLLOW: sysfs attributes never are)."""
+        values, targets, _ = self.read_dir_tree(rel, files, links, limit=limit)
+        return values, targets
+
+    def read_dir_tree(self, rel: str, files: tuple[str, ...], links: tuple[str, ...] = (), sub: str | None = None,
+                      sub_files: tuple[str, ...] = (), limit: int = 4096,
+                      ) -> tuple[dict[str, bytes], dict[str, str], dict[str, dict[str, bytes]]]:
+        """:meth:`read_dir_attrs`, plus ``sub_files`` of every directory in the subdirectory ``sub`` (a device's
+        ``net/NAME/``), each opened relative to its parent without following links: one path walk per device."""
         try:
             dfd = self._open(rel, os.O_RDONLY | os.O_DIRECTORY)
         except OSError:
-            return {}, {}
-        values: dict[str, bytes] = {}
+            return {}, {}, {}
         targets: dict[str, str] = {}
-        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        nested: dict[str, dict[str, bytes]] = {}
+        dflags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
-            for name in files:
-                try:
-                    fd = os.open(name, flags, dir_fd=dfd)
-                except OSError:
-                    continue
-                try:
-                    values[name] = os.read(fd, limit)
-                except OSError:
-                    pass
-                finally:
-                    os.close(fd)
+            values = _read_files(dfd, files, limit)
             for name in links:
                 try:
                     targets[name] = os.readlink(name, dir_fd=dfd)
                 except OSError:
                     continue
+            if sub is not None:
+                try:
+                    sfd = os.open(sub, dflags, dir_fd=dfd)
+                except OSError:
+                    sfd = -1
+                if sfd >= 0:
+                    try:
+                        for entry in sorted(os.listdir(sfd)):
+                            try:
+                                efd = os.open(entry, dflags, dir_fd=sfd)
+                            except OSError:
+                                continue
+                            try:
+                                nested[entry] = _read_files(efd, sub_files, limit)
+                            finally:
+                                os.close(efd)
+                    finally:
+                        os.close(sfd)
         finally:
             os.close(dfd)
-        return values, targets
+        return values, targets, nested
 
     def readlink(self, rel: str) -> str | None:
         if not self.confined:
@@ -457,6 +473,24 @@ class Host:
                 return None
             self.sleep(min(delay, max(deadline - now, 0.001)))
             delay = min(delay * 2, max_delay)
+
+
+def _read_files(dfd: int, names: tuple[str, ...], limit: int) -> dict[str, bytes]:
+    """Attribute files of the directory ``dfd``: one read each (a sysfs attribute's whole value)."""
+    values: dict[str, bytes] = {}
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    for name in names:
+        try:
+            fd = os.open(name, flags, dir_fd=dfd)
+        except OSError:
+            continue
+        try:
+            values[name] = os.read(fd, limit)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return values
 
 
 def wrap_os_error(e: OSError, what: str) -> HostIOError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import total_ordering
+from functools import lru_cache, total_ordering
 
 from sriovctl.errors import UsageError
 from sriovctl.untrusted import shown
@@ -14,6 +14,12 @@ _FULL = re.compile(r"(?:([0-9a-fA-F]{1,4}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2
 _CANON = re.compile(r"[0-9a-f]{4}:[0-9a-f]{2}:[01][0-9a-f]\.[0-7]", re.ASCII)  # what sysfs names: the fast path
 _LOOSE = re.compile(r"(?:[0-9a-fA-F]+:)?[0-9a-fA-F]+:[0-9a-fA-F]+\.[0-9a-fA-F]+", re.ASCII)
 _NODEDEV = re.compile(r"pci_([0-9a-fA-F]{4})_([0-9a-fA-F]{2})_([0-9a-fA-F]{2})_([0-7])", re.ASCII)
+
+
+@lru_cache(maxsize=1 << 16)
+def _canonical(domain: int, bus: int, slot: int, function: int) -> str:
+    """An address's canonical text, made once per address (the inventory and its JSON ask 5 times per device)."""
+    return f"{domain:04x}:{bus:02x}:{slot:02x}.{function:x}"
 
 
 @total_ordering
@@ -66,7 +72,7 @@ class PciAddress:
         return (self.slot << 3) | self.function
 
     def __str__(self) -> str:
-        return f"{self.domain:04x}:{self.bus:02x}:{self.slot:02x}.{self.function:x}"
+        return _canonical(self.domain, self.bus, self.slot, self.function)
 
     @property
     def short(self) -> str:
