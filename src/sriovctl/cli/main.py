@@ -58,9 +58,12 @@ def run(argv: Sequence[str] | None = None, out: Any = None, err: Any = None) -> 
             out.write("".join(sanitize_line(line) + "\n" for line in details))
         err.write(f"sriovctl: {message}" + (f" (hint: {hint})" if hint else "") + "\n")
 
-    try:
-        from sriovctl.cli.remedies import words
+    def words(e: SriovctlError, args: argparse.Namespace | None) -> tuple[str, str | None]:
+        from sriovctl.cli.remedies import words as cli_words  # only when something went wrong: --version stays fast
 
+        return cli_words(e, args)
+
+    try:
         args = build_parser().parse_args(hoist_globals(raw))
         ctx = Ctx(args, out, err=err)
         fn: Callable[[Ctx], int] = getattr(args, "fn", cmd_status)

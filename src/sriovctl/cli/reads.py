@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from sriovctl.cli.context import Ctx
 from sriovctl.errors import UsageError
 
@@ -106,6 +104,8 @@ def cmd_pci_decode(ctx: Ctx) -> int:
 
 
 def cmd_snapshot(ctx: Ctx) -> int:
+    from pathlib import Path
+
     from sriovctl.ops.reads import snapshot
 
     out = Path(ctx.args.out)
@@ -141,6 +141,8 @@ def cmd_sim_reset(ctx: Ctx) -> int:
 
 
 def cmd_sim_create(ctx: Ctx) -> int:
+    from pathlib import Path
+
     from sriovctl.ops.reads import sim_create
 
     root = sim_create(ctx.args.name, Path(ctx.args.spec))
