@@ -15,7 +15,7 @@ from sriovctl.host import sysfs
 from sriovctl.host.base import Host
 from sriovctl.model import Inventory, PciDevice
 from sriovctl.pci.address import PciAddress
-from sriovctl.pci.config import PortType
+from sriovctl.pci.config import ACS_REQUIRED, ACS_SHORT, PortType
 
 
 class Severity(IntEnum):
@@ -55,9 +55,8 @@ class Report:
 
 
 IOMMU_TABLES = {"DMAR": "Intel VT-d", "IVRS": "AMD-Vi", "IORT": "Arm SMMU"}
-_ACS_REQ = ("source_validation", "p2p_request_redirect", "p2p_completion_redirect", "upstream_forwarding")
-_ACS_SHORT = {"source_validation": "SV", "p2p_request_redirect": "RR", "p2p_completion_redirect": "CR",
-              "upstream_forwarding": "UF"}
+_ACS_REQ = ACS_REQUIRED
+_ACS_SHORT = ACS_SHORT
 
 
 def _cmdline(host: Host) -> tuple[str, dict[str, str]]:

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from sriovctl.pci.address import PciAddress
-from sriovctl.pci.config import ACS_BITS, AcsFlags, ConfigSpace, SriovCap
+from sriovctl.pci.config import ACS_BITS, ACS_SHORT, AcsFlags, ConfigSpace, SriovCap
 
 # The PCI value types are part of the model (front ends render them).
-__all__ = ["ACS_BITS", "AcsFlags", "Assignability", "ConfigSpace", "Inventory", "IommuGroup", "LinkState", "NetDev",
+__all__ = ["ACS_BITS", "ACS_SHORT", "AcsFlags", "Assignability", "ConfigSpace", "Inventory", "IommuGroup", "LinkState", "NetDev",
            "PciAddress", "PciDevice", "SriovCap", "SriovInfo", "SriovState", "Use", "UseKind", "VfNetlink"]
 
 

@@ -102,6 +102,14 @@ def test_attach_and_detach_dry_runs() -> None:
     doc = cli(*S, "--json", "virt", "detach", "vm1", "enp11s0f0#0", "--live", "--dry-run", "--connect", URI).json()
     validate(doc, "vf-action")
     assert doc["dry_run"] and doc["writes"][0]["path"] == f"libvirt:{URI}"
+    assert doc["outcome"] is None and [(c["kind"], c["target"], c["before"], c["after"]) for c in doc["plan"]["changes"]] \
+        == [("libvirt-detach", "vm1", "0000:0b:10.0", None)]
+    doc = cli(*S, "--json", "virt", "attach", "vm2", "enp11s0f0#1", "--vlan", "5", "--live", "--config", "--dry-run",
+              "--connect", URI).json()
+    validate(doc, "vf-action")
+    assert doc["outcome"] is None and [(c["kind"], c["target"], c["before"], c["after"]) for c in doc["plan"]["changes"]] \
+        == [("libvirt-attach", "vm2", None, "0000:0b:10.2")]
+    assert "VLAN 5" in doc["plan"]["changes"][0]["why"] and "live and config" in doc["plan"]["changes"][0]["why"]
     r = cli(*S, "virt", "detach", "vm2", "enp11s0f0#0", "--live", "--dry-run", "--connect", URI)
     assert r.code == 66 and "domain vm2: does not use 0000:0b:10.0" in r.err
     assert tree_hash(str(sim_dir())) == before

@@ -405,8 +405,8 @@ class DoctorDocument(TypedDict):
 
 
 class VfActionDocument(TypedDict):
-    """vf enable|disable|set|bind|unbind, virt detach, qemu hotplug|unplug: the plan, and (when applied) the
-    outcome; `messages` and `writes` in words and as the write log."""
+    """vf enable|disable|set|bind|unbind, virt attach --dry-run, virt detach, qemu hotplug|unplug: the plan, and
+    (when applied) the outcome; `messages` and `writes` in words and as the write log."""
 
     schema_version: SchemaVersion
     host: str
@@ -414,6 +414,7 @@ class VfActionDocument(TypedDict):
     messages: list[str]
     writes: list[WriteDoc]
     netlink_requests: NotRequired[Annotated[int, Doc("vf set: RTM_SETLINK + RTM_GETLINK requests made")]]
+    xml: NotRequired[Annotated[str, Doc("virt attach --dry-run: the device XML libvirt would be given")]]
     plan: PlanDoc
     outcome: Annotated[OutcomeDoc | None, Doc("null in a dry run")]
 
@@ -486,7 +487,8 @@ DOCUMENTS: dict[str, tuple[str, type]] = {
     "sim-list": ("sriovctl sim list --json", SimListDocument),
     "sim-reset": ("sriovctl sim reset|create --json", SimResetDocument),
     "doctor": ("sriovctl doctor --json", DoctorDocument),
-    "vf-action": ("sriovctl vf enable|disable|set|bind|unbind, virt detach, qemu hotplug|unplug --json",
+    "vf-action": ("sriovctl vf enable|disable|set|bind|unbind, virt attach --dry-run, virt detach, "
+                  "qemu hotplug|unplug --json",
                   VfActionDocument),
     "virt-attach": ("sriovctl virt attach --json", VirtAttachDocument),
     "virt-xml": ("sriovctl virt xml|network-xml --json", VirtXmlDocument),

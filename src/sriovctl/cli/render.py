@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from sriovctl.model import ACS_BITS, ConfigSpace, Inventory, PciAddress, PciDevice
+from sriovctl.model import ACS_BITS, ACS_SHORT, ConfigSpace, Inventory, PciAddress, PciDevice
 
-_ACS_SHORT = dict(zip(ACS_BITS, ("SV", "TB", "RR", "CR", "UF", "EC", "DT"), strict=True))
+_ACS_SHORT = ACS_SHORT
 
 
 def _console(out: Any) -> Any:

@@ -118,8 +118,12 @@ class SriovCap:
     migration_state_bir: int
 
 
+# The ACS capability/control bits in bit order (PCIe 6.0 7.7.8.2), their lspci abbreviations, and the ones the
+# kernel requires on every hop for isolation (drivers/pci/pci.c REQ_ACS_FLAGS: SV | RR | CR | UF). One table.
 ACS_BITS = ("source_validation", "translation_blocking", "p2p_request_redirect",
             "p2p_completion_redirect", "upstream_forwarding", "p2p_egress_control", "direct_translated_p2p")
+ACS_SHORT = dict(zip(ACS_BITS, ("SV", "TB", "RR", "CR", "UF", "EC", "DT"), strict=True))
+ACS_REQUIRED = ("source_validation", "p2p_request_redirect", "p2p_completion_redirect", "upstream_forwarding")
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,10 +10,11 @@ from typing import Any
 
 from sriovctl.errors import DataError
 from sriovctl.pci.address import PciAddress
+from sriovctl.pci.config import ACS_SHORT
 from sriovctl.untrusted import has_control, is_netdev_name, plain_name, shown
 
 HOST_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)  # a simulated host's name: also its directory's
-ACS_NAMES = {"SV": 0, "TB": 1, "RR": 2, "CR": 3, "UF": 4, "EC": 5, "DT": 6}
+ACS_NAMES = {short: bit for bit, short in enumerate(ACS_SHORT.values())}  # SV → 0 … DT → 6 (pci/config.py)
 MAX_DEVICES = 1024  # spec devices (bridges, ports, PFs); VFs are made by the simulated kernel
 MAX_TOPOLOGY_DEPTH = 32  # bridges below one another (PCIe allows fewer: 256 bus numbers)
 MAX_NUMA_NODE = 1023  # the kernel's MAX_NUMNODES with NODES_SHIFT 10
