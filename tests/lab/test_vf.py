@@ -242,6 +242,18 @@ def test_benchmark_mac_vlan_on_7_vfs(host, pfs) -> None:  # type: ignore[no-unty
     med_ours, med_ip = runs_ours[2], runs_ip[2]
     result = {"sriovctl_s": med_ours, "ip_processes_s": med_ip, "ratio": med_ip / med_ours, "netlink_requests": reqs}
     (LAB_OUT / "bench-vf-set.json").write_text(json.dumps(result, indent=1))
+    # where the library call's time goes, for docs/PERFORMANCE.md (the netlink requests vs our own Python)
+    import cProfile
+    import io
+    import pstats
+
+    prof = cProfile.Profile()
+    prof.enable()
+    ours(40)
+    prof.disable()
+    text = io.StringIO()
+    pstats.Stats(prof, stream=text).sort_stats("cumtime").print_stats(25)
+    (LAB_OUT / "bench-vf-set-profile.txt").write_text(text.getvalue())
     assert reqs == 2
 
 

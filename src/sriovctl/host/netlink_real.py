@@ -9,7 +9,6 @@ from typing import Any
 
 from sriovctl.host.netlink import (
     LINK_STATE_CODES,
-    LINK_STATE_NAMES,
     LinkState,
     NetlinkError,
     RequestCounter,
@@ -156,40 +155,9 @@ def vfinfo_attrs(changes: list[VfChange]) -> list[tuple[str, dict[str, Any]]]:
 
 
 def parse_vfinfo_list(reply: Any) -> list[VfNetlink]:
-    vflist = reply.get_attr("IFLA_VFINFO_LIST")
-    if vflist is None:
-        return []
-    out: list[VfNetlink] = []
-    for info in vflist.get_attrs("IFLA_VF_INFO"):
-        mac = info.get_attr("IFLA_VF_MAC")
-        vlan = info.get_attr("IFLA_VF_VLAN")
-        rate = info.get_attr("IFLA_VF_RATE")
-        spoof = info.get_attr("IFLA_VF_SPOOFCHK")
-        link = info.get_attr("IFLA_VF_LINK_STATE")
-        trust = info.get_attr("IFLA_VF_TRUST")
-        rss = info.get_attr("IFLA_VF_RSS_QUERY_EN")
-        proto = "802.1Q"
-        vlist = info.get_attr("IFLA_VF_VLAN_LIST")
-        if vlist is not None:
-            for ivvi in vlist.get_attrs("IFLA_VF_VLAN_INFO"):
-                if ivvi.get("proto") == ETH_P_8021AD:
-                    proto = "802.1ad"
-        stats_nla = info.get_attr("IFLA_VF_STATS")
-        stats = None
-        if stats_nla is not None:
-            stats = {k.removeprefix("IFLA_VF_STATS_").lower(): int(v) for k, v in stats_nla["attrs"]
-                     if k != "IFLA_VF_STATS_PAD"}
-        vf = (mac or vlan or spoof or {}).get("vf", len(out))
-        u32max = 0xFFFFFFFF  # the kernel reports -1 for "not supported" in some fields
-        out.append(VfNetlink(
-            vf=int(vf), mac=mac["mac"] if mac else None,
-            vlan=vlan["vlan"] if vlan else None, qos=vlan["qos"] if vlan else None,
-            vlan_proto=proto if vlan else None,
-            spoofchk=None if not spoof or spoof["spoofchk"] == u32max else bool(spoof["spoofchk"]),
-            trust=None if not trust or trust["trust"] == u32max else bool(trust["trust"]),
-            link_state=LINK_STATE_NAMES[link["link_state"]].value if link and link["link_state"] in LINK_STATE_NAMES else None,
-            min_tx_rate=rate["min_tx_rate"] if rate else None, max_tx_rate=rate["max_tx_rate"] if rate else None,
-            rss_query_en=None if not rss or rss["rss_query_en"] == u32max else bool(rss["rss_query_en"]),
-            stats=stats,
-        ))
-    return out
+    """The VFs of a pyroute2 RTM_NEWLINK reply, decoded from its bytes (host/vfinfo.py: pyroute2's own decoding
+    of the VF list was most of a `vf set`)."""
+    from sriovctl.host.vfinfo import decode_vfinfo
+
+    start = int(getattr(reply, "offset", 0) or 0)
+    return decode_vfinfo(bytes(reply.data[start:start + reply["header"]["length"]]))

@@ -31,11 +31,11 @@ class VfSettings:
     rss_query_en: bool | None = None
 
     @classmethod
-    def field_names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
+    def field_names(cls) -> tuple[str, ...]:
+        return _FIELDS
 
     def given(self) -> dict[str, object]:
-        return {k: v for k in self.field_names() if (v := getattr(self, k)) is not None}
+        return {k: v for k in _FIELDS if (v := getattr(self, k)) is not None}
 
     def validate(self, what: str, count: int) -> None:
         """The validity rules, checked before anything is written."""
@@ -44,7 +44,8 @@ class VfSettings:
                 raise AttrValueError(what, BY_KEY["mac"], None, f"names one VF, not {count}",
                                      hint="give each VF its own MAC")
             check_mac(what, self.mac)
-        for key, value in self.given().items():
+        given = self.given()
+        for key, value in given.items():
             if key != "mac":
                 check_value(what, BY_KEY[key], value)
         if self.vlan is None and (self.qos is not None or self.vlan_proto is not None):
@@ -52,7 +53,7 @@ class VfSettings:
         if self.min_tx_rate and self.max_tx_rate and self.min_tx_rate > self.max_tx_rate:
             raise AttrValueError(what, BY_KEY["min_tx_rate"], None,
                                  f"{self.min_tx_rate} > {{max_tx_rate}} {self.max_tx_rate}")
-        if not self.given():
+        if not given:
             raise UsageError(f"{what}: nothing to set", hint="name an attribute to set", remedy="attrs")
 
     def changes(self, vf: int, current: VfNetlink | None) -> list[VfChange]:
@@ -72,6 +73,9 @@ class VfSettings:
             if value is not None:
                 out.append(VfChange(vf, request, value))
         return out
+
+
+_FIELDS = tuple(f.name for f in fields(VfSettings))
 
 
 def matches(v: VfNetlink | None, c: VfChange) -> bool:
@@ -160,9 +164,10 @@ def apply_set(host: Host, sp: SetPlan) -> Outcome:
     nl = host.netlink()
     start = nl.requests
     changes, ifname = sp.requests, sp.ifname
-    summary = ", ".join(f"vf {c.vf} {c.attr}={fmt(c)}" for c in changes)
+    shown = {c: fmt(c) for c in changes}
+    summary = ", ".join(f"vf {c.vf} {c.attr}={shown[c]}" for c in changes)
     if host.dry_run:
-        out.messages = [f"would set {ifname}#{c.vf} {REQUEST_LABEL[c.attr]} {fmt(c)}" for c in changes]
+        out.messages = [f"would set {ifname}#{c.vf} {REQUEST_LABEL[c.attr]} {shown[c]}" for c in changes]
         host.record(WriteKind.NETLINK, f"RTM_SETLINK {ifname}", summary)
         out.extra["netlink_requests"] = 0
         return out
@@ -188,10 +193,10 @@ def apply_set(host: Host, sp: SetPlan) -> Outcome:
             why = f"refused by {sp.pf.driver}: {refused[c]}" if c in refused else "accepted but reads back differently"
             mismatched |= c not in refused
             out.refused.append((ch, why))
-            details.append(f"{ch.target}: {REQUEST_LABEL[c.attr]} {fmt(c)}: {why}")
+            details.append(f"{ch.target}: {REQUEST_LABEL[c.attr]} {shown[c]}: {why}")
         else:
             out.applied.append(ch)
-            by_vf.setdefault(c.vf, []).append(f"{REQUEST_LABEL[c.attr]} {fmt(c)}")
+            by_vf.setdefault(c.vf, []).append(f"{REQUEST_LABEL[c.attr]} {shown[c]}")
     out.verified = not mismatched
     out.extra["netlink_requests"] = nl.requests - start
     out.messages = [f"{ifname}#{vf}: set {', '.join(items)}" for vf, items in sorted(by_vf.items())]
