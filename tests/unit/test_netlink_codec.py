@@ -159,3 +159,101 @@ def test_one_setlink_carries_every_vf_in_kernel_order() -> None:
     assert infos[2].get_attr("IFLA_VF_LINK_STATE")["link_state"] == 2
     assert [a[0] for a in infos[3]["attrs"]] == ["IFLA_VF_MAC", "IFLA_VF_TRUST"]
     assert infos[3].get_attr("IFLA_VF_MAC")["mac"] == "52:54:00:00:00:03"
+
+
+# ---------------------------------------------------------------- beyond 64 KiB (hand-built: pyroute2 cannot)
+
+def _nla(typ: int, payload: bytes) -> bytes:
+    import struct
+
+    length = 4 + len(payload)
+    return struct.pack("=HH", length & 0xFFFF, typ) + payload + b"\0" * (-length % 4)
+
+
+def _raw_reply(n: int, cut: int | None = None) -> bytes:
+    """An RTM_NEWLINK as the kernel writes it for n VFs (MAC, VLAN, spoof check, trust each), the VF list nest's
+    16-bit length wrapped as nla_nest_end() leaves it; ``cut`` drops bytes from the end."""
+    import struct
+
+    entries = b"".join(_nla(1, b"".join([
+        _nla(1, struct.pack("=I", i) + bytes([0x52, 0x54, 0, 0xAA, i >> 8, i & 0xFF]) + bytes(26)),
+        _nla(2, struct.pack("=III", i, i % 4096, i % 8)),
+        _nla(4, struct.pack("=II", i, i % 2)),
+        _nla(9, struct.pack("=II", i, 1))])) for i in range(n))
+    vflist = struct.pack("=HH", (4 + len(entries)) & 0xFFFF, 22 | 0x8000) + entries
+    attrs = _nla(3, b"ens2f0\0") + _nla(1, bytes([0, 0x1B, 0x21, 0x3A, 0x4C, 0x10])) + _nla(21, struct.pack("=I", n)) \
+        + vflist + _nla(13, struct.pack("=I", 1500))  # an attribute after the list, as the kernel puts more
+    body = struct.pack("=BxHiII", 0, 1, 7, 0, 0) + attrs
+    msg = struct.pack("=IHHII", 16 + len(body), 16, 0, 1, 0) + body
+    return msg[: len(msg) - cut] if cut else msg
+
+
+@pytest.mark.parametrize("n", [64, 256, 512, 1024])
+def test_a_vf_list_past_64_kib_is_read_whole(n: int) -> None:
+    from sriovctl.host.vfinfo import num_vf
+
+    wire = _raw_reply(n)
+    vfs = decode_vfinfo(wire)
+    assert [v.vf for v in vfs] == list(range(n)) and num_vf(wire) == n
+    last = vfs[-1]
+    assert (last.mac, last.vlan, last.trust) == (f"52:54:00:aa:{(n - 1) >> 8:02x}:{(n - 1) & 0xFF:02x}", (n - 1) % 4096, True)
+    if n >= 1024:
+        assert len(wire) > 65536 * 1  # the case iproute2 prints as "Truncated VF list"
+
+
+def test_a_reply_cut_short_lists_fewer_vfs_than_num_vf() -> None:
+    from sriovctl.host.vfinfo import num_vf
+
+    wire = _raw_reply(256, cut=5000)
+    try:
+        vfs = decode_vfinfo(wire)
+    except NetlinkError:
+        vfs = []
+    assert len(vfs) < 256 and num_vf(wire) == 256  # the caller then refuses to call the rest verified
+
+
+def test_setlink_is_split_so_every_vf_list_fits_sixteen_bits() -> None:
+    from sriovctl.host.netlink_real import batches
+
+    changes = [VfChange(vf, attr, value) for vf in range(1024) for attr, value in
+               (("mac", f"52:54:00:00:{vf >> 8:02x}:{vf & 0xFF:02x}"), ("vlan", (vf % 4000, 0, "802.1Q")),
+                ("spoofchk", False), ("trust", True))]
+    parts = batches(changes)
+    assert len(parts) >= 2 and [c for p in parts for c in p] == changes  # all of them, in kernel order
+    for part in parts:
+        msg = ifinfmsg()
+        msg["index"] = 7
+        msg["attrs"] = [("IFLA_VFINFO_LIST", {"attrs": vfinfo_attrs(part)})]
+        msg.encode()  # pyroute2 raises on a nest over 65,535 bytes
+        assert msg["header"]["length"] < 65536
+    assert all(parts[i][-1].vf < parts[i + 1][0].vf for i in range(len(parts) - 1))  # a VF is never split
+
+
+def test_vfs_missing_from_the_read_back_are_named_not_verified() -> None:
+    from sriovctl.errors import PartialError
+    from sriovctl.host.sim.catalog import open_sim
+    from sriovctl.inventory import read_inventory
+    from sriovctl.ops.vfattrs import VfSettings, set_vfs
+
+    host = open_sim("e810-2x256")
+    inv = read_inventory(host, netlink=False)
+    vfs = inv.vfs_of(inv.pfs[0])
+    real = host.netlink()
+
+    class ShortReply:  # a PF whose reply lists only the first 100 of its 256 VFs
+        requests = 0
+        last_num_vf = 256
+
+        def set_vfs(self, ifname: str, changes: list[VfChange]) -> None:
+            real.set_vfs(ifname, changes)
+
+        def get_vfs(self, ifname: str, stats: bool = False) -> list[VfNetlink]:
+            return real.get_vfs(ifname)[:100]
+
+    host._netlink = ShortReply()
+    with pytest.raises(PartialError) as e:
+        set_vfs(host, inv, [(v, VfSettings(trust=True)) for v in vfs])
+    out = e.value.outcome
+    assert len(out.applied) == 100 and len(out.refused) == 156 and out.verified is False
+    assert out.refused[0][1] == "not read back: the PF's reply lists 100 VFs of 256"
+    assert "ens2f0#100: trust on: not read back" in e.value.message

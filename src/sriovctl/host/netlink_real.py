@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import errno as errno_mod
+import itertools
+import os
 import socket
+import struct
 from typing import Any
 
 from sriovctl.host.netlink import (
@@ -16,12 +19,15 @@ from sriovctl.host.netlink import (
     VfNetlink,
     kernel_order,
 )
+from sriovctl.host.vfinfo import decode_vfinfo, num_vf
 
 RTEXT_FILTER_VF = 1 << 0
 RTEXT_FILTER_SKIP_STATS = 1 << 3
 ETH_P_8021Q, ETH_P_8021AD = 0x8100, 0x88A8
 RCVBUF = 4 << 20
-RTM_NEWLINK, RTM_SETLINK = 16, 19  # linux/rtnetlink.h  # a PF with 256 VFs answers with one message of several hundred KiB
+RTM_NEWLINK, RTM_SETLINK = 16, 19  # linux/rtnetlink.h
+NLMSG_HDRLEN, NLMSG_ERROR = 16, 2  # linux/netlink.h
+NLM_F_CAPPED, NLM_F_ACK_TLVS, NLMSGERR_ATTR_MSG = 0x100, 0x200, 1
 
 
 def _pad_vlan_info() -> None:
@@ -40,6 +46,7 @@ class PyrouteNetlink(RequestCounter):
 
     def __init__(self) -> None:
         super().__init__()
+        self.last_num_vf: int | None = None  # IFLA_NUM_VF of the last VF list read
         self._sk: Any = None
         self._ipr: Any = None
         self._seq = 0
@@ -55,19 +62,40 @@ class PyrouteNetlink(RequestCounter):
                 self._sk.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
         return self._sk
 
-    def _request(self, msg: Any, msg_type: int, flags: int) -> list[Any]:
+    def _request(self, msg: Any, msg_type: int, flags: int) -> bytes:
+        """Send one request; the reply to it (RTM_NEWLINK, or the ACK), raw. NLMSG_ERROR raises NetlinkError."""
         sk = self._sock()
         self._seq += 1
         try:
             sk.put(msg, msg_type, flags, msg_seq=self._seq)
-            replies = list(sk.get(msg_seq=self._seq))
         except Exception as e:  # pyroute2's NetlinkError carries the kernel's errno as .code
             raise NetlinkError(getattr(e, "code", errno_mod.EIO), str(e)) from None
-        for r in replies:  # an NLMSG_ERROR reply: the error is in its header, not raised
-            err = r["header"].get("error")
-            if err is not None:
-                raise NetlinkError(getattr(err, "code", errno_mod.EIO), str(err))
-        return replies
+        return self._receive(sk.socket, self._seq)
+
+    @staticmethod
+    def _receive(raw: socket.socket, seq: int) -> bytes:
+        """The reply to request ``seq``, the whole datagram however large: its size first (MSG_PEEK|MSG_TRUNC
+        gives the real length), then all of it. pyroute2's get() reads 16 KiB and cut a PF's reply from about
+        64 VFs with statistics, 100 without (seen on netdevsim: "no RTM_NEWLINK in the reply")."""
+        probe = bytearray(NLMSG_HDRLEN)
+        while True:
+            size = raw.recv_into(probe, NLMSG_HDRLEN, socket.MSG_PEEK | socket.MSG_TRUNC)
+            buf = bytearray(max(size, NLMSG_HDRLEN))
+            got = raw.recv_into(buf, len(buf))
+            pos = 0
+            while pos + NLMSG_HDRLEN <= got:
+                length, mtype, mflags, mseq, _ = struct.unpack_from("=IHHII", buf, pos)
+                if length < NLMSG_HDRLEN or pos + length > got:
+                    raise NetlinkError(errno_mod.EBADMSG, f"malformed netlink reply ({got} bytes, message of {length})")
+                if mseq == seq:
+                    if mtype == NLMSG_ERROR:
+                        code = -struct.unpack_from("=i", buf, pos + NLMSG_HDRLEN)[0]
+                        if code:
+                            raise NetlinkError(code, _ext_ack(buf[pos:pos + length], mflags))
+                        return bytes(buf[pos:pos + length])
+                    if mtype == RTM_NEWLINK:
+                        return bytes(buf[pos:pos + length])
+                pos += (length + 3) & ~3
 
     def _index(self, ifname: str) -> int:
         """The ifindex through SIOCGIFINDEX: not a netlink round trip (a name lookup would dump every link)."""
@@ -87,21 +115,23 @@ class PyrouteNetlink(RequestCounter):
         mask = RTEXT_FILTER_VF | (0 if stats else RTEXT_FILTER_SKIP_STATS)
         msg["attrs"] = [("IFLA_EXT_MASK", mask)]
         self.count(f"RTM_GETLINK {ifname} ext_mask={mask:#x}")
-        replies = [r for r in self._request(msg, RTM_GETLINK, NLM_F_REQUEST) if r["header"]["type"] == RTM_NEWLINK]
-        if not replies:
-            raise NetlinkError(errno_mod.EIO, f"{ifname}: no RTM_NEWLINK in the reply")
-        return parse_vfinfo_list(replies[0])
+        reply = self._request(msg, RTM_GETLINK, NLM_F_REQUEST)
+        vfs = decode_vfinfo(reply)
+        self.last_num_vf = num_vf(reply)
+        return vfs
 
     def set_vfs(self, ifname: str, changes: list[VfChange]) -> None:
         from pyroute2.netlink import NLM_F_ACK, NLM_F_REQUEST
         from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 
-        msg = ifinfmsg()
-        msg["family"] = 0
-        msg["index"] = self._index(ifname)
-        msg["attrs"] = [("IFLA_VFINFO_LIST", {"attrs": vfinfo_attrs(changes)})]
-        self.count(f"RTM_SETLINK {ifname} {len(changes)} attributes")
-        self._request(msg, RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK)
+        index = self._index(ifname)
+        for batch in batches(changes):  # each message's IFLA_VFINFO_LIST stays under nla_len's 64 KiB
+            msg = ifinfmsg()
+            msg["family"] = 0
+            msg["index"] = index
+            msg["attrs"] = [("IFLA_VFINFO_LIST", {"attrs": vfinfo_attrs(batch)})]
+            self.count(f"RTM_SETLINK {ifname} {len(batch)} attributes")
+            self._request(msg, RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK)
 
     def _iproute(self) -> Any:
         if self._ipr is None:
@@ -126,6 +156,46 @@ class PyrouteNetlink(RequestCounter):
         for sk in (self._sk, self._ipr):
             if sk is not None:
                 sk.close()
+
+
+# What each change adds to an IFLA_VF_INFO entry, in bytes (attribute header + struct ifla_vf_*)
+_ENCODED = {"mac": 4 + 36, "vlan": 4 + 12, "rate": 4 + 12, "spoofchk": 4 + 8, "link_state": 4 + 8,
+            "rss_query_en": 4 + 8, "trust": 4 + 8}
+NEST_LIMIT = 60000  # below nla_len's 65,535, with room for the message and nest headers
+
+
+def batches(changes: list[VfChange], limit: int = NEST_LIMIT) -> list[list[VfChange]]:
+    """Changes in kernel order, cut between VFs so that each RTM_SETLINK's VF list fits a 16-bit nla_len (a
+    1,024-VF MAC+VLAN change is about 62 KiB: one request would not even encode)."""
+    out: list[list[VfChange]] = []
+    size = 0
+    for vf, group in itertools.groupby(kernel_order(changes), key=lambda c: c.vf):
+        items = list(group)
+        entry = 4 + sum(_ENCODED[c.attr] + (8 if c.attr == "vlan" and c.vlan_spec()[2] == "802.1ad" else 0)
+                        for c in items)
+        if not out or size + entry > limit:
+            out.append([])
+            size = 0
+        out[-1].extend(items)
+        size += entry
+        del vf
+    return out
+
+
+def _ext_ack(message: bytes | bytearray, flags: int) -> str:
+    """The kernel's extended-ack text of an NLMSG_ERROR (NLMSGERR_ATTR_MSG), or the errno's name."""
+    code = -struct.unpack_from("=i", message, NLMSG_HDRLEN)[0]
+    request_len = NLMSG_HDRLEN if flags & NLM_F_CAPPED else struct.unpack_from("=I", message, NLMSG_HDRLEN + 4)[0]
+    pos = NLMSG_HDRLEN + 4 + request_len
+    if flags & NLM_F_ACK_TLVS:
+        while pos + 4 <= len(message):
+            alen, atyp = struct.unpack_from("=HH", message, pos)
+            if alen < 4:
+                break
+            if atyp == NLMSGERR_ATTR_MSG:
+                return bytes(message[pos + 4:pos + alen]).rstrip(b"\0").decode("utf-8", "replace")
+            pos += (alen + 3) & ~3
+    return os.strerror(code)
 
 
 def vfinfo_attrs(changes: list[VfChange]) -> list[tuple[str, dict[str, Any]]]:

@@ -19,6 +19,7 @@ IFINFOMSG_LEN = 16
 NLA_TYPE_MASK = 0x3FFF  # without NLA_F_NESTED / NLA_F_NET_BYTEORDER
 
 IFLA_ADDRESS = 1
+IFLA_NUM_VF = 21
 IFLA_VFINFO_LIST = 22
 IFLA_VF_INFO = 1
 # struct ifla_vf_*: every one starts with __u32 vf
@@ -55,13 +56,62 @@ def _flag(value: int) -> bool | None:
     return None if value == U32_MAX else bool(value)
 
 
+def _top_attrs(buf: memoryview, start: int, end: int, strict: bool = True,
+               ) -> tuple[list[tuple[int, int, int]], int | None]:
+    """The link attributes, with IFLA_VFINFO_LIST's true extent, and IFLA_NUM_VF.
+
+    nla_len is 16 bits: a VF list longer than 64 KiB (about 300 VFs with statistics, 1,000 without) wraps it, and
+    a parser that trusts it lands inside the list (iproute2: "Truncated VF list"). The message length is 32
+    bits and every VF entry is there, so the list is walked entry by entry instead: exactly IFLA_NUM_VF
+    IFLA_VF_INFO entries (the kernel puts IFLA_NUM_VF just before the list, rtnl_vfinfo_fill()), and accepted
+    only if its true length equals the wrapped one modulo 65,536 and stays inside the message."""
+    out: list[tuple[int, int, int]] = []
+    num_vf: int | None = None
+    pos = start
+    while pos + 4 <= end:
+        length, typ = struct.unpack_from("=HH", buf, pos)
+        typ &= NLA_TYPE_MASK
+        if typ == IFLA_VFINFO_LIST and num_vf is not None:
+            true_end = pos + 4
+            for _ in range(num_vf):
+                if true_end + 4 > end:
+                    break
+                elen, etyp = struct.unpack_from("=HH", buf, true_end)
+                if elen < 4 or (etyp & NLA_TYPE_MASK) != IFLA_VF_INFO or true_end + elen > end:
+                    break
+                true_end += (elen + 3) & ~3
+            true_end = min(true_end, end)
+            if (true_end - pos) % 65536 == length % 65536 or (true_end - pos) == length:
+                length = true_end - pos  # the wrapped nest, recovered
+        if length < 4 or pos + length > end:
+            if not strict:
+                break
+            raise NetlinkError(errno.EBADMSG, f"malformed netlink attribute at byte {pos} (length {length})")
+        if typ == IFLA_NUM_VF and length >= 8:
+            num_vf = struct.unpack_from("=I", buf, pos + 4)[0]
+        out.append((typ, pos + 4, pos + length))
+        pos += (length + 3) & ~3
+    return out, num_vf
+
+
+def num_vf(message: bytes | bytearray) -> int | None:
+    """IFLA_NUM_VF of an RTM_NEWLINK message: how many VFs the PF has (None: not reported)."""
+    buf = memoryview(message)
+    if len(buf) < NLMSG_HDRLEN + IFINFOMSG_LEN:
+        return None
+    end = min(struct.unpack_from("=I", buf, 0)[0], len(buf))
+    return _top_attrs(buf, NLMSG_HDRLEN + IFINFOMSG_LEN, end, strict=False)[1]  # what it says before any damage
+
+
 def decode_vfinfo(message: bytes | bytearray) -> list[VfNetlink]:
-    """Every VF of an RTM_NEWLINK message (its header included), in the order the kernel lists them."""
+    """Every VF of an RTM_NEWLINK message (its header included), in the order the kernel lists them — past 64 KiB
+    too (:func:`_top_attrs`). Fewer than IFLA_NUM_VF entries can come back from a message cut short: callers
+    compare with :func:`num_vf` and never count a VF that is not here as verified."""
     buf = memoryview(message)
     if len(buf) < NLMSG_HDRLEN + IFINFOMSG_LEN:
         raise NetlinkError(errno.EBADMSG, "RTM_NEWLINK reply shorter than its headers")
     total = min(struct.unpack_from("=I", buf, 0)[0], len(buf))
-    top = _attrs(buf, NLMSG_HDRLEN + IFINFOMSG_LEN, total)
+    top, _ = _top_attrs(buf, NLMSG_HDRLEN + IFINFOMSG_LEN, total)
     addr_len = next((e - s for t, s, e in top if t == IFLA_ADDRESS), 6) or 6
     vflist = next(((s, e) for t, s, e in top if t == IFLA_VFINFO_LIST), None)
     if vflist is None:

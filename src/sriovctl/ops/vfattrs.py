@@ -183,14 +183,24 @@ def apply_set(host: Host, sp: SetPlan) -> Outcome:
                 nl.set_vfs(ifname, [c])
             except NetlinkError as e:
                 refused[c] = errname(e.errno)
-    view = {v.vf: v for v in nl.get_vfs(ifname)}
+    try:
+        view = {v.vf: v for v in nl.get_vfs(ifname)}
+    except NetlinkError:
+        view = {}  # the read-back failed: nothing counts as verified (each change says so below)
     pairs = list(zip(changes, sp.plan.changes, strict=True))
     mismatched = False
     by_vf: dict[int, list[str]] = {}
     details = []
+    listed = getattr(nl, "last_num_vf", None)
     for c, ch in pairs:
         if c in refused or not matches(view.get(c.vf), c):
-            why = f"refused by {sp.pf.driver}: {refused[c]}" if c in refused else "accepted but reads back differently"
+            if c in refused:
+                why = f"refused by {sp.pf.driver}: {refused[c]}"
+            elif c.vf not in view:  # never call a VF verified that was not read back
+                why = (f"not read back: the PF's reply lists {len(view)} VFs"
+                       + (f" of {listed}" if listed is not None else ""))
+            else:
+                why = "accepted but reads back differently"
             mismatched |= c not in refused
             out.refused.append((ch, why))
             details.append(f"{ch.target}: {REQUEST_LABEL[c.attr]} {shown[c]}: {why}")
