@@ -10,9 +10,14 @@ import pytest
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 
 from sriovctl.host.netlink import LINK_STATE_NAMES, NetlinkError, VfChange
-from sriovctl.host.netlink_real import parse_vfinfo_list, vfinfo_attrs
+from sriovctl.host.netlink_real import vfinfo_attrs
 from sriovctl.host.vfinfo import decode_vfinfo
 from sriovctl.model import VfNetlink
+
+
+def parse_vfinfo_list(reply: ifinfmsg) -> list[VfNetlink]:
+    """Our decoder (host/vfinfo.py) on a message pyroute2 built: its bytes."""
+    return decode_vfinfo(bytes(reply.data[: reply["header"]["length"]]))
 
 
 def _reply(n: int) -> ifinfmsg:

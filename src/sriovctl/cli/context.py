@@ -38,8 +38,6 @@ class Ctx:
         if self.host is None:
             from sriovctl.ops.session import open_host
 
-            if self.args.root is not None and self.args.sim is not None:
-                raise UsageError("--root and --sim: choose one host")
             for opt, value in (("--sim", self.args.sim), ("--root", self.args.root)):
                 if value is not None and not value.strip():
                     # An unset variable ("--sim $HOST") must never fall through to the live host.

@@ -114,9 +114,8 @@ def cmd_vf_set(ctx: Ctx) -> int:
         return report(ctx, s.host, apply_set(s.host, plan_set(s.host, inv, [(v, settings) for v in fresh])))
 
 
-def _per_device(ctx: Ctx, unbind: bool) -> int:
-    from sriovctl.ops.binding import BindOptions, apply_binding, plan_bind, plan_unbind
-    from sriovctl.ops.plan import Plan
+def _per_device(ctx: Ctx, unbinding: bool) -> int:
+    from sriovctl.ops.binding import BindOptions, bind, unbind
 
     a = ctx.args
     s = ctx.session()
@@ -125,19 +124,14 @@ def _per_device(ctx: Ctx, unbind: bool) -> int:
     devices = s.find_all(a.device)
     with s.locked_all(devices, a.wait) as inv:  # one lock per PF for the whole range: no writer in between
         for d in devices:
-            d = inv.devices[d.address]
-            plan = Plan("vf-unbind" if unbind else "vf-bind", s.host.label)
-            if unbind:
-                plan_unbind(s.host, inv, d, a.force, plan)
-            else:
-                plan_bind(s.host, inv, d, a.driver, opts, plan)
-            outcomes.append(apply_binding(s.host, inv, plan, opts, unbind=unbind))
+            fresh = inv.devices[d.address]
+            outcomes.append(unbind(s.host, inv, fresh, opts) if unbinding else bind(s.host, inv, fresh, a.driver, opts))
     return report(ctx, s.host, outcomes)
 
 
 def cmd_vf_bind(ctx: Ctx) -> int:
-    return _per_device(ctx, unbind=False)
+    return _per_device(ctx, unbinding=False)
 
 
 def cmd_vf_unbind(ctx: Ctx) -> int:
-    return _per_device(ctx, unbind=True)
+    return _per_device(ctx, unbinding=True)

@@ -169,7 +169,7 @@ def batches(changes: list[VfChange], limit: int = NEST_LIMIT) -> list[list[VfCha
     1,024-VF MAC+VLAN change is about 62 KiB: one request would not even encode)."""
     out: list[list[VfChange]] = []
     size = 0
-    for vf, group in itertools.groupby(kernel_order(changes), key=lambda c: c.vf):
+    for _, group in itertools.groupby(kernel_order(changes), key=lambda c: c.vf):
         items = list(group)
         entry = 4 + sum(_ENCODED[c.attr] + (8 if c.attr == "vlan" and c.vlan_spec()[2] == "802.1ad" else 0)
                         for c in items)
@@ -178,7 +178,6 @@ def batches(changes: list[VfChange], limit: int = NEST_LIMIT) -> list[list[VfCha
             size = 0
         out[-1].extend(items)
         size += entry
-        del vf
     return out
 
 
@@ -222,12 +221,3 @@ def vfinfo_attrs(changes: list[VfChange]) -> list[tuple[str, dict[str, Any]]]:
             nla = {"spoofchk": "IFLA_VF_SPOOFCHK", "trust": "IFLA_VF_TRUST", "rss_query_en": "IFLA_VF_RSS_QUERY_EN"}
             a.append((nla[c.attr], {"vf": c.vf, c.attr: int(bool(c.value))}))
     return [("IFLA_VF_INFO", {"attrs": attrs}) for _, attrs in sorted(per_vf.items())]
-
-
-def parse_vfinfo_list(reply: Any) -> list[VfNetlink]:
-    """The VFs of a pyroute2 RTM_NEWLINK reply, decoded from its bytes (host/vfinfo.py: pyroute2's own decoding
-    of the VF list was most of a `vf set`)."""
-    from sriovctl.host.vfinfo import decode_vfinfo
-
-    start = int(getattr(reply, "offset", 0) or 0)
-    return decode_vfinfo(bytes(reply.data[start:start + reply["header"]["length"]]))

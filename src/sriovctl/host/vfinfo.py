@@ -81,7 +81,7 @@ def _top_attrs(buf: memoryview, start: int, end: int, strict: bool = True,
                     break
                 true_end += (elen + 3) & ~3
             true_end = min(true_end, end)
-            if (true_end - pos) % 65536 == length % 65536 or (true_end - pos) == length:
+            if (true_end - pos) % 65536 == length:  # nla_len is the true length modulo 65,536
                 length = true_end - pos  # the wrapped nest, recovered
         if length < 4 or pos + length > end:
             if not strict:

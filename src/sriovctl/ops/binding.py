@@ -52,6 +52,20 @@ def plan_unbind(host: Host, inv: Inventory, d: PciDevice, force: bool, plan: Pla
     plan.changes.append(Change(ChangeKind.DRIVER, str(d.address), d.driver, None, "unbind asked for"))
 
 
+def bind(host: Host, inv: Inventory, d: PciDevice, driver: str, opts: BindOptions) -> Outcome:
+    """Plan and apply one device's binding to ``driver`` (``host``: its native driver)."""
+    plan = Plan("vf-bind", host.label)
+    plan_bind(host, inv, d, driver, opts, plan)
+    return apply_binding(host, inv, plan, opts)
+
+
+def unbind(host: Host, inv: Inventory, d: PciDevice, opts: BindOptions) -> Outcome:
+    """Plan and apply unbinding one device from its driver."""
+    plan = Plan("vf-unbind", host.label)
+    plan_unbind(host, inv, d, opts.force, plan)
+    return apply_binding(host, inv, plan, opts, unbind=True)
+
+
 def apply_binding(host: Host, inv: Inventory, plan: Plan, opts: BindOptions, unbind: bool = False) -> Outcome:
     out = Outcome(plan, messages=list(plan.notes))
     for c in plan.changes:

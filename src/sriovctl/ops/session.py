@@ -12,18 +12,13 @@ from sriovctl.host.base import Host
 from sriovctl.inventory import read_inventory
 from sriovctl.model import Inventory, PciDevice
 from sriovctl.resolve import resolve, resolve_one
-from sriovctl.untrusted import shown
 
 
 def open_host(sim: str | None = None, root: str | None = None) -> Host:
     """The simulated host ``sim``, the snapshot ``root``, or (neither) the live host."""
     if root is not None and sim is not None:
         raise UsageError("a simulated host and a snapshot: choose one host")
-    for what, value in (("simulated host", sim), ("snapshot", root)):
-        if value is not None and not value.strip():
-            # An unset variable must never fall through to the live host.
-            raise UsageError(f"{what}: empty name {shown(value)}", hint=f"name a {what}, or none for the live host")
-    if sim is not None:
+    if sim is not None:  # "" and " " are refused below (open_sim's name check, open_root's empty path)
         from sriovctl.host.sim.catalog import open_sim
 
         return open_sim(sim)
@@ -54,20 +49,18 @@ class Session:
         self.inv = read_inventory(self.host, stats=self.stats)
         return self.inv
 
-    @contextlib.contextmanager
-    def locked(self, pf: object, wait: float) -> Iterator[Inventory]:
+    def locked(self, pf: object, wait: float) -> contextlib.AbstractContextManager[Inventory]:
         """Hold PF ``pf``'s lock (up to ``wait`` seconds to get it); the inventory is read again when another
         sriovctl process logged a write since it was read, so the plan is made from what is there now."""
-        with self.host.pf_lock(pf, wait):
-            if not self.host.dry_run and self.host.ledger_stamp() != self._stamp:
-                self.reread()
-            yield self.inv
+        return self._locked([str(pf)], wait)
+
+    def locked_all(self, devices: list[PciDevice], wait: float) -> contextlib.AbstractContextManager[Inventory]:
+        """The locks of every PF these devices belong to, held for the whole operation."""
+        return self._locked(sorted({str(pf_of(d)) for d in devices}), wait)
 
     @contextlib.contextmanager
-    def locked_all(self, devices: list[PciDevice], wait: float) -> Iterator[Inventory]:
-        """The locks of every PF these devices belong to, taken in address order (two processes asking for the
-        same PFs cannot deadlock), held for the whole operation."""
-        keys = sorted({str(pf_of(d)) for d in devices})
+    def _locked(self, keys: list[str], wait: float) -> Iterator[Inventory]:
+        """Locks taken in address order (two processes asking for the same PFs cannot deadlock)."""
         with contextlib.ExitStack() as stack:
             for key in keys:
                 stack.enter_context(self.host.pf_lock(key, wait))

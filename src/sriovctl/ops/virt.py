@@ -10,7 +10,7 @@ from sriovctl.errors import InterlockError, NoInputError, SriovctlError, Tempora
 from sriovctl.host import sysfs
 from sriovctl.host.base import Host, WriteKind
 from sriovctl.model import Inventory, PciAddress, PciDevice, Use, UseKind
-from sriovctl.ops.binding import NATIVE, BindOptions, apply_binding, plan_bind
+from sriovctl.ops.binding import NATIVE, BindOptions, bind
 from sriovctl.ops.guards import guard_take, require_assignable
 from sriovctl.ops.kernel import driver_of, wait_released
 from sriovctl.ops.plan import Change, ChangeKind, Notice, NoticeKind, Outcome, Plan
@@ -208,11 +208,8 @@ def attach(session: Session, domain: str, device: str, o: AttachOptions,
 
 def _return_to_host_driver(session: Session, d: PciDevice, out: Outcome) -> None:
     inv = session.reread()
-    fresh = inv.devices[d.address]
-    sub = Plan("vf-bind", session.host.label)
-    plan_bind(session.host, inv, fresh, NATIVE, BindOptions(), sub)
-    res = apply_binding(session.host, inv, sub, BindOptions())
-    out.plan.notices.extend(sub.notices)
+    res = bind(session.host, inv, inv.devices[d.address], NATIVE, BindOptions())
+    out.plan.notices.extend(res.plan.notices)
     out.applied.extend(res.applied)
     out.messages.extend(res.messages)
 
@@ -274,11 +271,9 @@ def hotplug(session: Session, device: str, sock: str, bus: str | None, force: bo
         if d.driver == "vfio-pci":  # no bind, whose guard would see another QEMU or a DPDK app holding it
             guard_take(host, d, [], force, plan, f"refusing to plug it into QMP {sock}")
         else:
-            sub = Plan("vf-bind", host.label)
-            plan_bind(host, inv, d, "vfio-pci", BindOptions(force=force), sub)
-            plan.notices.extend(sub.notices)
-            plan.changes.extend(sub.changes)
-            res = apply_binding(host, inv, sub, BindOptions(force=force))
+            res = bind(host, inv, d, "vfio-pci", BindOptions(force=force))
+            plan.notices.extend(res.plan.notices)
+            plan.changes.extend(res.plan.changes)
             out.applied.extend(res.applied)
             out.messages.extend(res.messages)
         qid = qemu.device_id(d.address)
@@ -293,9 +288,7 @@ def hotplug(session: Session, device: str, sock: str, bus: str | None, force: bo
         except SriovctlError:
             if d.driver not in (None, "vfio-pci"):  # we moved it to vfio-pci for this: put it back
                 after = session.reread()
-                back = Plan("vf-bind", host.label)
-                plan_bind(host, after, after.devices[d.address], d.driver, BindOptions(force=True), back)
-                apply_binding(host, after, back, BindOptions(force=True))
+                bind(host, after, after.devices[d.address], d.driver, BindOptions(force=True))
             raise
         host.record(WriteKind.QMP, sock, what)
         out.applied.append(change)
