@@ -160,6 +160,18 @@ def test_bind_vfio_and_back(host, pfs) -> None:  # type: ignore[no-untyped-def]
     assert d.driver == "igbvf" and d.driver_override is None and len(d.netdevs) == 1
 
 
+def open_files(pid: int) -> set[str]:
+    """What PID holds open now. An fd listed can be closed before its readlink (CI run of stop 15: the
+    interpreter starting up closed fd 3 between the two), so a vanished fd is skipped, not an error."""
+    files = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            files.add(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except FileNotFoundError:
+            continue
+    return files
+
+
 def test_held_vfio_group_blocks_disable_until_force(host, pfs) -> None:  # type: ignore[no-untyped-def]
     (pf,) = pfs
     set_numvfs(host, pf, 7)
@@ -169,8 +181,7 @@ def test_held_vfio_group_blocks_disable_until_force(host, pfs) -> None:  # type:
     assert cli("vf", "bind", f"{ifname}#2", "vfio-pci")[0] == 0
     holder = subprocess.Popen(["python3", "-c", f"import time; f = open('/dev/vfio/{group}', 'rb'); time.sleep(120)"])
     try:
-        wait_for(lambda: any(os.readlink(f"/proc/{holder.pid}/fd/{fd}") == f"/dev/vfio/{group}"
-                             for fd in os.listdir(f"/proc/{holder.pid}/fd")), "the holder to open the group")
+        wait_for(lambda: f"/dev/vfio/{group}" in open_files(holder.pid), "the holder to open the group")
         code, _, err = cli("vf", "disable", pf)
         assert code == 77 and f"process {holder.pid} (python3) holds /dev/vfio/{group} open" in err, err
         assert read(f"/sys/bus/pci/devices/{pf}/sriov_numvfs").strip() == "7"
