@@ -59,4 +59,28 @@ if [ ! -x "$venv/bin/vng" ]; then
     [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
     "$venv/bin/pip" install -q 'virtme-ng==1.42' || "$venv/bin/pip" install -q virtme-ng
 fi
-echo "lab installed: $(qemu-system-x86_64 --version | head -1); kernel $(ls /boot/vmlinuz-* | head -1); $("$venv/bin/vng" --version 2>&1 | head -1)"
+# netdevsim (the kernel's test NIC: SR-IOV VFs with ndo_set_vf_*, devlink, switchdev) for the 64-1024-VF lab.
+# Debian builds its kernel without it: build it for the lab kernel (the newest in /boot, the one the lab boots,
+# not the machine's running one) from Debian's linux-source package of the same version and that kernel's
+# headers, once; the module is cached per kernel version.
+kv=$(ls /boot/vmlinuz-* | sed 's|/boot/vmlinuz-||' | sort -V | tail -1)
+nds_dir=/var/cache/sriovctl-lab/$kv
+if [ ! -f "$nds_dir/netdevsim.ko" ]; then
+    image_version=$(dpkg-query -W -f '${Version}' "linux-image-$kv" 2>/dev/null || true)
+    [ -n "$image_version" ] || { echo "lab/install: no package owns the lab kernel $kv" >&2; exit 69; }
+    series=$(echo "$kv" | cut -d. -f1,2)
+    if [ ! -d "/usr/src/linux-headers-$kv" ] || [ ! -f "/usr/src/linux-source-$series.tar.xz" ]; then
+        as_root apt-get install -y -q --no-install-recommends "linux-headers-$kv" \
+            "linux-source-$series=$image_version" make gcc xz-utils
+    fi
+    build=$(mktemp -d)
+    tar -xf "/usr/src/linux-source-$series.tar.xz" -C "$build" --strip-components=1 \
+        "linux-source-$series/drivers/net/netdevsim"
+    make -s -C "/usr/src/linux-headers-$kv" M="$build/drivers/net/netdevsim" CONFIG_NETDEVSIM=m modules \
+        2>&1 | grep -v "Skipping BTF generation" || true
+    [ -f "$build/drivers/net/netdevsim/netdevsim.ko" ] || { echo "lab/install: netdevsim did not build" >&2; exit 69; }
+    as_root install -d "$nds_dir"
+    as_root install -m 0644 "$build/drivers/net/netdevsim/netdevsim.ko" "$nds_dir/netdevsim.ko"
+    rm -rf "$build"
+fi
+echo "lab installed: $(qemu-system-x86_64 --version | head -1); kernel $(ls /boot/vmlinuz-* | head -1); $("$venv/bin/vng" --version 2>&1 | head -1); netdevsim $nds_dir/netdevsim.ko"

@@ -87,3 +87,33 @@ def start_libvirtd() -> None:
     wait_for(lambda: os.path.exists("/run/libvirt/libvirt-sock"), "libvirtd socket", timeout=60)
     wait_for(lambda: subprocess.run(["virsh", "-c", "qemu:///system", "version"], capture_output=True,
                                     check=False).returncode == 0, "libvirtd answering", timeout=60)
+
+
+NSIM_ID = 10  # the netdevsim device id: its devlink handle is netdevsim/netdevsim10
+
+
+def netdevsim(max_vfs: int = 1024) -> tuple[str, str]:
+    """Load netdevsim (shared/LAB.md: psample first, else "Unknown symbol") and create one device with one
+    port that may have ``max_vfs`` VFs; (its bus device directory, its port's netdev name)."""
+    bus = f"/sys/bus/netdevsim/devices/netdevsim{NSIM_ID}"
+    if not os.path.isdir(bus):
+        sh("modprobe", "psample")
+        if not os.path.isdir("/sys/bus/netdevsim"):
+            sh("insmod", f"/var/cache/sriovctl-lab/{os.uname().release}/netdevsim.ko")  # lab/install.sh built it
+        if not os.path.ismount("/sys/kernel/debug"):
+            sh("mount", "-t", "debugfs", "none", "/sys/kernel/debug")
+        Path("/sys/bus/netdevsim/new_device").write_text(f"{NSIM_ID} 1")
+        wait_for(lambda: os.path.isdir(f"{bus}/net") and os.listdir(f"{bus}/net"), "the netdevsim port's netdev")
+    if Path(f"{bus}/sriov_numvfs").read_text().strip() != "0":
+        Path(f"{bus}/sriov_numvfs").write_text("0")
+    Path(f"/sys/kernel/debug/netdevsim/netdevsim{NSIM_ID}/max_vfs").write_text(str(max_vfs))  # only with 0 VFs
+    ports = [n for n in os.listdir(f"{bus}/net") if not _is_representor(n)]
+    assert len(ports) == 1, ports
+    return bus, ports[0]
+
+
+def _is_representor(ifname: str) -> bool:
+    try:
+        return Path(f"/sys/class/net/{ifname}/phys_port_name").read_text().strip().startswith("pf")
+    except OSError:
+        return False

@@ -56,6 +56,10 @@ TOPOLOGIES: dict[str, Topology] = {
     "libvirt": Topology("libvirt", f"{_IOMMU} {_IGB.format(i=0)} -device pcie-root-port,id=rp9,chassis=9,slot=9",
                         "intel_iommu=on", memory="2G",
                         description="default + a spare pcie-root-port; virtlogd and libvirtd run in the guest"),
+    # No NIC on PCI: netdevsim (built by lab/install.sh) is loaded by the tests; 1,024 VFs and their
+    # representors want more than 1 GiB.
+    "netdevsim": Topology("netdevsim", "", "intel_iommu=off", memory="2G",
+                          description="netdevsim (built for the lab kernel): 64-1024 VFs, devlink, switchdev"),
 }
 
 
@@ -63,6 +67,15 @@ def kernel() -> str | None:
     found = sorted(glob.glob("/boot/vmlinuz-*"), key=lambda p: [int(x) if x.isdigit() else x
                                                                 for x in re.split(r"(\d+)", p)])
     return found[-1] if found else None
+
+
+def netdevsim_module() -> Path | None:
+    """netdevsim.ko for the lab kernel, as lab/install.sh builds it (None: not built)."""
+    k = kernel()
+    if k is None:
+        return None
+    path = Path("/var/cache/sriovctl-lab") / os.path.basename(k).removeprefix("vmlinuz-") / "netdevsim.ko"
+    return path if path.exists() else None
 
 
 def missing() -> str | None:
@@ -80,12 +93,17 @@ def missing() -> str | None:
         return "no kernel in /boot (run lab/install.sh)"
     if not shutil.which("busybox"):
         return "busybox not installed (virtme-ng needs it for its initramfs; run lab/install.sh)"
+    if netdevsim_module() is None:
+        return "netdevsim.ko not built for the lab kernel (run lab/install.sh)"
     return None
 
 
 def vng_argv(topo: Topology, command: str | None, rwdir: Path | None) -> list[str]:
     argv = [str(VENV / "bin" / "vng"), "-r", str(kernel()), "--disable-kvm", "--memory", topo.memory,
-            "--cpus", "2", "--append", topo.append, f"--qemu-opts={topo.qemu_opts}"]
+            "--cpus", "2", "--append", topo.append] + ([f"--qemu-opts={topo.qemu_opts}"] if topo.qemu_opts else [])
+    module = netdevsim_module()
+    if module is not None:  # virtme-ng hides the host's /var/cache: share the module's directory read-only
+        argv += [f"--rodir={module.parent}"]
     if rwdir is not None:
         argv += ["--rwdir", str(rwdir)]
     if command is not None:

@@ -21,9 +21,11 @@ from sriovctl.model import (
     IommuGroup,
     NetDev,
     PciDevice,
+    Representor,
     SriovInfo,
     SriovState,
 )
+from sriovctl.netpfs import read_net_pfs, split_representors
 from sriovctl.pci.address import PciAddress
 from sriovctl.pci.config import ConfigSpace, decode
 from sriovctl.pci.ids import HOST_IDS, IDS_LIMIT, LayeredIds, PciIds, system_ids
@@ -57,13 +59,12 @@ def _str(raw: bytes | None) -> str | None:
 
 
 def _netdevs(found: dict[str, dict[str, bytes]]) -> tuple[NetDev, ...]:
-    out = []
-    for name, v in found.items():
-        if not is_plain_name(name):
-            continue  # not a name the kernel gives a netdev (dev_valid_name): a hostile tree
-        out.append(NetDev(name, _str(v.get("address")), _str(v.get("operstate")), _int(v.get("mtu")),
-                          _int(v.get("ifindex"))))
-    return tuple(out)
+    return tuple(_netdev(name, v) for name, v in found.items()
+                 if is_plain_name(name))  # else not a name the kernel gives a netdev (dev_valid_name): a hostile tree
+
+
+def _netdev(name: str, v: dict[str, bytes]) -> NetDev:
+    return NetDev(name, _str(v.get("address")), _str(v.get("operstate")), _int(v.get("mtu")), _int(v.get("ifindex")))
 
 
 def _parent(link: str | None) -> PciAddress | None:
@@ -92,6 +93,7 @@ class _Raw:
     config: ConfigSpace | None
     parent: PciAddress | None = None
     netdevs: tuple[NetDev, ...] = ()
+    representors: tuple[Representor, ...] = ()
 
 
 def _base(link: str | None) -> str | None:
@@ -122,6 +124,10 @@ def _read_device(host: Host, name: str) -> _Raw:
     )
 
 
+def _read_netdev(host: Host, netdir: str, name: str) -> NetDev:
+    return _netdev(name, host.read_dir_attrs(f"{netdir}/{name}", sysfs.NETDEV_FILES)[0])
+
+
 def _netlink_views(host: Host, raw: dict[PciAddress, _Raw], pf_vfs: dict[PciAddress, tuple[PciAddress, ...]],
                    stats: bool = False) -> dict[PciAddress, VfNetlink]:
     """Each VF's netlink view, from one RTM_GETLINK per PF (absent where it cannot be read)."""
@@ -129,11 +135,11 @@ def _netlink_views(host: Host, raw: dict[PciAddress, _Raw], pf_vfs: dict[PciAddr
 
     out: dict[PciAddress, VfNetlink] = {}
     for pf, vfs in pf_vfs.items():
-        names = host.listdir(f"{raw[pf].dev}/{sysfs.NET}")
-        if not vfs or not names:
+        own = raw[pf].netdevs  # the PF's own: in switchdev mode its net/ lists its VFs' representors too
+        if not vfs or not own:
             continue
         try:
-            view = host.netlink().get_vfs(names[0], stats=stats)
+            view = host.netlink().get_vfs(own[0].name, stats=stats)
         except (NetlinkError, OSError, ImportError, SriovctlError):
             continue
         for v in view:
@@ -190,6 +196,7 @@ def read_inventory(host: Host, ids: PciIds | None = None, netlink: bool = True, 
                     vfs.append(va)
                     vf_index[va] = (addr, index[n])
             pf_vfs[addr] = tuple(vfs)
+            r.netdevs, r.representors = split_representors(host, f"{r.dev}/{sysfs.NET}", r.netdevs)
     for r in raw.values():
         if r.physfn is not None and r.physfn in raw:
             r.parent = raw[r.physfn].parent
@@ -220,13 +227,16 @@ def read_inventory(host: Host, ids: PciIds | None = None, netlink: bool = True, 
             sriov=_sriov_info(host, r.dev, r.config, r.has_sriov) if addr in pf_vfs else None,
             physfn=pf[0] if pf else r.physfn, vf_index=pf[1] if pf else None, vfs=pf_vfs.get(addr, ()),
             assignability=_assignability(addr, r, raw, group_objs), netlink=views.get(addr),
+            representors=r.representors,
         )
     notes = [ids_note] if ids_note else []
     if not config_readable:
         notes.append("config space beyond the 64-byte header is readable by root only: "
                      "SR-IOV/ACS/ARI capabilities not decoded (run as root)")
+    known = {n.name for r in raw.values() for n in r.netdevs} | {p.name for r in raw.values() for p in r.representors}
+    net_pfs = read_net_pfs(host, known, functools.partial(_read_netdev, host), netlink, stats)
     return Inventory(host.label, devices, group_objs, bool(host.listdir(sysfs.IOMMU_GROUPS)),
-                     config_readable, tuple(notes))
+                     config_readable, tuple(notes), net_pfs)
 
 
 def _escaped_names() -> Callable[[str], str]:

@@ -88,6 +88,43 @@ class NetDev:
 
 
 @dataclass(frozen=True, slots=True)
+class Representor:
+    """A VF's representor netdev on the PF's switch (switchdev mode): phys_port_name ``pfNvfM``
+    (devlink's ``pcivf`` port flavour, net/core/devlink.c __devlink_port_phys_port_name_get)."""
+
+    name: str
+    pf_number: int
+    vf: int
+    switch_id: str | None
+    ifindex: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class NetPf:
+    """An SR-IOV PF whose device is not a PCI function (netdevsim): named by its netdev; its VFs are netlink
+    entries only (no config space, no IOMMU group, nothing to bind)."""
+
+    netdev: NetDev
+    bus: str  # the device's bus: "netdevsim"
+    device: str  # the device's name on it: "netdevsim10" (devlink handle bus/device)
+    driver: str | None
+    numvfs: int | None  # the device's sriov_numvfs
+    port_name: str | None  # phys_port_name: "p1"
+    switch_id: str | None  # phys_switch_id (present with a switch: also in legacy mode)
+    num_vf: int | None  # IFLA_NUM_VF: the VFs the kernel reports through the netdev
+    vfs: tuple[VfNetlink, ...]  # the netlink view, VF index order
+    representors: tuple[Representor, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.netdev.name
+
+    @property
+    def devlink(self) -> str:
+        return f"{self.bus}/{self.device}"
+
+
+@dataclass(frozen=True, slots=True)
 class SriovInfo:
     """What sysfs says about a PF's SR-IOV (None where the file is absent)."""
 
@@ -134,6 +171,7 @@ class PciDevice:
     vfs: tuple[PciAddress, ...] = ()  # set on PFs, in virtfn order
     assignability: Assignability | None = None
     netlink: VfNetlink | None = None  # set on VFs when the PF's netlink view could be read
+    representors: tuple[Representor, ...] = ()  # set on PFs in switchdev mode: their VFs' representor netdevs
 
     @property
     def is_pf(self) -> bool:
@@ -158,6 +196,7 @@ class Inventory:
     iommu_groups_present: bool
     config_readable: bool  # False when only 64-byte headers could be read (not root)
     notes: tuple[str, ...] = field(default=())
+    net_pfs: dict[str, NetPf] = field(default_factory=dict)  # PFs not on PCI, by netdev name
 
     @property
     def pfs(self) -> list[PciDevice]:

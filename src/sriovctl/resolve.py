@@ -8,7 +8,7 @@ import re
 
 from sriovctl.errors import NoInputError, UsageError
 from sriovctl.inventory import netdev_index
-from sriovctl.model import Inventory, PciDevice
+from sriovctl.model import Inventory, NetPf, PciDevice
 from sriovctl.pci.address import PciAddress
 from sriovctl.untrusted import is_netdev_name, shown
 
@@ -54,6 +54,19 @@ def resolve(inv: Inventory, name: str) -> list[PciDevice]:
         wanted = parse_indices(idx, name, numvfs, owner=f"{pf.address} has {numvfs} VFs, ")
         return [inv.devices[pf.vfs[i]] for i in wanted]
     return [_resolve_plain(inv, name, name)]
+
+
+def resolve_net(inv: Inventory, name: str) -> tuple[NetPf, list[int] | None] | None:
+    """A PF that is not on PCI, named by its netdev (``eni10np1``), with the VF indices after ``#`` (None when
+    the name has none); None when the name is not such a PF's."""
+    base, hash_, idx = name.partition("#")
+    pf = inv.net_pfs.get(base)
+    if pf is None:
+        return None
+    if not hash_:
+        return pf, None
+    count = len(pf.vfs) if pf.vfs else pf.numvfs or 0
+    return pf, parse_indices(idx, name, count, owner=f"{pf.name} has {count} VFs, ")
 
 
 def _resolve_plain(inv: Inventory, text: str, whole: str) -> PciDevice:

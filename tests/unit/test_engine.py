@@ -19,7 +19,7 @@ from sriovctl.model import UseKind
 from sriovctl.ops.binding import BindOptions, apply_binding, plan_bind, plan_unbind
 from sriovctl.ops.plan import ChangeKind, NoticeKind, Plan
 from sriovctl.ops.session import Session
-from sriovctl.ops.vfattrs import VfSettings, apply_set, plan_set
+from sriovctl.ops.vfattrs import VfSettings, apply_set, plan_set, vf_targets
 from sriovctl.ops.vfcount import EnableOptions, apply_count, plan_disable, plan_enable
 
 S = ("--sim", "igb-82576")
@@ -79,7 +79,7 @@ def test_the_default_route_interface_is_refused_with_a_cut_off_remedy() -> None:
 
 def test_vf_attribute_plan_has_before_and_after_from_the_netlink_view() -> None:
     s = session()
-    vfs = s.find_all("enp11s0f0#0-1")
+    vfs = vf_targets(s.inv, ["enp11s0f0#0-1"])
     sp = plan_set(s.host, s.inv, [(v, VfSettings(vlan=42, trust=True)) for v in vfs])
     assert [(c.target, c.attr, c.before, c.after) for c in sp.plan.changes] == [
         ("enp11s0f0#0", "vlan", [0, 0, "802.1Q"], [42, 0, "802.1Q"]), ("enp11s0f0#0", "trust", False, True),

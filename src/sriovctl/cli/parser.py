@@ -118,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
         kind = types[attr.kind.value]
         x.add_argument(attr.flag, dest=attr.key, type=kind, metavar=attr.metavar,
                        choices=list(attr.choices) or None, help=attr.help + (f" ({attr.nmstate})" if attr.nmstate else ""))
+    x.add_argument("--macs-from", metavar="MAC", help="a MAC for each VF named: MAC, MAC+1, ... in the order named "
+                                                     "(the last three octets count up)")
     x = writer("bind", writes.cmd_vf_bind, "bind a device to vfio-pci, its host driver (`host`) or another driver", 10.0,
                "deadline for the driver to bind (and for another sriovctl's change of this PF to end)")
     x.add_argument("device")

@@ -98,20 +98,26 @@ def cmd_vf_disable(ctx: Ctx) -> int:
 
 
 def cmd_vf_set(ctx: Ctx) -> int:
-    from sriovctl.ops.session import pf_of
-    from sriovctl.ops.vfattrs import VfSettings, apply_set, plan_set, validate_same
+    from dataclasses import replace
+
+    from sriovctl.ops.vfattrs import VfSettings, apply_set, plan_set, sequential_macs, validate_same, vf_targets
 
     a = ctx.args
     s = ctx.session()
-    targets = [d for name in a.devices for d in s.find_all(name)]
-    not_vf = [d for d in targets if not d.is_vf]
-    if not_vf:
-        raise UsageError(f"{not_vf[0].address}: not a VF", hint="name VFs: PF#N, PF#0-3,5 or their addresses")
     settings = VfSettings(**{k: getattr(a, k) for k in VfSettings.field_names()})
-    validate_same(targets, settings)
-    with s.locked(pf_of(targets[0]), a.wait) as inv:
-        fresh = [inv.devices[d.address] for d in targets]
-        return report(ctx, s.host, apply_set(s.host, plan_set(s.host, inv, [(v, settings) for v in fresh])))
+    targets = vf_targets(s.inv, a.devices)
+    if a.macs_from is not None:
+        if settings.mac is not None:
+            raise UsageError("--mac and --macs-from: choose one", hint="--mac for one VF, --macs-from for a range")
+        macs = sequential_macs(targets[0].pf, a.macs_from, len(targets))
+        validate_same(targets, replace(settings, mac=macs[0]) if len(targets) == 1 else settings, macs=True)
+    else:
+        macs = None
+        validate_same(targets, settings)
+    with s.locked(targets[0].lock, a.wait) as inv:
+        fresh = vf_targets(inv, a.devices)
+        per_vf = [replace(settings, mac=m) for m in macs] if macs else [settings] * len(fresh)
+        return report(ctx, s.host, apply_set(s.host, plan_set(s.host, inv, list(zip(fresh, per_vf, strict=True)))))
 
 
 def _per_device(ctx: Ctx, unbinding: bool) -> int:

@@ -49,6 +49,10 @@ BIND, UNBIND, MODULE = "bind", "unbind", "module"
 # ---- per-netdev (CLASS_NET/NAME)
 NETDEV_FLAGS = "flags"  # IFF_* as hex: IFF_UP = 0x1
 NETDEV_FILES = ("address", "operstate", "mtu", "ifindex")
+# A switch port's names (net/core/net-sysfs.c: reading them answers EOPNOTSUPP where the driver has none): the
+# uplink's "p0", a VF representor's "pf0vf3" (devlink pcivf flavour), the switch's id in hex.
+PHYS_PORT_NAME, PHYS_SWITCH_ID = "phys_port_name", "phys_switch_id"
+PORT_FILES = (PHYS_PORT_NAME, PHYS_SWITCH_ID)
 
 # What the inventory reads of every device in one pass, and what a snapshot keeps.
 DEVICE_FILES = (VENDOR, DEVICE, CLASS, REVISION, SUBSYSTEM_VENDOR, SUBSYSTEM_DEVICE, DRIVER_OVERRIDE, NUMA_NODE)
@@ -62,10 +66,10 @@ SNAPSHOT_NETDEV_FILES = (*NETDEV_FILES, "type", "carrier", NETDEV_FLAGS, "addr_l
 
 # Every attribute name above: the layering test refuses them as path components outside this module, and the
 # unmistakable ones (no JSON key or English word shares them) as literals of their own.
-UNMISTAKABLE = frozenset({*SRIOV_FILES, "drivers_probe", PHYSFN, ARI_ENABLED})
+UNMISTAKABLE = frozenset({*SRIOV_FILES, "drivers_probe", PHYSFN, ARI_ENABLED, PHYS_PORT_NAME, PHYS_SWITCH_ID})
 ATTRIBUTE_NAMES = frozenset({CONFIG, VENDOR, DEVICE, CLASS, REVISION, SUBSYSTEM_VENDOR, SUBSYSTEM_DEVICE, NUMA_NODE,
                              DRIVER_OVERRIDE, *SRIOV_FILES, ARI_ENABLED, DRIVER, PHYSFN, IOMMU_GROUP, SUBSYSTEM, NET,
-                             BIND, UNBIND, MODULE, "drivers_probe"})
+                             BIND, UNBIND, MODULE, "drivers_probe", PHYS_PORT_NAME, PHYS_SWITCH_ID})
 
 _VIRTFN = re.compile(r"virtfn([0-9]{1,5})", re.ASCII)
 
@@ -111,6 +115,21 @@ def netdev(name: str) -> str:
 
 def netdev_attr(name: str, attr: str) -> str:
     return f"{CLASS_NET}/{name}/{attr}"
+
+
+def bus_device_of_netdev(name: str, link: str | None) -> str | None:
+    """The device directory (under sys/devices) of a netdev that is neither on PCI nor virtual, from its
+    CLASS_NET link (``../../devices/netdevsim10/net/eth0`` → ``sys/devices/netdevsim10``); None for anything
+    else, or a link that is not a plain path down sys/devices ending in net/NAME (a hostile snapshot)."""
+    if link is None:
+        return None
+    parts = link.split("/")
+    if parts[:3] != ["..", "..", "devices"] or parts[-2:] != [NET, name] or len(parts) < 6 or len(parts) > 16:
+        return None
+    inner = parts[3:-2]
+    if inner[0] == "virtual" or inner[0].startswith("pci") or any(p in ("", ".", "..") for p in inner):
+        return None
+    return "/".join([DEVICES_ROOT, *inner])
 
 
 def group_dir(group: object) -> str:

@@ -9,7 +9,7 @@ from sriovctl.attrs import BY_KEY, REQUEST_LABEL, AttrValueError, check_mac, che
 from sriovctl.errors import PartialError, UnavailableError, UsageError
 from sriovctl.host.base import Host, WriteKind
 from sriovctl.host.netlink import NetlinkError, VfChange, kernel_order
-from sriovctl.model import Inventory, PciDevice, VfNetlink
+from sriovctl.model import Inventory, NetPf, PciDevice, VfNetlink
 from sriovctl.ops.guards import device_name
 from sriovctl.ops.kernel import errname
 from sriovctl.ops.plan import JSON, Change, ChangeKind, Outcome, Plan
@@ -115,48 +115,118 @@ def fmt(c: VfChange) -> str:
     return str(c.value)
 
 
-@dataclass(frozen=True)
-class SetPlan:
-    plan: Plan
-    pf: PciDevice
+@dataclass(frozen=True, slots=True)
+class VfTarget:
+    """A VF as netlink reaches it: index ``vf`` of the PF whose netdev is ``ifname``. ``pf`` names the PF in
+    messages (a PCI address, or the netdev of a PF not on PCI), ``lock`` is the key of its lock."""
+
+    pf: str
+    lock: str
     ifname: str
-    requests: list[VfChange]
+    driver: str | None
+    vf: int
+    view: VfNetlink | None
+    address: str | None = None  # the VF's PCI address, when it is a PCI function
 
 
-def plan_set(host: Host, inv: Inventory, settings: list[tuple[PciDevice, VfSettings]]) -> SetPlan:
-    """Per-VF settings for VFs of one PF → the kernel requests in the kernel's order."""
-    for v, st in settings:
-        st.validate(str(v.address), 1)
-    macs = [st.mac.lower() for _, st in settings if st.mac]
-    if len(set(macs)) != len(macs):
-        raise UsageError(f"{settings[0][0].address}: the same MAC given to two VFs", hint="give each VF its own MAC")
-    pfs = {v.physfn for v, _ in settings}
+def pci_targets(inv: Inventory, vfs: list[PciDevice]) -> list[VfTarget]:
+    """PCI VFs of one PF as netlink targets (the PF must have a netdev: requests go through it)."""
+    pfs = {v.physfn for v in vfs}
     if len(pfs) != 1 or None in pfs:
-        raise UsageError(f"{', '.join(str(v.address) for v, _ in settings[:3])}: VFs of one PF per call",
+        raise UsageError(f"{', '.join(str(v.address) for v in vfs[:3])}: VFs of one PF per call",
                          hint="use PF#N ranges, e.g. enp11s0f0#0-3")
     pf = inv.devices[next(iter(pfs))]  # type: ignore[index]
     if not pf.netdevs:
         raise UnavailableError(f"{device_name(pf)}: the PF has no netdev: VF attributes are set through it",
                                hint="bind the PF to its network driver")
     ifname = pf.netdevs[0].name
+    return [VfTarget(str(pf.address), str(pf.address), ifname, pf.driver, v.vf_index or 0, v.netlink, str(v.address))
+            for v in vfs]
+
+
+def net_targets(pf: NetPf, indices: list[int]) -> list[VfTarget]:
+    """VFs of a PF that is not on PCI (netdevsim), by index."""
+    views = {v.vf: v for v in pf.vfs}
+    return [VfTarget(pf.name, net_pf_lock(pf), pf.name, pf.driver, i, views.get(i)) for i in indices]
+
+
+def net_pf_lock(pf: NetPf) -> str:
+    """The lock of a PF not on PCI: its device's (every port of a netdevsim device shows the same VFs)."""
+    return f"{pf.bus}-{pf.device}"
+
+
+@dataclass(frozen=True)
+class SetPlan:
+    plan: Plan
+    pf: str
+    driver: str | None
+    ifname: str
+    requests: list[VfChange]
+
+
+def plan_set(host: Host, inv: Inventory, settings: list[tuple[VfTarget, VfSettings]]) -> SetPlan:
+    """Per-VF settings for VFs of one PF → the kernel requests in the kernel's order."""
+    for v, st in settings:
+        st.validate(v.address or f"{v.ifname}#{v.vf}", 1)
+    macs = [st.mac.lower() for _, st in settings if st.mac]
+    if len(set(macs)) != len(macs):
+        first = settings[0][0]
+        raise UsageError(f"{first.address or first.pf}: the same MAC given to two VFs", hint="give each VF its own MAC")
+    if len({v.lock for v, _ in settings}) != 1:
+        raise UsageError(f"{', '.join(v.address or f'{v.ifname}#{v.vf}' for v, _ in settings[:3])}: "
+                         "VFs of one PF per call", hint="use PF#N ranges, e.g. enp11s0f0#0-3")
+    first = settings[0][0]
+    ifname = first.ifname
     need_current = any((st.min_tx_rate is None) != (st.max_tx_rate is None) for _, st in settings)
     current: dict[int, VfNetlink] = {}
     if need_current:
         current = {v.vf: v for v in host.netlink().get_vfs(ifname)}
-    views = {v.vf_index or 0: v.netlink for v, _ in settings}
-    requests = kernel_order([c for v, st in settings for c in st.changes(v.vf_index or 0,
-                                                                          current.get(v.vf_index or 0))])
+    views = {v.vf: v.view for v, _ in settings}
+    requests = kernel_order([c for v, st in settings for c in st.changes(v.vf, current.get(v.vf))])
     plan = Plan("vf-set", host.label)
     for c in requests:
         after: JSON = list(c.value) if isinstance(c.value, tuple) else c.value
         plan.changes.append(Change(ChangeKind.VF_ATTR, f"{ifname}#{c.vf}", current_value(views.get(c.vf), c.attr),
                                    after, f"{REQUEST_LABEL[c.attr]} asked for", attr=c.attr, vf=c.vf))
-    return SetPlan(plan, pf, ifname, requests)
+    return SetPlan(plan, first.pf, first.driver, ifname, requests)
 
 
-def validate_same(vfs: list[PciDevice], settings: VfSettings) -> None:
-    what = ", ".join(str(v.address) for v in vfs[:3]) + (f" (+{len(vfs) - 3})" if len(vfs) > 3 else "")
-    settings.validate(what, len(vfs))
+def validate_same(vfs: list[VfTarget], settings: VfSettings, macs: bool = False) -> None:
+    """The settings every VF named gets, checked once (``macs``: each gets its own MAC besides)."""
+    what = ", ".join(v.address or f"{v.ifname}#{v.vf}" for v in vfs[:3]) + (f" (+{len(vfs) - 3})" if len(vfs) > 3 else "")
+    if macs and not settings.given():
+        return
+    settings.validate(what, 1 if macs else len(vfs))
+
+
+def vf_targets(inv: Inventory, names: list[str]) -> list[VfTarget]:
+    """The VFs named (``PF#N``, ``PF#0-3,5``, PCI addresses, netdevs; a PF not on PCI by its netdev), each
+    once, in the order named; all of one PF."""
+    from sriovctl.resolve import resolve, resolve_net
+
+    out: list[VfTarget] = []
+    for name in names:
+        net = resolve_net(inv, name)
+        if net is not None:
+            pf, indices = net
+            if indices is None:
+                raise UsageError(f"{name}: a PF, not a VF", hint=f"name its VFs: {pf.name}#N or {pf.name}#0-3,5")
+            out += net_targets(pf, indices)
+            continue
+        devices = resolve(inv, name)
+        not_vf = [d for d in devices if not d.is_vf]
+        if not_vf:
+            raise UsageError(f"{not_vf[0].address}: not a VF", hint="name VFs: PF#N, PF#0-3,5 or their addresses")
+        out += pci_targets(inv, devices)
+    seen: set[tuple[str, int]] = set()
+    unique = []
+    for t in out:
+        if (t.lock, t.vf) not in seen:
+            seen.add((t.lock, t.vf))
+            unique.append(t)
+    if len({t.lock for t in unique}) != 1:
+        raise UsageError(f"{', '.join(names[:3])}: VFs of one PF per call", hint="use PF#N ranges, e.g. enp11s0f0#0-3")
+    return unique
 
 
 def apply_set(host: Host, sp: SetPlan) -> Outcome:
@@ -195,7 +265,7 @@ def apply_set(host: Host, sp: SetPlan) -> Outcome:
     for c, ch in pairs:
         if c in refused or not matches(view.get(c.vf), c):
             if c in refused:
-                why = f"refused by {sp.pf.driver}: {refused[c]}"
+                why = f"refused by {sp.driver}: {refused[c]}"
             elif c.vf not in view:  # never call a VF verified that was not read back
                 why = (f"not read back: the PF's reply lists {len(view)} VFs"
                        + (f" of {listed}" if listed is not None else ""))
@@ -220,5 +290,17 @@ def apply_set(host: Host, sp: SetPlan) -> Outcome:
 
 
 def set_vfs(host: Host, inv: Inventory, settings: list[tuple[PciDevice, VfSettings]]) -> Outcome:
-    """Plan and apply per-VF settings for VFs of one PF (the library call; the CLI holds the PF's lock around it)."""
-    return apply_set(host, plan_set(host, inv, settings))
+    """Plan and apply per-VF settings for PCI VFs of one PF (the library call; the CLI holds the PF's lock
+    around it)."""
+    targets = pci_targets(inv, [v for v, _ in settings])
+    return apply_set(host, plan_set(host, inv, list(zip(targets, [st for _, st in settings], strict=True))))
+
+
+def sequential_macs(subject: str, base: str, count: int) -> list[str]:
+    """``count`` MACs from ``base`` up, one per VF (what operators script with printf for 64-256 VFs). The
+    increment stays in the low 24 bits: the OUI and its multicast/local bits never change."""
+    low = int(check_mac(subject, base).replace(":", ""), 16)
+    if (low & 0xFFFFFF) + count - 1 > 0xFFFFFF:
+        raise AttrValueError(subject, BY_KEY["mac"], base, f"leaves no room for {count} MACs before the OUI's end",
+                             hint="start lower in the last three octets")
+    return [":".join(f"{(low + i) >> s & 0xFF:02x}" for s in range(40, -1, -8)) for i in range(count)]
