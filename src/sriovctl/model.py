@@ -99,6 +99,11 @@ class Representor:
     ifindex: int | None
 
 
+def representor_of(reps: tuple[Representor, ...], vf: int) -> Representor | None:
+    """VF ``vf``'s representor among a PF's (each PF lists only its own)."""
+    return next((r for r in reps if r.vf == vf), None)
+
+
 @dataclass(frozen=True, slots=True)
 class NetPf:
     """An SR-IOV PF whose device is not a PCI function (netdevsim): named by its netdev; its VFs are netlink

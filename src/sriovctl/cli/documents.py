@@ -211,16 +211,56 @@ class SriovDoc(TypedDict):
     capability: SriovCapDoc | None
 
 
+class RepresentorDoc(TypedDict):
+    """A VF's representor netdev (switchdev mode): phys_port_name pfNvfM."""
+
+    name: str
+    pf_number: int
+    vf: int
+    switch_id: str | None
+    ifindex: int | None
+
+
 class PfDoc(DeviceDoc):
     sriov: SriovDoc
     vfs: list[Address]
     assignable_vfs: int
+    representors: NotRequired[list[RepresentorDoc]]  # present when the PF has any (switchdev mode)
 
 
 class VfDoc(DeviceDoc):
     pf: Address
     vf_index: int
     netlink: VfNetlinkDoc | None
+    representor: NotRequired[str | None]  # present when its PF has representors
+
+
+class NetVfDoc(TypedDict):
+    """A VF of a PF not on PCI: an entry of its PF's netlink VF list, nothing more."""
+
+    role: Literal["net-vf"]
+    pf: str
+    vf_index: int
+    netlink: VfNetlinkDoc
+    representor: str | None
+
+
+class NetPfDoc(TypedDict):
+    """A PF not on PCI (netdevsim), named by its netdev."""
+
+    role: Literal["net-pf"]
+    name: str
+    bus: str
+    device: str
+    devlink: str
+    driver: str | None
+    netdev: NetDevDoc
+    numvfs: int | None
+    num_vf: int | None
+    port_name: str | None
+    switch_id: str | None
+    vfs: list[NetVfDoc]
+    representors: list[RepresentorDoc]
 
 
 class NodeDoc(TypedDict):
@@ -235,6 +275,7 @@ class NodeDoc(TypedDict):
     vfs: NotRequired[list[NodeDoc]]
     vf_index: NotRequired[int]
     assignable: NotRequired[bool]
+    representor: NotRequired[str]  # a VF's representor netdev (its PF in switchdev mode)
 
 
 # ---- changes
@@ -289,6 +330,7 @@ class StatusDocument(TypedDict):
     notes: list[str]
     pfs: list[PfDoc]
     vfs: list[VfDoc]
+    net_pfs: NotRequired[list[NetPfDoc]]  # present when the host has PFs not on PCI
 
 
 class ListEntryDoc(TypedDict):
@@ -307,7 +349,7 @@ class ListDocument(TypedDict):
 class ShowDocument(TypedDict):
     schema_version: SchemaVersion
     host: str
-    device: PfDoc | VfDoc | DeviceDoc
+    device: PfDoc | VfDoc | DeviceDoc | NetPfDoc | NetVfDoc
     config: ConfigDoc | None
 
 
@@ -320,6 +362,7 @@ class TreeDocument(TypedDict):
     schema_version: SchemaVersion
     host: str
     root_buses: list[RootBusDoc]
+    net_pfs: NotRequired[list[NetPfDoc]]  # present when the host has PFs not on PCI
 
 
 class NodedevListDocument(TypedDict):

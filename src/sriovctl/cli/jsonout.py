@@ -12,13 +12,26 @@ from sriovctl.cli.documents import (
     AcsFlagsDoc,
     ConfigDoc,
     DeviceDoc,
+    NetPfDoc,
+    NetVfDoc,
     PfDoc,
+    RepresentorDoc,
     SriovCapDoc,
     StatusDocument,
     VfDoc,
     VfNetlinkDoc,
 )
-from sriovctl.model import AcsFlags, ConfigSpace, Inventory, PciDevice, SriovCap, VfNetlink
+from sriovctl.model import (
+    AcsFlags,
+    ConfigSpace,
+    Inventory,
+    NetPf,
+    PciDevice,
+    Representor,
+    SriovCap,
+    VfNetlink,
+    representor_of,
+)
 
 
 def _h(v: int | None, width: int) -> str | None:
@@ -89,20 +102,53 @@ def device_json(inv: Inventory, d: PciDevice) -> PfDoc | VfDoc | DeviceDoc:
     if d.is_pf and d.sriov is not None:
         s = d.sriov
         vfs = inv.vfs_of(d)
-        return PfDoc(**out, sriov={
+        # mypy wants NotRequired keys spelled out beside a ** expansion; "representors" is added below
+        pf = PfDoc(**out, sriov={  # type: ignore[typeddict-item]
             "state": cast(Any, s.state.value), "totalvfs": s.totalvfs, "numvfs": s.numvfs, "offset": s.offset,
             "stride": s.stride, "vf_device": _h(s.vf_device, 4), "drivers_autoprobe": s.drivers_autoprobe,
             "capability": sriov_cap_json(s.capability)},
             vfs=[str(v) for v in d.vfs],
             assignable_vfs=sum(1 for v in vfs if v.assignability and v.assignability.assignable))
+        if d.representors:
+            pf["representors"] = [representor_json(r) for r in d.representors]
+        return pf
     if d.is_vf:
-        return VfDoc(**out, pf=str(d.physfn), vf_index=d.vf_index or 0,
-                     netlink=None if d.netlink is None else netlink_json(d.netlink))
+        owner = inv.devices.get(d.physfn) if d.physfn is not None else None
+        vf = VfDoc(**out, pf=str(d.physfn), vf_index=d.vf_index or 0,  # type: ignore[typeddict-item]
+                   netlink=None if d.netlink is None else netlink_json(d.netlink))
+        if owner is not None and owner.representors:
+            rep = representor_of(owner.representors, d.vf_index or 0)
+            vf["representor"] = None if rep is None else rep.name
+        return vf
     return out
 
 
 def status_json(inv: Inventory) -> StatusDocument:
-    return {"schema_version": SCHEMA_VERSION, "host": inv.host, "iommu_groups_present": inv.iommu_groups_present,
-            "config_readable": inv.config_readable, "notes": list(inv.notes),
-            "pfs": [cast(PfDoc, device_json(inv, d)) for d in inv.pfs],
-            "vfs": [cast(VfDoc, device_json(inv, d)) for d in inv.vfs]}
+    doc: StatusDocument = {
+        "schema_version": SCHEMA_VERSION, "host": inv.host, "iommu_groups_present": inv.iommu_groups_present,
+        "config_readable": inv.config_readable, "notes": list(inv.notes),
+        "pfs": [cast(PfDoc, device_json(inv, d)) for d in inv.pfs],
+        "vfs": [cast(VfDoc, device_json(inv, d)) for d in inv.vfs]}
+    if inv.net_pfs:
+        doc["net_pfs"] = [net_pf_json(p) for p in inv.net_pfs.values()]
+    return doc
+
+
+def representor_json(r: Representor) -> RepresentorDoc:
+    return {"name": r.name, "pf_number": r.pf_number, "vf": r.vf, "switch_id": r.switch_id, "ifindex": r.ifindex}
+
+
+def net_vf_json(pf: NetPf, v: VfNetlink) -> NetVfDoc:
+    rep = representor_of(pf.representors, v.vf)
+    return {"role": "net-vf", "pf": pf.name, "vf_index": v.vf, "netlink": netlink_json(v),
+            "representor": None if rep is None else rep.name}
+
+
+def net_pf_json(pf: NetPf) -> NetPfDoc:
+    n = pf.netdev
+    return {"role": "net-pf", "name": pf.name, "bus": pf.bus, "device": pf.device, "devlink": pf.devlink,
+            "driver": pf.driver,
+            "netdev": {"name": n.name, "mac": n.mac, "operstate": n.operstate, "mtu": n.mtu, "ifindex": n.ifindex},
+            "numvfs": pf.numvfs, "num_vf": pf.num_vf, "port_name": pf.port_name, "switch_id": pf.switch_id,
+            "vfs": [net_vf_json(pf, v) for v in pf.vfs],
+            "representors": [representor_json(r) for r in pf.representors]}

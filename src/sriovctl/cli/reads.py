@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from sriovctl.cli.context import Ctx
-from sriovctl.errors import UsageError
+from sriovctl.errors import UnavailableError, UsageError
+from sriovctl.model import NetPf
 
 
 def cmd_status(ctx: Ctx) -> int:
@@ -39,6 +40,9 @@ def cmd_list(ctx: Ctx) -> int:
 
 def cmd_show(ctx: Ctx) -> int:
     s = ctx.session(stats=True)
+    net = s.find_net(ctx.args.device)
+    if net is not None:
+        return _show_net(ctx, s.inv.host, *net)
     d = s.find(ctx.args.device)
     if ctx.json:
         from sriovctl.cli.jsonout import config_json, device_json
@@ -48,6 +52,27 @@ def cmd_show(ctx: Ctx) -> int:
     from sriovctl.cli.render import render_show
 
     render_show(s.inv, d, ctx.out)
+    return 0
+
+
+def _show_net(ctx: Ctx, host: str, pf: NetPf, indices: list[int] | None) -> int:
+    """``show`` of a PF not on PCI (its netdev), or of one of its VFs (``PF#N``)."""
+    if indices is not None and len(indices) != 1:
+        raise UsageError(f"{ctx.args.device}: names {len(indices)} VFs, this verb takes one")
+    views = {v.vf: v for v in pf.vfs}
+    if indices is not None and indices[0] not in views:
+        raise UnavailableError(f"{ctx.args.device}: {pf.name} did not report VF {indices[0]} over netlink",
+                               hint="the PF's netlink VF list could not be read")
+    from sriovctl.cli.jsonout import net_pf_json, net_vf_json
+    from sriovctl.cli.render import render_net_pf, render_net_vf
+
+    if ctx.json:
+        doc = net_pf_json(pf) if indices is None else net_vf_json(pf, views[indices[0]])
+        ctx.emit_json(ctx.doc(host=host, device=doc, config=None))
+    elif indices is None:
+        render_net_pf(pf, ctx.out)
+    else:
+        render_net_vf(pf, views[indices[0]], ctx.out)
     return 0
 
 

@@ -5,7 +5,17 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from sriovctl.model import ACS_BITS, ACS_SHORT, ConfigSpace, Inventory, PciAddress, PciDevice
+from sriovctl.model import (
+    ACS_BITS,
+    ACS_SHORT,
+    ConfigSpace,
+    Inventory,
+    NetPf,
+    PciAddress,
+    PciDevice,
+    VfNetlink,
+    representor_of,
+)
 
 _ACS_SHORT = ACS_SHORT
 
@@ -64,6 +74,30 @@ def render_status(inv: Inventory, out: Any) -> None:
             v.add_row(str(vf.address), f"{pfname}#{vf.vf_index}", _netdev(vf), vf.driver or "-", _group(vf),
                       ("[green]yes[/]" if a and a.assignable else f"[red]no[/]: {a.reason if a else '?'}"))
         c.print(v)
+    if inv.net_pfs:
+        render_net_status(inv, c)
+
+
+def render_net_status(inv: Inventory, c: Any) -> None:
+    """PFs not on PCI (netdevsim) and their VFs' netlink values."""
+    from rich.table import Table
+
+    t = Table(title="PFs not on PCI (netlink only)", title_justify="left", box=None, header_style="bold")
+    for col in ("netdev", "device", "driver", "VFs", "read", "representors"):
+        t.add_column(col)
+    for pf in inv.net_pfs.values():
+        t.add_row(pf.name, pf.devlink, pf.driver or "-", str(pf.numvfs if pf.numvfs is not None else "?"),
+                  str(len(pf.vfs)), str(len(pf.representors)))
+    c.print(t)
+    v = Table(title="Their VFs", title_justify="left", box=None, header_style="bold")
+    for col in ("PF#N", "mac", "vlan", "spoofchk", "trust", "link", "representor"):
+        v.add_column(col)
+    for pf in inv.net_pfs.values():
+        for x in pf.vfs:
+            rep = representor_of(pf.representors, x.vf)
+            v.add_row(f"{pf.name}#{x.vf}", x.mac or "-", f"{x.vlan} qos {x.qos} {x.vlan_proto}" if x.vlan else "-",
+                      _onoff(x.spoofchk), _onoff(x.trust), x.link_state or "-", rep.name if rep else "-")
+    c.print(v)
 
 
 def _onoff(b: bool | None) -> str:
@@ -93,24 +127,61 @@ def render_show(inv: Inventory, d: PciDevice, out: Any) -> None:
         rows.append(("PF", f"{d.physfn} (VF index {d.vf_index})"))
         nl = d.netlink
         if nl is not None:
-            vlan = f"vlan {nl.vlan} qos {nl.qos} {nl.vlan_proto}" if nl.vlan else "no vlan"
-            rows.append(("netlink", f"mac {nl.mac}, {vlan}, spoof checking {_onoff(nl.spoofchk)}, "
-                                    f"trust {_onoff(nl.trust)}, link-state {nl.link_state or '-'}, "
-                                    f"rate min {nl.min_tx_rate} max {nl.max_tx_rate} Mbit/s"))
+            rows.append(("netlink", vf_line(nl)))
             if nl.stats:
                 rows.append(("VF stats", ", ".join(f"{k} {n}" for k, n in nl.stats.items())))
+        owner = inv.devices.get(d.physfn) if d.physfn else None
+        if owner is not None and owner.representors:
+            rep = representor_of(owner.representors, d.vf_index or 0)
+            rows.append(("representor", rep.name if rep else "-"))
     if d.is_pf and d.sriov:
         s = d.sriov
         rows.append(("SR-IOV", f"{s.state.value}: numvfs {s.numvfs} of totalvfs {s.totalvfs}, offset {s.offset}, "
                                f"stride {s.stride}, VF device {'-' if s.vf_device is None else f'{s.vf_device:04x}'}, "
                                f"drivers_autoprobe {s.drivers_autoprobe}"))
         rows.append(("VFs", " ".join(str(v) for v in d.vfs) or "-"))
+        if d.representors:
+            rows.append(("representors", " ".join(f"{r.name}=VF{r.vf}" for r in d.representors)))
     w = max(len(k) for k, _ in rows)
     for k, val in rows:
         c.print(f"  {k:<{w}}  {val}", markup=False)
     if d.config is not None:
         out.write("\n")
         render_decoded(None, "", d.config, out, indent="  ")
+
+
+def vf_line(v: VfNetlink) -> str:
+    """One VF as `ip link` lists it."""
+    vlan = f"vlan {v.vlan} qos {v.qos} {v.vlan_proto}" if v.vlan else "no vlan"
+    return (f"mac {v.mac}, {vlan}, spoof checking {_onoff(v.spoofchk)}, trust {_onoff(v.trust)}, "
+            f"link-state {v.link_state or '-'}, rate min {v.min_tx_rate} max {v.max_tx_rate} Mbit/s")
+
+
+def render_net_pf(pf: NetPf, out: Any) -> None:
+    c = _console(out)
+    c.print(f"[bold]{pf.name}[/]  (PF not on PCI: {pf.bus} device {pf.device})")
+    n = pf.netdev
+    rows = [("netdev", f"{n.name} {n.mac or ''} {n.operstate or ''} mtu {n.mtu} ifindex {n.ifindex}"),
+            ("driver", pf.driver or "(none)"), ("devlink", pf.devlink),
+            ("SR-IOV", f"numvfs {pf.numvfs}, IFLA_NUM_VF {pf.num_vf}, {len(pf.vfs)} VFs read over netlink"),
+            ("switch", f"port {pf.port_name or '-'}, switch id {pf.switch_id or '-'}"),
+            ("representors", f"{len(pf.representors)}" if pf.representors else "none (legacy mode)")]
+    w = max(len(k) for k, _ in rows)
+    for k, val in rows:
+        c.print(f"  {k:<{w}}  {val}", markup=False)
+    for v in pf.vfs:
+        rep = representor_of(pf.representors, v.vf)
+        c.print(f"  vf {v.vf}: {vf_line(v)}" + (f", representor {rep.name}" if rep else ""), markup=False)
+
+
+def render_net_vf(pf: NetPf, v: VfNetlink, out: Any) -> None:
+    c = _console(out)
+    c.print(f"[bold]{pf.name}#{v.vf}[/]  (VF {v.vf} of {pf.name}, {pf.bus} device {pf.device}: not a PCI function)")
+    rep = representor_of(pf.representors, v.vf)
+    c.print(f"  netlink         {vf_line(v)}", markup=False)
+    c.print(f"  representor     {rep.name if rep else '-'}", markup=False)
+    if v.stats:
+        c.print("  VF stats        " + ", ".join(f"{k} {n}" for k, n in v.stats.items()), markup=False)
 
 
 def _flags(obj: Any, names: tuple[str, ...]) -> str:
@@ -252,7 +323,16 @@ def _node_json(inv: Inventory, d: PciDevice, kids: dict[PciAddress | None, list[
     if d.is_vf:
         node["vf_index"] = d.vf_index
         node["assignable"] = bool(d.assignability and d.assignability.assignable)
+        rep = _representor(inv, d)
+        if rep is not None:
+            node["representor"] = rep
     return node
+
+
+def _representor(inv: Inventory, vf: PciDevice) -> str | None:
+    owner = inv.devices.get(vf.physfn) if vf.physfn else None
+    rep = representor_of(owner.representors, vf.vf_index or 0) if owner else None
+    return rep.name if rep else None
 
 
 def _roots(inv: Inventory, kids: dict[PciAddress | None, list[PciDevice]]) -> dict[str, list[PciDevice]]:
@@ -265,10 +345,14 @@ def _roots(inv: Inventory, kids: dict[PciAddress | None, list[PciDevice]]) -> di
 def tree_json(inv: Inventory) -> dict[str, Any]:
     kids = _children(inv)
     from sriovctl.cli.documents import SCHEMA_VERSION
+    from sriovctl.cli.jsonout import net_pf_json
 
-    return {"schema_version": SCHEMA_VERSION, "host": inv.host, "root_buses": [
+    doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "host": inv.host, "root_buses": [
         {"name": name, "children": [_node_json(inv, d, kids) for d in devs]}
         for name, devs in sorted(_roots(inv, kids).items())]}
+    if inv.net_pfs:
+        doc["net_pfs"] = [net_pf_json(p) for p in inv.net_pfs.values()]
+    return doc
 
 
 def render_tree(inv: Inventory, out: Any) -> None:
@@ -286,10 +370,19 @@ def render_tree(inv: Inventory, out: Any) -> None:
             if vf:
                 a = vf.assignability
                 mark = "assignable" if a and a.assignable else f"not assignable: {a.reason if a else '?'}"
-                node.add(f"VF {vf.vf_index}: {_label(vf)} — {mark}", highlight=False)
+                rep = _representor(inv, vf)
+                node.add(f"VF {vf.vf_index}: {_label(vf)} — {mark}" + (f" — representor {rep}" if rep else ""),
+                         highlight=False)
 
     for name, devs in sorted(_roots(inv, kids).items()):
         t = Tree(f"[bold]{name}[/] (root complex)", highlight=False)
         for d in devs:
             add(t, d)
+        c.print(t)
+    for pf in inv.net_pfs.values():
+        t = Tree(f"[bold]{pf.devlink}[/] (not on PCI)", highlight=False)
+        node = t.add(f"{pf.name} driver {pf.driver or '-'} SR-IOV {pf.numvfs} VFs", highlight=False)
+        for v in pf.vfs:
+            r = representor_of(pf.representors, v.vf)
+            node.add(f"VF {v.vf}: mac {v.mac}" + (f" — representor {r.name}" if r else ""), highlight=False)
         c.print(t)

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from sriovctl.errors import UsageError
 from sriovctl.host.base import Host
 from sriovctl.inventory import read_inventory
-from sriovctl.model import Inventory, PciDevice
-from sriovctl.resolve import resolve, resolve_one
+from sriovctl.model import Inventory, NetPf, PciDevice
+from sriovctl.resolve import resolve, resolve_net, resolve_one
 
 
 def open_host(sim: str | None = None, root: str | None = None) -> Host:
@@ -43,6 +43,10 @@ class Session:
 
     def find_all(self, name: str) -> list[PciDevice]:
         return resolve(self.inv, name)
+
+    def find_net(self, name: str) -> tuple[NetPf, list[int] | None] | None:
+        """A PF not on PCI named by its netdev, with the VF indices after ``#``; None when it is not one."""
+        return resolve_net(self.inv, name)
 
     def reread(self) -> Inventory:
         self._stamp = self.host.ledger_stamp()
