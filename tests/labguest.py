@@ -104,6 +104,10 @@ def netdevsim(max_vfs: int = 1024) -> tuple[str, str]:
             sh("mount", "-t", "debugfs", "none", "/sys/kernel/debug")
         Path("/sys/bus/netdevsim/new_device").write_text(f"{NSIM_ID} 1")
         wait_for(lambda: os.path.isdir(f"{bus}/net") and os.listdir(f"{bus}/net"), "the netdevsim port's netdev")
+        # udev renames the port (eth0 -> eni10np1) a moment later (seen in the lab): wait for the final name
+        sh("udevadm", "settle", "--timeout=120", check=False)
+        wait_for(lambda: not any(n.startswith("eth") for n in os.listdir(f"{bus}/net")), "udev to name the port",
+                 timeout=120)
     if Path(f"{bus}/sriov_numvfs").read_text().strip() != "0":
         Path(f"{bus}/sriov_numvfs").write_text("0")
     Path(f"/sys/kernel/debug/netdevsim/netdevsim{NSIM_ID}/max_vfs").write_text(str(max_vfs))  # only with 0 VFs

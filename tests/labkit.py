@@ -171,6 +171,7 @@ def run_guest_pytest(topo_name: str, nodeids: list[str], timeout: float = 900) -
     files = sorted({n.split("::", 1)[0] for n in nodeids})
     args = " ".join(shlex.quote(f) for f in files)
     guest_env = (f"SRIOVCTL_LAB_GUEST={shlex.quote(topo_name)} SRIOVCTL_LAB_OUT={shlex.quote(str(rw))} "
+                 f"SRIOVCTL_LAB_BENCH={shlex.quote(os.environ.get('SRIOVCTL_LAB_BENCH', ''))} "
                  f"SRIOVCTL_SIM_DIR=/tmp/sriovctl-sim PYTHONDONTWRITEBYTECODE=1 HOME=/tmp "
                  f"SRIOVCTL_LAB_REPORT={shlex.quote(str(report))} SRIOVCTL_LAB_SELECT={shlex.quote(str(selection))}")
     command = (f"exec >{shlex.quote(str(rw / 'guest.log'))} 2>&1; cd {shlex.quote(str(REPO))} && "

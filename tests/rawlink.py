@@ -40,6 +40,7 @@ class RawReply:
     num_vf: int
     wrapped: bool  # the nest's own length was short by a multiple of 65,536
     vfs: dict[int, RawVf]
+    offsets: dict[int, int]  # VF -> where its IFLA_VF_INFO starts, from the nest's start
 
 
 def _attrs(buf: bytes, start: int, end: int) -> list[tuple[int, int, int]]:
@@ -88,7 +89,7 @@ def read_vfs(ifname: str) -> RawReply:
     if kind == NLMSG_ERROR:
         raise OSError(-struct.unpack_from("=i", buf, 16)[0], f"RTM_GETLINK {ifname}")
     assert kind == RTM_NEWLINK and length == len(buf), (kind, length, len(buf))
-    num_vf, vfs, wrapped = -1, {}, False
+    num_vf, vfs, offsets, wrapped = -1, {}, {}, False
     off = 32  # nlmsghdr + ifinfomsg
     while off + 4 <= length:
         alen, akind = struct.unpack_from("=HH", buf, off)
@@ -103,6 +104,7 @@ def read_vfs(ifname: str) -> RawReply:
                 assert ekind & NLA_TYPE_MASK == IFLA_VF_INFO and elen >= 4, (pos, ekind, elen)
                 v = _vf(buf, pos + 4, pos + elen)
                 vfs[v.vf] = v
+                offsets[v.vf] = pos - off
                 pos += (elen + 3) & ~3
             true_len = pos - off
             assert (true_len - alen) % 65536 == 0, (true_len, alen)
@@ -112,4 +114,4 @@ def read_vfs(ifname: str) -> RawReply:
         if alen < 4:
             break
         off += (alen + 3) & ~3
-    return RawReply(length, num_vf, wrapped, vfs)
+    return RawReply(length, num_vf, wrapped, vfs, offsets)

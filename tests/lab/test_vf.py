@@ -333,3 +333,11 @@ def test_a_killed_writer_leaves_the_count_from_before_or_after(host, pfs) -> Non
     (LAB_OUT / "numvfs-kill.txt").write_text("".join(line + "\n" for line in transcript))
     print("\n".join(transcript))
     assert 7 in seen  # the kernel completed a write whose writer was killed midway
+
+
+def test_eswitch_on_a_driver_without_devlink_is_a_clear_refusal(host, pfs) -> None:  # type: ignore[no-untyped-def]
+    (pf,) = pfs
+    code, out, err = cli("pf", "eswitch", pf, "switchdev")
+    assert code == 69 and f"no devlink instance pci/{pf}: its driver igb does not register one" in err, out + err
+    code, out, err = cli("pf", "eswitch", pf, "switchdev", "--dry-run")
+    assert code == 69, out + err  # the dry run reads the mode too: it cannot plan what it cannot read

@@ -283,7 +283,7 @@ class NodeDoc(TypedDict):
 
 class ChangeDoc(TypedDict):
     kind: Literal["vf-count", "drivers-autoprobe", "vf-attr", "driver", "module-load", "module-reload", "config-file",
-                  "libvirt-attach", "libvirt-detach", "qmp-device-add", "qmp-device-del"]
+                  "libvirt-attach", "libvirt-detach", "qmp-device-add", "qmp-device-del", "eswitch-mode"]
     target: Annotated[str, Doc("what changes: a PCI address, PF#N, a module, a file, a domain, a QMP socket")]
     before: Json
     after: Json

@@ -127,6 +127,18 @@ def build_parser() -> argparse.ArgumentParser:
     x = writer("unbind", writes.cmd_vf_unbind, "unbind a device from its driver")
     x.add_argument("device")
 
+    pfp = sub.add_parser("pf", help="PF-wide settings")
+    pfs = pfp.add_subparsers(dest="pf_verb", metavar="VERB", parser_class=_Parser, required=True)
+    x = pfs.add_parser("eswitch", help="set the PF's eswitch mode through devlink (legacy, switchdev)",
+                       description="set the PF's eswitch mode through devlink (legacy, switchdev)")
+    x.set_defaults(fn=writes.cmd_pf_eswitch)
+    x.add_argument("pf")
+    x.add_argument("mode", choices=["legacy", "switchdev"])
+    x.add_argument("--dry-run", action="store_true", help="print the plan and the writes it would make, change nothing")
+    x.add_argument("--force", action="store_true", help="override the safety interlocks (VFs in use)")
+    x.add_argument("--wait", type=float, default=10.0, metavar="SECONDS",
+                   help="deadline for another sriovctl's change of this PF to end (its lock)")
+
     vp = sub.add_parser("virt", help="libvirt XML for VFs")
     vps = vp.add_subparsers(dest="virt_verb", metavar="VERB", parser_class=_Parser, required=True)
     x = vps.add_parser("xml", help="<interface type='hostdev'> (or <hostdev> with --hostdev) for a VF")

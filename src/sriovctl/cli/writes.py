@@ -141,3 +141,17 @@ def cmd_vf_bind(ctx: Ctx) -> int:
 
 def cmd_vf_unbind(ctx: Ctx) -> int:
     return _per_device(ctx, unbinding=True)
+
+
+def cmd_pf_eswitch(ctx: Ctx) -> int:
+    from sriovctl.ops.eswitch import apply_eswitch, plan_eswitch, target_of
+
+    a = ctx.args
+    s = ctx.session()
+    net = s.find_net(a.pf)
+    if net is not None and net[1] is not None:
+        raise UsageError(f"{a.pf}: a VF, not a PF", hint=f"name the PF: {net[0].name}")
+    pf = net[0] if net is not None else s.find(a.pf)
+    with s.locked(target_of(pf).lock, a.wait) as inv:
+        fresh = inv.net_pfs[net[0].name] if net is not None else inv.devices[s.find(a.pf).address]
+        return report(ctx, s.host, apply_eswitch(s.host, fresh, plan_eswitch(s.host, inv, fresh, a.mode, a.force)))

@@ -77,6 +77,7 @@ class Host:
     writes: list[WriteRecord] = field(default_factory=list)
     dry_run: bool = False
     _netlink: Any = field(default=None, repr=False)
+    _devlink: Any = field(default=None, repr=False)
     _rootfd: int | None = field(default=None, repr=False)
     _locks: dict[str, list[int]] = field(default_factory=dict, repr=False)  # path → [fd, depth]
     _log_fd: int | None = field(default=None, repr=False)  # the write log, once opened (-1: cannot be)
@@ -197,6 +198,16 @@ class Host:
         if self._netlink is None:
             self._netlink = self._make_netlink()
         return self._netlink  # type: ignore[no-any-return]
+
+    def devlink(self) -> Any:
+        """The devlink side of the live host (a snapshot or a simulated host has none: None)."""
+        if self.confined:
+            return None
+        if self._devlink is None:
+            from sriovctl.host.devlink_real import PyrouteDevlink
+
+            self._devlink = PyrouteDevlink()
+        return self._devlink
 
     def _make_netlink(self) -> Netlink:
         if self.read_only:

@@ -23,6 +23,7 @@ class ChangeKind(StrEnum):
     LIBVIRT_DETACH = "libvirt-detach"  # target: domain; before: device address
     QMP_DEVICE_ADD = "qmp-device-add"  # target: QMP socket; after: QEMU device id
     QMP_DEVICE_DEL = "qmp-device-del"  # target: QMP socket; before: QEMU device id
+    ESWITCH_MODE = "eswitch-mode"  # target: devlink handle (pci/ADDRESS, netdevsim/netdevsim10); legacy/switchdev
 
 
 class NoticeKind(StrEnum):
