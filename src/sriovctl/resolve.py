@@ -81,6 +81,10 @@ def _resolve_plain(inv: Inventory, text: str, whole: str) -> PciDevice:
         nd = netdev_index(inv).get(text)
         if nd is not None:
             return inv.devices[nd]
+        net = inv.net_pfs.get(text)
+        if net is not None:
+            raise UsageError(f"{shown(whole)}: {text} is a PF not on PCI ({net.devlink}): this verb needs a PCI device",
+                             hint="its VFs take `vf set`, `show`, `status`, `tree` and `pf eswitch`")
         raise NoInputError(f"{shown(whole)}: no PCI device or network interface named {shown(text)} on {inv.host}",
                            hint="use a PCI address (0000:0b:10.0), a netdev name, pci_DDDD_BB_DD_F or PF#N")
     raise UsageError(f"{shown(whole)}: not a device name",

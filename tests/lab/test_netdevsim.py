@@ -197,3 +197,32 @@ def test_benchmark_vf_set_vs_ip_processes() -> None:
         set_numvfs(bus, 0)
     (LAB_OUT / "bench-netdevsim.json").write_text(json.dumps(results, indent=1))
     assert all(r["netlink_requests"] <= 4 for r in results)
+
+
+def test_refusals_across_messages_name_every_vf_and_attribute() -> None:
+    """netdevsim refuses VF rates in switchdev mode (nsim_set_vf_rate: EOPNOTSUPP, "use devlink"): with 512
+    VFs, MAC + VLAN + spoof check + trust + rate is two RTM_SETLINK messages; every refusal is named, the rest
+    of both messages is applied, and the command exits 3."""
+    bus, port = netdevsim()
+    assert cli("pf", "eswitch", port, "switchdev")[0] == 0
+    count = 512
+    set_numvfs(bus, count)
+    t0 = time.perf_counter()
+    code, out, err = cli("vf", "set", f"{port}#0-{count - 1}", "--macs-from", mac(count, 0x100), "--vlan", "77",
+                         "--spoofchk", "on", "--trust", "on", "--max-rate", "100", "--json")
+    seconds = time.perf_counter() - t0
+    assert code == 3, err
+    doc = json.loads(out)
+    refused = doc["outcome"]["refused"]
+    assert len(refused) == count and {r["attr"] for r in refused} == {"rate"}, refused[:2]
+    assert sorted(int(r["target"].rsplit("#", 1)[1]) for r in refused) == list(range(count))
+    assert all("refused by netdevsim: EOPNOTSUPP" in r["reason"] for r in refused)
+    assert len(doc["outcome"]["applied"]) == 4 * count
+    assert f"{port}: {4 * count} settings applied, {count} refused" in err, err
+    raw = read_vfs(port)
+    assert all((raw.vfs[i].mac, raw.vfs[i].vlan, raw.vfs[i].spoofchk, raw.vfs[i].trust) == (mac(count, 0x100 + i), 77, 1, 1)
+               for i in range(count))
+    with open(LAB_OUT / "netdevsim-partial.json", "w") as f:
+        json.dump({"vfs": count, "seconds": round(seconds, 2), "netlink_requests": doc.get("netlink_requests")}, f)
+    set_numvfs(bus, 0)
+    assert devlink_mode() == "legacy"

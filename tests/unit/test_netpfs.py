@@ -101,3 +101,11 @@ def test_macs_from_gives_each_vf_its_own_mac_through_the_cli() -> None:
     assert r.code == 64 and "--mac and --macs-from: choose one" in r.err
     r = cli(*S, "vf", "set", "ens2f0#0", "ens2f0#0", "--trust", "off", "--json")  # named twice: set once
     assert r.code == 0 and len(r.json()["plan"]["changes"]) == 1, r.err
+
+
+def test_a_pci_verb_on_a_pf_not_on_pci_says_what_it_is(tmp_path: Path) -> None:
+    from sriovctl.resolve import resolve
+
+    inv = read_inventory(Host(root=str(nsim_tree(tmp_path)), read_only=True, label="t"))
+    with pytest.raises(UsageError, match=r"eni10np1 is a PF not on PCI \(netdevsim/netdevsim10\)"):
+        resolve(inv, "eni10np1")

@@ -115,6 +115,15 @@ def fmt(c: VfChange) -> str:
     return str(c.value)
 
 
+LOGGED_CHANGES = 32  # changes named in a vf-set's write log line
+
+# Why a driver refuses a VF attribute "not now" (seen in the lab): the hint of a partial failure
+REFUSAL_HINTS = {
+    "igb": "igb sets rates only while the PF has link",
+    "netdevsim": "netdevsim sets VF rates only in legacy mode; in switchdev they are devlink rates",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class VfTarget:
     """A VF as netlink reaches it: index ``vf`` of the PF whose netdev is ``ifname``. ``pf`` names the PF in
@@ -235,7 +244,10 @@ def apply_set(host: Host, sp: SetPlan) -> Outcome:
     start = nl.requests
     changes, ifname = sp.requests, sp.ifname
     shown = {c: fmt(c) for c in changes}
-    summary = ", ".join(f"vf {c.vf} {c.attr}={shown[c]}" for c in changes)
+    # The write log keeps one line per write: at 1,024 VFs the full list is ~160 KB, so it names the first
+    # changes and counts the rest (the plan, in --json, has every one)
+    summary = ", ".join(f"vf {c.vf} {c.attr}={shown[c]}" for c in changes[:LOGGED_CHANGES]) + (
+        f" (+{len(changes) - LOGGED_CHANGES} more)" if len(changes) > LOGGED_CHANGES else "")
     if host.dry_run:
         out.messages = [f"would set {ifname}#{c.vf} {REQUEST_LABEL[c.attr]} {shown[c]}" for c in changes]
         host.record(WriteKind.NETLINK, f"RTM_SETLINK {ifname}", summary)
@@ -280,12 +292,16 @@ def apply_set(host: Host, sp: SetPlan) -> Outcome:
     out.verified = not mismatched
     out.extra["netlink_requests"] = nl.requests - start
     out.messages = [f"{ifname}#{vf}: set {', '.join(items)}" for vf, items in sorted(by_vf.items())]
+    # the cost at scale, in the operator's words: RTM_SETLINK is split under 64 KiB per message
+    out.messages.append(f"{ifname}: {len(out.applied)} settings verified on {len(by_vf)} VFs in "
+                        f"{out.extra['netlink_requests']} netlink round trips (read-back included)")
     if out.refused:
         raise PartialError(f"{ifname}: {len(out.applied)} settings applied, {len(out.refused)} refused: "
                            + "; ".join(details[:4]) + (f" (+{len(details) - 4})" if len(details) > 4 else ""),
                            details + out.messages,
-                           hint="the driver refused these (not supported, or not now: igb sets rates only while the "
-                                "PF has link); the rest was applied", outcome=out)
+                           hint="the driver refused these (not supported, or not now"
+                                + (f": {REFUSAL_HINTS[sp.driver]}" if sp.driver in REFUSAL_HINTS else "")
+                                + "); the rest was applied", outcome=out)
     return out
 
 
