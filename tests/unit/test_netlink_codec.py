@@ -9,10 +9,51 @@ from typing import Any
 import pytest
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 
-from sriovctl.host.netlink import LINK_STATE_NAMES, NetlinkError, VfChange
-from sriovctl.host.netlink_real import vfinfo_attrs
+from sriovctl.host.netlink import LINK_STATE_CODES, LINK_STATE_NAMES, LinkState, NetlinkError, VfChange, kernel_order
 from sriovctl.host.vfinfo import decode_vfinfo
 from sriovctl.model import VfNetlink
+
+# pyroute2's encoding of VF changes: what sriovctl sent until the struct encoder (host/vfencode.py), proven in
+# the lab with igb; the reference the struct encoder is held to byte for byte.
+ETH_P_8021AD = 0x88A8
+
+
+def _pad_vlan_info() -> None:
+    """pyroute2 (0.9.7) encodes struct ifla_vf_vlan_info in 14 bytes; the kernel wants sizeof() = 16 and
+    answers EINVAL to anything shorter (seen in the lab with an 802.1ad VLAN). Add the trailing padding."""
+    from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+
+    ivvi = ifinfmsg.vflist.vfinfo.vf_vlist.ivvi
+    if len(ivvi.fields) == 4:
+        ivvi.fields = (*ivvi.fields, ("__pad", "2x"))
+
+
+
+
+def vfinfo_attrs(changes: list[VfChange]) -> list[tuple[str, dict[str, Any]]]:
+    """IFLA_VF_INFO entries, one per VF: the kernel's do_setvfinfo() applies each VF's attributes in its own
+    fixed order (MAC, VLAN, rate, spoof check, link state, RSS query, trust) and stops at the first error."""
+    per_vf: dict[int, list[tuple[str, dict[str, Any]]]] = {}
+    for c in kernel_order(changes):
+        a = per_vf.setdefault(c.vf, [])
+        if c.attr == "mac":
+            a.append(("IFLA_VF_MAC", {"vf": c.vf, "mac": str(c.value)}))
+        elif c.attr == "vlan":
+            vlan, qos, proto = c.vlan_spec()
+            if proto == "802.1ad":
+                a.append(("IFLA_VF_VLAN_LIST", {"attrs": [("IFLA_VF_VLAN_INFO", {
+                    "vf": c.vf, "vlan": vlan, "qos": qos, "proto": ETH_P_8021AD})]}))
+            else:
+                a.append(("IFLA_VF_VLAN", {"vf": c.vf, "vlan": vlan, "qos": qos}))
+        elif c.attr == "rate":
+            lo, hi = c.rate_spec()
+            a.append(("IFLA_VF_RATE", {"vf": c.vf, "min_tx_rate": lo, "max_tx_rate": hi}))
+        elif c.attr == "link_state":
+            a.append(("IFLA_VF_LINK_STATE", {"vf": c.vf, "link_state": LINK_STATE_CODES[LinkState(str(c.value))]}))
+        else:  # spoofchk, trust, rss_query_en
+            nla = {"spoofchk": "IFLA_VF_SPOOFCHK", "trust": "IFLA_VF_TRUST", "rss_query_en": "IFLA_VF_RSS_QUERY_EN"}
+            a.append((nla[c.attr], {"vf": c.vf, c.attr: int(bool(c.value))}))
+    return [("IFLA_VF_INFO", {"attrs": attrs}) for _, attrs in sorted(per_vf.items())]
 
 
 def parse_vfinfo_list(reply: ifinfmsg) -> list[VfNetlink]:
@@ -140,8 +181,6 @@ def test_a_256_vf_reply_decodes_completely() -> None:
 
 
 def test_one_setlink_carries_every_vf_in_kernel_order() -> None:
-    from sriovctl.host.netlink_real import _pad_vlan_info
-
     _pad_vlan_info()
     changes = [VfChange(3, "trust", True), VfChange(3, "mac", "52:54:00:00:00:03"), VfChange(0, "vlan", (42, 3, "802.1Q")),
                VfChange(1, "vlan", (7, 0, "802.1ad")), VfChange(0, "rate", (0, 100)), VfChange(2, "link_state", "disable")]
@@ -262,3 +301,40 @@ def test_vfs_missing_from_the_read_back_are_named_not_verified() -> None:
     assert len(out.applied) == 100 and len(out.refused) == 156 and out.verified is False
     assert out.refused[0][1] == "not read back: the PF's reply lists 100 VFs of 256"
     assert "ens2f0#100: trust on: not read back" in e.value.message
+
+
+def _pyroute2_setlink(seq: int, index: int, changes: list[VfChange]) -> bytes:
+    _pad_vlan_info()
+    msg = ifinfmsg()
+    msg["family"] = 0
+    msg["index"] = index
+    msg["attrs"] = [("IFLA_VFINFO_LIST", {"attrs": vfinfo_attrs(changes)})]
+    msg["header"]["type"] = 19
+    msg["header"]["flags"] = 5
+    msg["header"]["sequence_number"] = seq
+    msg.encode()
+    return bytes(msg.data[: msg["header"]["length"]])
+
+
+def test_the_struct_encoder_writes_pyroute2s_bytes_for_every_attribute() -> None:
+    from sriovctl.host.vfencode import setlink
+
+    changes = [VfChange(3, "trust", True), VfChange(3, "mac", "52:54:00:00:00:03"), VfChange(0, "vlan", (42, 3, "802.1Q")),
+               VfChange(1, "vlan", (7, 0, "802.1ad")), VfChange(0, "rate", (10, 100)), VfChange(2, "link_state", "disable"),
+               VfChange(2, "spoofchk", False), VfChange(4, "rss_query_en", True), VfChange(4, "link_state", "auto"),
+               VfChange(5, "vlan", (0, 0, "802.1Q")), VfChange(65535, "trust", False)]
+    assert setlink(9, 7, changes, 5) == _pyroute2_setlink(9, 7, changes)
+
+
+def test_the_struct_encoder_matches_pyroute2_for_every_1024_vf_batch() -> None:
+    from sriovctl.host.netlink_real import batches
+    from sriovctl.host.vfencode import setlink
+
+    changes = [VfChange(vf, attr, value) for vf in range(1024) for attr, value in
+               (("mac", f"52:54:00:00:{vf >> 8:02x}:{vf & 0xFF:02x}"), ("vlan", (vf % 4000, vf % 8, "802.1Q")),
+                ("spoofchk", bool(vf % 2)), ("trust", True))]
+    parts = batches(changes)
+    assert len(parts) == 2
+    for seq, part in enumerate(parts, 1):
+        ours = setlink(seq, 12, part, 5)
+        assert ours == _pyroute2_setlink(seq, 12, part) and len(ours) < 65536

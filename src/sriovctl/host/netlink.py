@@ -69,9 +69,12 @@ class RequestCounter:
         self.log.append(what)
 
 
+_RANK = {attr: i for i, attr in enumerate(KERNEL_ORDER)}
+
+
 def kernel_order(changes: list[VfChange]) -> list[VfChange]:
     """Changes in the order the kernel applies them: by VF (message order), then attribute order."""
-    return sorted(changes, key=lambda c: (c.vf, KERNEL_ORDER.index(c.attr)))
+    return sorted(changes, key=lambda c: (c.vf, _RANK[c.attr]))
 
 
 @dataclass(frozen=True, slots=True)

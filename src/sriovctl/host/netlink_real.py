@@ -11,14 +11,13 @@ import struct
 from typing import Any
 
 from sriovctl.host.netlink import (
-    LINK_STATE_CODES,
-    LinkState,
     NetlinkError,
     RequestCounter,
     VfChange,
     VfNetlink,
     kernel_order,
 )
+from sriovctl.host.vfencode import setlink
 from sriovctl.host.vfinfo import decode_vfinfo, num_vf
 
 RTEXT_FILTER_VF = 1 << 0
@@ -28,16 +27,7 @@ RCVBUF = 4 << 20
 RTM_NEWLINK, RTM_SETLINK = 16, 19  # linux/rtnetlink.h
 NLMSG_HDRLEN, NLMSG_ERROR = 16, 2  # linux/netlink.h
 NLM_F_CAPPED, NLM_F_ACK_TLVS, NLMSGERR_ATTR_MSG = 0x100, 0x200, 1
-
-
-def _pad_vlan_info() -> None:
-    """pyroute2 (0.9.7) encodes struct ifla_vf_vlan_info in 14 bytes; the kernel wants sizeof() = 16 and
-    answers EINVAL to anything shorter (seen in the lab with an 802.1ad VLAN). Add the trailing padding."""
-    from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
-
-    ivvi = ifinfmsg.vflist.vfinfo.vf_vlist.ivvi
-    if len(ivvi.fields) == 4:
-        ivvi.fields = (*ivvi.fields, ("__pad", "2x"))
+NLM_F_REQUEST, NLM_F_ACK = 1, 4
 
 
 class PyrouteNetlink(RequestCounter):
@@ -55,7 +45,6 @@ class PyrouteNetlink(RequestCounter):
         if self._sk is None:
             from pyroute2 import IPRSocket
 
-            _pad_vlan_info()
             self._sk = IPRSocket()
             self._sk.bind(groups=0)  # no multicast groups: only replies to our own requests arrive
             with contextlib.suppress(OSError):
@@ -121,17 +110,17 @@ class PyrouteNetlink(RequestCounter):
         return vfs
 
     def set_vfs(self, ifname: str, changes: list[VfChange]) -> None:
-        from pyroute2.netlink import NLM_F_ACK, NLM_F_REQUEST
-        from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
-
         index = self._index(ifname)
+        raw = self._sock().socket
         for batch in batches(changes):  # each message's IFLA_VFINFO_LIST stays under nla_len's 64 KiB
-            msg = ifinfmsg()
-            msg["family"] = 0
-            msg["index"] = index
-            msg["attrs"] = [("IFLA_VFINFO_LIST", {"attrs": vfinfo_attrs(batch)})]
+            self._seq += 1
+            data = setlink(self._seq, index, batch, NLM_F_REQUEST | NLM_F_ACK)  # struct-packed: host/vfencode.py
             self.count(f"RTM_SETLINK {ifname} {len(batch)} attributes")
-            self._request(msg, RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK)
+            try:
+                raw.send(data)
+            except OSError as e:
+                raise NetlinkError(e.errno or errno_mod.EIO, f"RTM_SETLINK {ifname}: {e.strerror}") from None
+            self._receive(raw, self._seq)
 
     def _iproute(self) -> Any:
         if self._ipr is None:
@@ -195,29 +184,3 @@ def _ext_ack(message: bytes | bytearray, flags: int) -> str:
                 return bytes(message[pos + 4:pos + alen]).rstrip(b"\0").decode("utf-8", "replace")
             pos += (alen + 3) & ~3
     return os.strerror(code)
-
-
-def vfinfo_attrs(changes: list[VfChange]) -> list[tuple[str, dict[str, Any]]]:
-    """IFLA_VF_INFO entries, one per VF: the kernel's do_setvfinfo() applies each VF's attributes in its own
-    fixed order (MAC, VLAN, rate, spoof check, link state, RSS query, trust) and stops at the first error."""
-    per_vf: dict[int, list[tuple[str, dict[str, Any]]]] = {}
-    for c in kernel_order(changes):
-        a = per_vf.setdefault(c.vf, [])
-        if c.attr == "mac":
-            a.append(("IFLA_VF_MAC", {"vf": c.vf, "mac": str(c.value)}))
-        elif c.attr == "vlan":
-            vlan, qos, proto = c.vlan_spec()
-            if proto == "802.1ad":
-                a.append(("IFLA_VF_VLAN_LIST", {"attrs": [("IFLA_VF_VLAN_INFO", {
-                    "vf": c.vf, "vlan": vlan, "qos": qos, "proto": ETH_P_8021AD})]}))
-            else:
-                a.append(("IFLA_VF_VLAN", {"vf": c.vf, "vlan": vlan, "qos": qos}))
-        elif c.attr == "rate":
-            lo, hi = c.rate_spec()
-            a.append(("IFLA_VF_RATE", {"vf": c.vf, "min_tx_rate": lo, "max_tx_rate": hi}))
-        elif c.attr == "link_state":
-            a.append(("IFLA_VF_LINK_STATE", {"vf": c.vf, "link_state": LINK_STATE_CODES[LinkState(str(c.value))]}))
-        else:  # spoofchk, trust, rss_query_en
-            nla = {"spoofchk": "IFLA_VF_SPOOFCHK", "trust": "IFLA_VF_TRUST", "rss_query_en": "IFLA_VF_RSS_QUERY_EN"}
-            a.append((nla[c.attr], {"vf": c.vf, c.attr: int(bool(c.value))}))
-    return [("IFLA_VF_INFO", {"attrs": attrs}) for _, attrs in sorted(per_vf.items())]

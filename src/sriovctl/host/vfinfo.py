@@ -33,12 +33,16 @@ STATS_NAMES = {0: "rx_packets", 1: "tx_packets", 2: "rx_bytes", 3: "tx_bytes", 4
 U32_MAX = 0xFFFFFFFF  # the kernel's -1: the driver does not report this one
 
 
+_NLA = struct.Struct("=HH").unpack_from  # precompiled: this runs for every attribute of every VF (1,024 × 6)
+_U32 = {n: struct.Struct(f"={n}I").unpack_from for n in (1, 2, 3)}
+
+
 def _attrs(buf: memoryview, start: int, end: int) -> list[tuple[int, int, int]]:
     """(type, payload start, payload end) of the netlink attributes in buf[start:end]."""
     out = []
     pos = start
     while pos + 4 <= end:
-        length, typ = struct.unpack_from("=HH", buf, pos)
+        length, typ = _NLA(buf, pos)
         if length < 4 or pos + length > end:
             raise NetlinkError(errno.EBADMSG, f"malformed netlink attribute at byte {pos} (length {length})")
         out.append((typ & NLA_TYPE_MASK, pos + 4, pos + length))
@@ -49,7 +53,7 @@ def _attrs(buf: memoryview, start: int, end: int) -> list[tuple[int, int, int]]:
 def _u32s(buf: memoryview, start: int, end: int, count: int) -> tuple[int, ...]:
     if end - start < 4 * count:
         raise NetlinkError(errno.EBADMSG, f"netlink attribute too short: {end - start} bytes for {count} values")
-    return struct.unpack_from(f"={count}I", buf, start)
+    return _U32[count](buf, start)
 
 
 def _flag(value: int) -> bool | None:
@@ -127,7 +131,7 @@ def decode_vfinfo(message: bytes | bytearray) -> list[VfNetlink]:
                 vf = _u32s(buf, a, b, 1)[0]
                 if b - a < 4 + addr_len:
                     raise NetlinkError(errno.EBADMSG, "IFLA_VF_MAC too short")
-                f["mac"] = ":".join(f"{x:02x}" for x in buf[a + 4:a + 4 + addr_len])
+                f["mac"] = buf[a + 4:a + 4 + addr_len].hex(":")
             elif t == IFLA_VF_VLAN:
                 vf, f["vlan"], f["qos"] = _u32s(buf, a, b, 3)
                 f.setdefault("vlan_proto", "802.1Q")
