@@ -30,6 +30,7 @@ ARGS: dict[tuple[str, ...], tuple[str, ...]] = {
     ("vf", "set"): ("enp11s0f0#0-3", "--vlan", "7", "--dry-run"),
     ("vf", "bind"): ("enp11s0f0#2", "vfio-pci", "--dry-run"),
     ("vf", "unbind"): ("enp11s0f0#2", "--dry-run"),
+    ("pf", "eswitch"): ("enp11s0f0", "switchdev", "--dry-run"),  # a simulated host has no devlink: exit 69
     ("virt", "xml"): ("enp11s0f0#1", "--vlan", "42"),
     ("virt", "attach"): ("vm1", "enp11s0f0#1", "--dry-run", "--connect", "test:///no-such"),
     ("virt", "detach"): ("vm1", "enp11s0f0#1", "--dry-run", "--connect", "test:///no-such"),

@@ -8,7 +8,7 @@ from dataclasses import dataclass, fields
 from sriovctl.attrs import BY_KEY, REQUEST_LABEL, AttrValueError, check_mac, check_value
 from sriovctl.errors import PartialError, UnavailableError, UsageError
 from sriovctl.host.base import Host, WriteKind
-from sriovctl.host.netlink import NetlinkError, VfChange, kernel_order
+from sriovctl.host.netlink import Netlink, NetlinkError, VfChange, kernel_order
 from sriovctl.model import Inventory, NetPf, PciDevice, VfNetlink
 from sriovctl.ops.guards import device_name
 from sriovctl.ops.kernel import errname
@@ -254,17 +254,7 @@ def apply_set(host: Host, sp: SetPlan) -> Outcome:
         out.extra["netlink_requests"] = 0
         return out
     host.record(WriteKind.NETLINK, f"RTM_SETLINK {ifname}", summary)
-    refused: dict[VfChange, str] = {}
-    try:
-        nl.set_vfs(ifname, changes)
-    except NetlinkError:
-        # The kernel stopped at the first refused attribute; what came before it stays applied. Find out
-        # exactly: one request per change from here on (re-sending an applied one changes nothing).
-        for c in changes:
-            try:
-                nl.set_vfs(ifname, [c])
-            except NetlinkError as e:
-                refused[c] = errname(e.errno)
+    refused = _send(nl, ifname, changes)
     try:
         view = {v.vf: v for v in nl.get_vfs(ifname)}
     except NetlinkError:
@@ -303,6 +293,50 @@ def apply_set(host: Host, sp: SetPlan) -> Outcome:
                                 + (f": {REFUSAL_HINTS[sp.driver]}" if sp.driver in REFUSAL_HINTS else "")
                                 + "); the rest was applied", outcome=out)
     return out
+
+
+def _send(nl: Netlink, ifname: str, changes: list[VfChange]) -> dict[VfChange, str]:
+    """Send the changes; when the kernel refuses one, find out exactly which, apply the rest, and return the
+    refused ones with the errno's name.
+
+    do_setvfinfo() applies a message's changes in order and stops at the first the driver refuses: what came
+    before stays applied, nothing after it is tried. So: read back once, the first change that does not read
+    back is the candidate; alone, it is refused (or accepted after all). A driver that refuses an attribute
+    refuses it for its other VFs too, as a rule (netdevsim: rates in switchdev mode; igb: rates without link):
+    that attribute is then tried VF by VF — each refusal is the kernel's own answer, never assumed — and
+    everything else goes on in messages again. 512 VFs refusing their rate: 5 requests + one per VF, where
+    one request per change was 2,560 (29.7 s in the lab, TCG)."""
+    refused: dict[VfChange, str] = {}
+    pending = changes
+    while pending:
+        try:
+            nl.set_vfs(ifname, pending)
+            break
+        except NetlinkError:
+            pass
+        try:
+            view = {v.vf: v for v in nl.get_vfs(ifname)}
+        except NetlinkError:
+            view = {}
+        i = next((k for k, c in enumerate(pending) if not matches(view.get(c.vf), c)), None)
+        if i is None:
+            break  # everything reads back as asked: the refusal was of a change that was already so
+        first, rest = pending[i], pending[i + 1:]
+        try:
+            nl.set_vfs(ifname, [first])
+            continue_attr = None
+        except NetlinkError as e:
+            refused[first] = errname(e.errno)
+            continue_attr = first.attr
+        if continue_attr is not None:
+            for c in (c for c in rest if c.attr == continue_attr):
+                try:
+                    nl.set_vfs(ifname, [c])
+                except NetlinkError as e:
+                    refused[c] = errname(e.errno)
+            rest = [c for c in rest if c.attr != continue_attr]
+        pending = rest
+    return refused
 
 
 def set_vfs(host: Host, inv: Inventory, settings: list[tuple[PciDevice, VfSettings]]) -> Outcome:
