@@ -126,7 +126,14 @@ def decode_vfinfo(message: bytes | bytearray) -> list[VfNetlink]:
             continue
         f: dict[str, object] = {}
         vf: int | None = None
-        for t, a, b in _attrs(buf, s, e):
+        pos = s
+        while pos + 4 <= e:  # _attrs() inlined: this loop runs for every attribute of every VF
+            length, t = _NLA(buf, pos)
+            if length < 4 or pos + length > e:
+                raise NetlinkError(errno.EBADMSG, f"malformed netlink attribute at byte {pos} (length {length})")
+            a, b = pos + 4, pos + length
+            pos += (length + 3) & ~3
+            t &= NLA_TYPE_MASK
             if t == IFLA_VF_MAC:
                 vf = _u32s(buf, a, b, 1)[0]
                 if b - a < 4 + addr_len:
