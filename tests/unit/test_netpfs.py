@@ -4,6 +4,7 @@ port eni10np1 with phys_port_name p1, representors pf0vfN): and from hostile tre
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,36 @@ def test_a_pci_verb_on_a_pf_not_on_pci_says_what_it_is(tmp_path: Path) -> None:
     inv = read_inventory(Host(root=str(nsim_tree(tmp_path)), read_only=True, label="t"))
     with pytest.raises(UsageError, match=r"eni10np1 is a PF not on PCI \(netdevsim/netdevsim10\)"):
         resolve(inv, "eni10np1")
+
+
+def test_a_pci_pf_in_switchdev_mode_keeps_its_own_netdev_and_maps_its_representors(tmp_path: Path) -> None:
+    """mlx5-style: the representors are netdevs of the PF's own PCI function (its net/ directory), named
+    pfNvfM by phys_port_name beside the uplink's p0; sorted by name, a representor may come first."""
+    import shutil
+
+    from sriovctl.host.sim.catalog import open_sim
+
+    root = tmp_path / "snap"
+    shutil.copytree(open_sim("igb-82576").root, root, symlinks=True)
+    pf_dir = (root / "sys/bus/pci/devices/0000:0b:00.0").resolve()
+    uplink = pf_dir / "net" / "enp11s0f0"
+    (uplink / "phys_port_name").write_text("p0\n")
+    (uplink / "phys_switch_id").write_text(SWITCH + "\n")
+    for i in (1, 0):
+        rep = pf_dir / "net" / f"aaa_rep{i}"  # sorts before the uplink
+        rep.mkdir()
+        for f, v in (("ifindex", str(50 + i)), ("phys_port_name", f"pf0vf{i}"), ("phys_switch_id", SWITCH)):
+            (rep / f).write_text(v + "\n")
+    r = cli("--root", str(root), "show", "enp11s0f0", "--json")
+    assert r.code == 0, r.err
+    dev = r.json()["device"]
+    assert [n["name"] for n in dev["netdevs"]] == ["enp11s0f0"]
+    assert [(x["name"], x["vf"]) for x in dev["representors"]] == [("aaa_rep0", 0), ("aaa_rep1", 1)]
+    r = cli("--root", str(root), "show", "enp11s0f0#1", "--json")
+    assert r.code == 0 and r.json()["device"]["representor"] == "aaa_rep1", r.err
+    r = cli("--root", str(root), "show", "enp11s0f0#2")
+    assert r.code == 0 and re.search(r"^  representor +-$", r.out, re.M), r.out  # VF 2 has none
+    r = cli("--root", str(root), "tree")
+    assert "VF 1: " in r.out and "representor aaa_rep1" in r.out, r.out
+    r = cli("--root", str(root), "status", "--json")
+    assert "net_pfs" not in r.json()  # a PCI PF's representors are not PFs of their own

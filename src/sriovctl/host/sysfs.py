@@ -62,7 +62,7 @@ SRIOV_FILES = (SRIOV_TOTALVFS, SRIOV_NUMVFS, SRIOV_OFFSET, SRIOV_STRIDE, SRIOV_V
 SNAPSHOT_FILES = (*DEVICE_FILES, CONFIG, "resource", "enable", "irq", "modalias", "local_cpulist", *SRIOV_FILES,
                   ARI_ENABLED, "current_link_speed", "current_link_width", "max_link_speed", "max_link_width", "label")
 SNAPSHOT_LINKS = (DRIVER, IOMMU_GROUP, PHYSFN, SUBSYSTEM)
-SNAPSHOT_NETDEV_FILES = (*NETDEV_FILES, "type", "carrier", NETDEV_FLAGS, "addr_len", "broadcast")
+SNAPSHOT_NETDEV_FILES = (*NETDEV_FILES, "type", "carrier", NETDEV_FLAGS, "addr_len", "broadcast", *PORT_FILES)
 
 # Every attribute name above: the layering test refuses them as path components outside this module, and the
 # unmistakable ones (no JSON key or English word shares them) as literals of their own.
