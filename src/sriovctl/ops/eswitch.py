@@ -1,9 +1,10 @@
 """A PF's eswitch mode through devlink: ``legacy`` (VFs switched by the NIC, set through the PF's netlink) or
 ``switchdev`` (each VF gets a representor netdev; its traffic is steered by the host's TC/OVS rules).
 
-Drivers want different orders: netdevsim and ice change mode at any VF count (netdevsim adds or removes the
-representors of the VFs there are; ice 6.1 refuses while VFs exist), mlx5 wants its VFs created and their
-drivers unbound first. The kernel's own refusal names which; it is passed on with what the driver wants.
+Drivers want different orders: netdevsim changes mode at any VF count (it adds or removes the representors of
+the VFs there are: seen in the lab), ice (6.1, ice_eswitch_mode_set) refuses while VFs exist, mlx5 wants its VFs
+created and their drivers unbound first. The kernel's own refusal (errno and extended-ack message) is passed on
+with what that driver wants.
 """
 
 from __future__ import annotations
@@ -67,9 +68,8 @@ def _refusal(t: EswitchTarget, what: str, e: NetlinkError) -> UnavailableError:
         return UnavailableError(f"{t.name}: no devlink instance {t.handle}: its driver {t.driver or '(none)'} does "
                                 "not register one, so it has no switchdev mode", hint="switchdev needs mlx5, ice, "
                                 "nfp, netdevsim or another driver with devlink eswitch support")
-    if e.errno == errno.EOPNOTSUPP:
-        return UnavailableError(f"{t.name}: {t.handle}: {what}: not supported by {t.driver or 'its driver'}"
-                                + (f" ({e.message})" if e.message else ""))
+    if e.errno == errno.EOPNOTSUPP and not e.message:
+        return UnavailableError(f"{t.name}: {t.handle}: {what}: not supported by {t.driver or 'its driver'}")
     return UnavailableError(f"{t.name}: {t.handle}: {what}: the driver refused: {e.message or errname(e.errno)} "
                             f"({errname(e.errno)})", hint=DRIVER_ORDER.get(t.driver or ""))
 
