@@ -39,6 +39,8 @@ ARGS: dict[tuple[str, ...], tuple[str, ...]] = {
     ("qemu", "args"): ("enp11s0f0#0-1",),
     ("qemu", "hotplug"): ("enp11s0f0#0", "--qmp", "@TMP/none.sock", "--dry-run"),
     ("qemu", "unplug"): ("enp11s0f0#0", "--qmp", "@TMP/none.sock", "--dry-run"),
+    ("state", "show"): ("enp11s0f0",),
+    ("state", "validate"): (str(Path(__file__).parent.parent / "fixtures" / "state-igb.yaml"),),
     ("sim", "list"): (),
     ("sim", "reset"): ("igb-82576",),
     ("sim", "create"): ("made", "--from", "@TMP/spec.yaml"),

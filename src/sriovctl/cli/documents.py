@@ -518,6 +518,50 @@ class ErrorDocument(TypedDict):
 
 
 # schema file → (its title, the document type)
+# ---- the desired state (issue 13): the state file's schema as `state show --json` prints it
+
+StateVfDoc = TypedDict("StateVfDoc", {
+    "id": int,
+    "mac-address": str | None,
+    "vlan-id": int | None,
+    "qos": int | None,
+    "vlan-proto": Literal["802.1q", "802.1ad"] | None,
+    "min-tx-rate": int | None,
+    "max-tx-rate": int | None,
+    "spoof-check": bool | None,
+    "link-state": Literal["auto", "enable", "disable"] | None,
+    "trust": bool | None,
+    "driver": NotRequired[str],  # absent for the VFs of a PF not on PCI (nothing to bind)
+})
+
+StatePfDoc = TypedDict("StatePfDoc", {
+    "name": NotRequired[str],
+    "pci-address": NotRequired[Address],
+    "total-vfs": int,
+    "create": Literal["sysfs", "module-param"],
+    "drivers-autoprobe": NotRequired[bool],
+    "vfs": list[StateVfDoc],
+})
+
+
+class StateDoc(TypedDict):
+    pfs: list[StatePfDoc]
+
+
+class StateShowDocument(TypedDict):
+    schema_version: SchemaVersion
+    host: str
+    state: StateDoc
+
+
+class StateValidateDocument(TypedDict):
+    schema_version: SchemaVersion
+    source: str
+    pfs: int
+    vf_entries: int
+    vfs: int
+
+
 DOCUMENTS: dict[str, tuple[str, type]] = {
     "status": ("sriovctl status --json", StatusDocument),
     "list": ("sriovctl list --json", ListDocument),
@@ -537,5 +581,7 @@ DOCUMENTS: dict[str, tuple[str, type]] = {
     "virt-xml": ("sriovctl virt xml|network-xml --json", VirtXmlDocument),
     "virt-list": ("sriovctl virt list --json", VirtListDocument),
     "qemu-args": ("sriovctl qemu args --json", QemuArgsDocument),
+    "state-show": ("sriovctl state show --json", StateShowDocument),
+    "state-validate": ("sriovctl state validate FILE --json", StateValidateDocument),
     "error": ("sriovctl --json: the document printed when a command fails (any verb)", ErrorDocument),
 }

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sriovctl import __version__
-from sriovctl.cli import reads, vm, writes
+from sriovctl.cli import reads, statecmds, vm, writes
 from sriovctl.cli.context import Ctx, _Parser
 from sriovctl.untrusted import shown
 
@@ -205,6 +205,15 @@ def build_parser() -> argparse.ArgumentParser:
                            help="deadline for the guest to release it (DEVICE_DELETED)")
             x.add_argument("--keep-vfio", action="store_true", help="leave it on vfio-pci (default: its host driver)")
         x.add_argument("--dry-run", action="store_true", help="print what would be done, change nothing")
+
+    stp = sub.add_parser("state", help="the desired state: the host in the state file's schema, state files checked")
+    sts = stp.add_subparsers(dest="state_verb", metavar="VERB", parser_class=_Parser, required=True)
+    x = sts.add_parser("show", help="the current host as a state file (every key of every VF)")
+    x.set_defaults(fn=statecmds.cmd_state_show)
+    x.add_argument("pfs", nargs="*", metavar="PF", help="only these PFs (default: every SR-IOV PF)")
+    x = sts.add_parser("validate", help="read and check a state file (schema and values; nothing on the host)")
+    x.set_defaults(fn=statecmds.cmd_state_validate)
+    x.add_argument("file")
 
     sm = sub.add_parser("sim", help="simulated hosts")
     sms = sm.add_subparsers(dest="sim_verb", metavar="VERB", parser_class=_Parser, required=True)
