@@ -10,7 +10,6 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sriovctl.errors import SriovctlError
 from sriovctl.host import sysfs
 from sriovctl.host.base import Host
 from sriovctl.host.netlink import VfNetlink
@@ -25,11 +24,11 @@ from sriovctl.model import (
     SriovInfo,
     SriovState,
 )
-from sriovctl.netpfs import read_net_pfs, split_representors
+from sriovctl.netpfs import read_net_pfs, split_representors, vf_view
 from sriovctl.pci.address import PciAddress
 from sriovctl.pci.config import ConfigSpace, decode
 from sriovctl.pci.ids import HOST_IDS, IDS_LIMIT, LayeredIds, PciIds, system_ids
-from sriovctl.untrusted import is_plain_name, sanitize_line
+from sriovctl.untrusted import is_plain_name, link_name, sanitize_line
 
 
 def _hex(host: Host, rel: str) -> int | None:
@@ -96,27 +95,18 @@ class _Raw:
     representors: tuple[Representor, ...] = ()
 
 
-def _base(link: str | None) -> str | None:
-    """A link target's last component — a driver, group or device name — when it is a plain name; a link to
-    ``..`` or to a name with control characters (a hostile snapshot) names nothing."""
-    if link is None:
-        return None
-    base = link.rstrip("/").rsplit("/", 1)[-1]
-    return base if is_plain_name(base) else None
-
-
 def _read_device(host: Host, name: str) -> _Raw:
     dev = sysfs.device(name)
     v, lk, nets = host.read_dir_tree(dev, sysfs.DEVICE_FILES, sysfs.DEVICE_LINKS, sysfs.NET, sysfs.NETDEV_FILES)
     override = _str(v.get(sysfs.DRIVER_OVERRIDE))
-    group = _base(lk.get(sysfs.IOMMU_GROUP))
+    group = link_name(lk.get(sysfs.IOMMU_GROUP))
     numa = _int(v.get(sysfs.NUMA_NODE))
-    physfn = _base(lk.get(sysfs.PHYSFN))
+    physfn = link_name(lk.get(sysfs.PHYSFN))
     return _Raw(
         dev=dev, vendor=_int(v.get(sysfs.VENDOR), 16) or 0, device=_int(v.get(sysfs.DEVICE), 16) or 0,
         cls=_int(v.get(sysfs.CLASS), 16) or 0, revision=_int(v.get(sysfs.REVISION), 16) or 0,
         subsystem=(_int(v.get(sysfs.SUBSYSTEM_VENDOR), 16), _int(v.get(sysfs.SUBSYSTEM_DEVICE), 16)),
-        driver=_base(lk.get(sysfs.DRIVER)), override=None if override in (None, "(null)", "") else override,
+        driver=link_name(lk.get(sysfs.DRIVER)), override=None if override in (None, "(null)", "") else override,
         numa=None if numa is None or numa < 0 else numa,
         group=int(group) if group and group.isdigit() else None,
         physfn=PciAddress.try_parse(physfn) if physfn else None, has_sriov=False, config=None,
@@ -131,17 +121,12 @@ def _read_netdev(host: Host, netdir: str, name: str) -> NetDev:
 def _netlink_views(host: Host, raw: dict[PciAddress, _Raw], pf_vfs: dict[PciAddress, tuple[PciAddress, ...]],
                    stats: bool = False) -> dict[PciAddress, VfNetlink]:
     """Each VF's netlink view, from one RTM_GETLINK per PF (absent where it cannot be read)."""
-    from sriovctl.host.netlink import NetlinkError
-
     out: dict[PciAddress, VfNetlink] = {}
     for pf, vfs in pf_vfs.items():
         own = raw[pf].netdevs  # the PF's own: in switchdev mode its net/ lists its VFs' representors too
         if not vfs or not own:
             continue
-        try:
-            view = host.netlink().get_vfs(own[0].name, stats=stats)
-        except (NetlinkError, OSError, ImportError, SriovctlError):
-            continue
+        view, _ = vf_view(host, own[0].name, stats)
         for v in view:
             if 0 <= v.vf < len(vfs):
                 out[vfs[v.vf]] = v
@@ -191,7 +176,7 @@ def read_inventory(host: Host, ids: PciIds | None = None, netlink: bool = True, 
             _, links = host.read_dir_attrs(r.dev, (), tuple(index))
             vfs = []
             for n in sorted(links, key=index.__getitem__):
-                va = PciAddress.try_parse(_base(links[n]) or "")
+                va = PciAddress.try_parse(link_name(links[n]) or "")
                 if va is not None:
                     vfs.append(va)
                     vf_index[va] = (addr, index[n])
@@ -208,6 +193,7 @@ def read_inventory(host: Host, ids: PciIds | None = None, netlink: bool = True, 
     group_objs = {n: IommuGroup(n, tuple(sorted(m))) for n, m in sorted(groups.items())}
 
     views = _netlink_views(host, raw, pf_vfs, stats) if netlink else {}
+    reps_by_vf = {a: {x.vf: x for x in r.representors} for a, r in raw.items() if r.representors}
     names = _escaped_names() if host.confined else str
     modules: dict[str, str | None] = {}
     devices: dict[PciAddress, PciDevice] = {}
@@ -216,6 +202,7 @@ def read_inventory(host: Host, ids: PciIds | None = None, netlink: bool = True, 
         if r.driver is not None and r.driver not in modules:
             modules[r.driver] = host.link_name(sysfs.driver_file(r.driver, sysfs.MODULE))
         pf = vf_index.get(addr)
+        rep = reps_by_vf.get(pf[0], {}).get(pf[1]) if pf else None
         devices[addr] = PciDevice(
             address=addr, vendor_id=r.vendor, device_id=r.device, subsystem_vendor_id=r.subsystem[0],
             subsystem_id=r.subsystem[1], class_code=r.cls, revision=r.revision,
@@ -227,7 +214,7 @@ def read_inventory(host: Host, ids: PciIds | None = None, netlink: bool = True, 
             sriov=_sriov_info(host, r.dev, r.config, r.has_sriov) if addr in pf_vfs else None,
             physfn=pf[0] if pf else r.physfn, vf_index=pf[1] if pf else None, vfs=pf_vfs.get(addr, ()),
             assignability=_assignability(addr, r, raw, group_objs), netlink=views.get(addr),
-            representors=r.representors,
+            representors=r.representors, representor=rep,
         )
     notes = [ids_note] if ids_note else []
     if not config_readable:

@@ -99,11 +99,6 @@ class Representor:
     ifindex: int | None
 
 
-def representor_of(reps: tuple[Representor, ...], vf: int) -> Representor | None:
-    """VF ``vf``'s representor among a PF's (each PF lists only its own)."""
-    return next((r for r in reps if r.vf == vf), None)
-
-
 @dataclass(frozen=True, slots=True)
 class NetPf:
     """An SR-IOV PF whose device is not a PCI function (netdevsim): named by its netdev; its VFs are netlink
@@ -127,6 +122,15 @@ class NetPf:
     @property
     def devlink(self) -> str:
         return f"{self.bus}/{self.device}"
+
+    @property
+    def lock(self) -> str:
+        """The key of its lock: its device's (every port of a netdevsim device shows the same VFs)."""
+        return f"{self.bus}-{self.device}"
+
+    def by_vf(self) -> dict[int, Representor]:
+        """Its representors by VF index (each PF lists only its own): built once by a caller walking its VFs."""
+        return {r.vf: r for r in self.representors}
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +181,7 @@ class PciDevice:
     assignability: Assignability | None = None
     netlink: VfNetlink | None = None  # set on VFs when the PF's netlink view could be read
     representors: tuple[Representor, ...] = ()  # set on PFs in switchdev mode: their VFs' representor netdevs
+    representor: Representor | None = None  # set on a VF whose PF is in switchdev mode
 
     @property
     def is_pf(self) -> bool:

@@ -15,7 +15,7 @@ from sriovctl.errors import SriovctlError
 from sriovctl.host import sysfs
 from sriovctl.host.base import Host
 from sriovctl.model import NetDev, NetPf, Representor, VfNetlink
-from sriovctl.untrusted import is_plain_name, sanitize_line
+from sriovctl.untrusted import is_plain_name, link_name
 
 _REPRESENTOR = re.compile(r"(?:c[0-9]{1,3})?pf([0-9]{1,3})vf([0-9]{1,5})", re.ASCII)
 _SWITCH_ID = re.compile(r"[0-9a-f]{2,64}", re.ASCII)
@@ -46,10 +46,14 @@ def split_representors(host: Host, netdir: str, netdevs: tuple[NetDev, ...],
     representors: the others cost no read."""
     if len(netdevs) < 2:
         return netdevs, ()
-    names = port_names(host, netdir, [n.name for n in netdevs])
+    return _split(netdevs, port_names(host, netdir, [n.name for n in netdevs]))
+
+
+def _split(netdevs: tuple[NetDev, ...], ports: dict[str, tuple[str | None, str | None]],
+           ) -> tuple[tuple[NetDev, ...], tuple[Representor, ...]]:
     own, reps = [], []
     for n in netdevs:
-        r = representor(n.name, *names[n.name], n.ifindex)
+        r = representor(n.name, *ports[n.name], n.ifindex)
         if r is None:
             own.append(n)
         else:
@@ -74,28 +78,25 @@ def read_net_pfs(host: Host, known: set[str], read_netdev: Callable[[str, str], 
     for dev, names in sorted(by_device.items()):
         if not host.exists(f"{dev}/{sysfs.SRIOV_NUMVFS}"):
             continue
-        bus = _base(host.readlink(f"{dev}/{sysfs.SUBSYSTEM}"))
+        bus = link_name(host.readlink(f"{dev}/{sysfs.SUBSYSTEM}"))
         if bus is None:
             continue
-        driver = _base(host.readlink(f"{dev}/{sysfs.DRIVER}"))
+        driver = link_name(host.readlink(f"{dev}/{sysfs.DRIVER}"))
         numvfs = host.read_int(f"{dev}/{sysfs.SRIOV_NUMVFS}")
         netdir = f"{dev}/{sysfs.NET}"
         ports = port_names(host, netdir, sorted(names))
-        netdevs = {n: read_netdev(netdir, n) for n in sorted(names)}
-        reps = tuple(sorted((r for n, (p, sw) in ports.items()
-                             if (r := representor(n, p, sw, netdevs[n].ifindex)) is not None),
-                            key=lambda r: (r.pf_number, r.vf)))
-        for name, (port, switch) in ports.items():
-            if representor(name, port, switch, None) is not None:
-                continue
-            vfs, num_vf = _vf_view(host, name, stats) if netlink and numvfs else ((), None)
+        own, reps = _split(tuple(read_netdev(netdir, n) for n in sorted(names)), ports)
+        for nd in own:
+            port, switch = ports[nd.name]
+            vfs, num_vf = vf_view(host, nd.name, stats) if netlink and numvfs else ((), None)
             mine = tuple(r for r in reps if r.switch_id == switch)
-            found[name] = NetPf(netdevs[name], bus, dev.rsplit("/", 1)[-1], driver, numvfs, port, switch, num_vf,
-                                vfs, mine)
+            found[nd.name] = NetPf(nd, bus, dev.rsplit("/", 1)[-1], driver, numvfs, port, switch, num_vf, vfs, mine)
     return found
 
 
-def _vf_view(host: Host, ifname: str, stats: bool) -> tuple[tuple[VfNetlink, ...], int | None]:
+def vf_view(host: Host, ifname: str, stats: bool) -> tuple[tuple[VfNetlink, ...], int | None]:
+    """A PF's VF list over netlink and its IFLA_NUM_VF; nothing when it cannot be read (the inventory then
+    shows no netlink values, and nothing counts as verified against it)."""
     from sriovctl.host.netlink import NetlinkError
 
     nl = host.netlink()
@@ -104,10 +105,3 @@ def _vf_view(host: Host, ifname: str, stats: bool) -> tuple[tuple[VfNetlink, ...
     except (NetlinkError, OSError, ImportError, SriovctlError):
         return (), None
     return vfs, getattr(nl, "last_num_vf", None)
-
-
-def _base(link: str | None) -> str | None:
-    if link is None:
-        return None
-    base = link.rstrip("/").rsplit("/", 1)[-1]
-    return sanitize_line(base) if is_plain_name(base) else None

@@ -60,6 +60,15 @@ def is_netdev_name(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and _NETDEV.fullmatch(value) is not None and value not in (".", "..")
 
 
+def link_name(link: str | None) -> str | None:
+    """A link target's last component — a driver, group, bus or device name — when it is a plain name; a link
+    to ``..`` or to a name with control characters (a hostile snapshot) names nothing."""
+    if link is None:
+        return None
+    base = link.rstrip("/").rsplit("/", 1)[-1]
+    return base if is_plain_name(base) else None
+
+
 def plain_name(value: object, what: str, error: type[SriovctlError] = UsageError) -> str:
     """A value that will become one path component (driver, netdev, IOMMU unit, kernel release …)."""
     if not is_plain_name(value):

@@ -12,6 +12,7 @@ from sriovctl.cli.documents import (
     AcsFlagsDoc,
     ConfigDoc,
     DeviceDoc,
+    NetDevDoc,
     NetPfDoc,
     NetVfDoc,
     PfDoc,
@@ -25,12 +26,12 @@ from sriovctl.model import (
     AcsFlags,
     ConfigSpace,
     Inventory,
+    NetDev,
     NetPf,
     PciDevice,
     Representor,
     SriovCap,
     VfNetlink,
-    representor_of,
 )
 
 
@@ -83,6 +84,10 @@ def netlink_json(v: VfNetlink) -> VfNetlinkDoc:
     return cast(VfNetlinkDoc, {**{k: doc[k] for k in VfNetlinkDoc.__annotations__ if k in doc}, "stats": v.stats})
 
 
+def netdev_json(n: NetDev) -> NetDevDoc:
+    return {"name": n.name, "mac": n.mac, "operstate": n.operstate, "mtu": n.mtu, "ifindex": n.ifindex}
+
+
 def device_json(inv: Inventory, d: PciDevice) -> PfDoc | VfDoc | DeviceDoc:
     a = d.assignability
     grp = inv.groups.get(d.iommu_group) if d.iommu_group is not None else None
@@ -95,8 +100,7 @@ def device_json(inv: Inventory, d: PciDevice) -> PfDoc | VfDoc | DeviceDoc:
         "driver_override": d.driver_override, "numa_node": d.numa_node,
         "iommu_group": None if grp is None else {"number": grp.number, "members": [str(m) for m in grp.members]},
         "parent": None if d.parent is None else str(d.parent), "nodedev": d.address.nodedev_name,
-        "netdevs": [{"name": n.name, "mac": n.mac, "operstate": n.operstate, "mtu": n.mtu, "ifindex": n.ifindex}
-                    for n in d.netdevs],
+        "netdevs": [netdev_json(n) for n in d.netdevs],
         "assignable": a.assignable if a else False, "assignable_reason": a.reason if a else None,
     }
     if d.is_pf and d.sriov is not None:
@@ -117,8 +121,7 @@ def device_json(inv: Inventory, d: PciDevice) -> PfDoc | VfDoc | DeviceDoc:
         vf = VfDoc(**out, pf=str(d.physfn), vf_index=d.vf_index or 0,  # type: ignore[typeddict-item]
                    netlink=None if d.netlink is None else netlink_json(d.netlink))
         if owner is not None and owner.representors:
-            rep = representor_of(owner.representors, d.vf_index or 0)
-            vf["representor"] = None if rep is None else rep.name
+            vf["representor"] = None if d.representor is None else d.representor.name
         return vf
     return out
 
@@ -138,17 +141,18 @@ def representor_json(r: Representor) -> RepresentorDoc:
     return {"name": r.name, "pf_number": r.pf_number, "vf": r.vf, "switch_id": r.switch_id, "ifindex": r.ifindex}
 
 
-def net_vf_json(pf: NetPf, v: VfNetlink) -> NetVfDoc:
-    rep = representor_of(pf.representors, v.vf)
+def net_vf_json(pf: NetPf, v: VfNetlink, reps: dict[int, Representor] | None = None) -> NetVfDoc:
+    """``reps``: the PF's representors by VF (NetPf.by_vf), built once when walking all its VFs."""
+    rep = (pf.by_vf() if reps is None else reps).get(v.vf)
     return {"role": "net-vf", "pf": pf.name, "vf_index": v.vf, "netlink": netlink_json(v),
             "representor": None if rep is None else rep.name}
 
 
 def net_pf_json(pf: NetPf) -> NetPfDoc:
-    n = pf.netdev
+    reps = pf.by_vf()
     return {"role": "net-pf", "name": pf.name, "bus": pf.bus, "device": pf.device, "devlink": pf.devlink,
             "driver": pf.driver,
-            "netdev": {"name": n.name, "mac": n.mac, "operstate": n.operstate, "mtu": n.mtu, "ifindex": n.ifindex},
+            "netdev": netdev_json(pf.netdev),
             "numvfs": pf.numvfs, "num_vf": pf.num_vf, "port_name": pf.port_name, "switch_id": pf.switch_id,
-            "vfs": [net_vf_json(pf, v) for v in pf.vfs],
+            "vfs": [net_vf_json(pf, v, reps) for v in pf.vfs],
             "representors": [representor_json(r) for r in pf.representors]}

@@ -14,7 +14,6 @@ from sriovctl.model import (
     PciAddress,
     PciDevice,
     VfNetlink,
-    representor_of,
 )
 
 _ACS_SHORT = ACS_SHORT
@@ -93,11 +92,19 @@ def render_net_status(inv: Inventory, c: Any) -> None:
     for col in ("PF#N", "mac", "vlan", "spoofchk", "trust", "link", "representor"):
         v.add_column(col)
     for pf in inv.net_pfs.values():
+        reps = pf.by_vf()
         for x in pf.vfs:
-            rep = representor_of(pf.representors, x.vf)
+            rep = reps.get(x.vf)
             v.add_row(f"{pf.name}#{x.vf}", x.mac or "-", f"{x.vlan} qos {x.qos} {x.vlan_proto}" if x.vlan else "-",
                       _onoff(x.spoofchk), _onoff(x.trust), x.link_state or "-", rep.name if rep else "-")
     c.print(v)
+
+
+def _print_rows(c: Any, rows: list[tuple[str, str]]) -> None:
+    """``show``'s aligned name/value lines."""
+    w = max(len(k) for k, _ in rows)
+    for k, val in rows:
+        c.print(f"  {k:<{w}}  {val}", markup=False)
 
 
 def _onoff(b: bool | None) -> str:
@@ -132,8 +139,7 @@ def render_show(inv: Inventory, d: PciDevice, out: Any) -> None:
                 rows.append(("VF stats", ", ".join(f"{k} {n}" for k, n in nl.stats.items())))
         owner = inv.devices.get(d.physfn) if d.physfn else None
         if owner is not None and owner.representors:
-            rep = representor_of(owner.representors, d.vf_index or 0)
-            rows.append(("representor", rep.name if rep else "-"))
+            rows.append(("representor", d.representor.name if d.representor else "-"))
     if d.is_pf and d.sriov:
         s = d.sriov
         rows.append(("SR-IOV", f"{s.state.value}: numvfs {s.numvfs} of totalvfs {s.totalvfs}, offset {s.offset}, "
@@ -142,9 +148,7 @@ def render_show(inv: Inventory, d: PciDevice, out: Any) -> None:
         rows.append(("VFs", " ".join(str(v) for v in d.vfs) or "-"))
         if d.representors:
             rows.append(("representors", " ".join(f"{r.name}=VF{r.vf}" for r in d.representors)))
-    w = max(len(k) for k, _ in rows)
-    for k, val in rows:
-        c.print(f"  {k:<{w}}  {val}", markup=False)
+    _print_rows(c, rows)
     if d.config is not None:
         out.write("\n")
         render_decoded(None, "", d.config, out, indent="  ")
@@ -166,18 +170,17 @@ def render_net_pf(pf: NetPf, out: Any) -> None:
             ("SR-IOV", f"numvfs {pf.numvfs}, IFLA_NUM_VF {pf.num_vf}, {len(pf.vfs)} VFs read over netlink"),
             ("switch", f"port {pf.port_name or '-'}, switch id {pf.switch_id or '-'}"),
             ("representors", f"{len(pf.representors)}" if pf.representors else "none (legacy mode)")]
-    w = max(len(k) for k, _ in rows)
-    for k, val in rows:
-        c.print(f"  {k:<{w}}  {val}", markup=False)
+    _print_rows(c, rows)
+    reps = pf.by_vf()
     for v in pf.vfs:
-        rep = representor_of(pf.representors, v.vf)
+        rep = reps.get(v.vf)
         c.print(f"  vf {v.vf}: {vf_line(v)}" + (f", representor {rep.name}" if rep else ""), markup=False)
 
 
 def render_net_vf(pf: NetPf, v: VfNetlink, out: Any) -> None:
     c = _console(out)
     c.print(f"[bold]{pf.name}#{v.vf}[/]  (VF {v.vf} of {pf.name}, {pf.bus} device {pf.device}: not a PCI function)")
-    rep = representor_of(pf.representors, v.vf)
+    rep = pf.by_vf().get(v.vf)
     c.print(f"  netlink         {vf_line(v)}", markup=False)
     c.print(f"  representor     {rep.name if rep else '-'}", markup=False)
     if v.stats:
@@ -323,16 +326,9 @@ def _node_json(inv: Inventory, d: PciDevice, kids: dict[PciAddress | None, list[
     if d.is_vf:
         node["vf_index"] = d.vf_index
         node["assignable"] = bool(d.assignability and d.assignability.assignable)
-        rep = _representor(inv, d)
-        if rep is not None:
-            node["representor"] = rep
+        if d.representor is not None:
+            node["representor"] = d.representor.name
     return node
-
-
-def _representor(inv: Inventory, vf: PciDevice) -> str | None:
-    owner = inv.devices.get(vf.physfn) if vf.physfn else None
-    rep = representor_of(owner.representors, vf.vf_index or 0) if owner else None
-    return rep.name if rep else None
 
 
 def _roots(inv: Inventory, kids: dict[PciAddress | None, list[PciDevice]]) -> dict[str, list[PciDevice]]:
@@ -370,8 +366,8 @@ def render_tree(inv: Inventory, out: Any) -> None:
             if vf:
                 a = vf.assignability
                 mark = "assignable" if a and a.assignable else f"not assignable: {a.reason if a else '?'}"
-                rep = _representor(inv, vf)
-                node.add(f"VF {vf.vf_index}: {_label(vf)} — {mark}" + (f" — representor {rep}" if rep else ""),
+                rep = vf.representor
+                node.add(f"VF {vf.vf_index}: {_label(vf)} — {mark}" + (f" — representor {rep.name}" if rep else ""),
                          highlight=False)
 
     for name, devs in sorted(_roots(inv, kids).items()):
@@ -382,7 +378,8 @@ def render_tree(inv: Inventory, out: Any) -> None:
     for pf in inv.net_pfs.values():
         t = Tree(f"[bold]{pf.devlink}[/] (not on PCI)", highlight=False)
         node = t.add(f"{pf.name} driver {pf.driver or '-'} SR-IOV {pf.numvfs} VFs", highlight=False)
+        reps = pf.by_vf()
         for v in pf.vfs:
-            r = representor_of(pf.representors, v.vf)
+            r = reps.get(v.vf)
             node.add(f"VF {v.vf}: mac {v.mac}" + (f" — representor {r.name}" if r else ""), highlight=False)
         c.print(t)

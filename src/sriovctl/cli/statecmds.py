@@ -15,14 +15,8 @@ def cmd_state_show(ctx: Ctx) -> int:
     if ctx.args.pfs:
         chosen = []
         for name in ctx.args.pfs:
-            net = s.find_net(name)
-            if net is not None:
-                if net[1] is not None:
-                    raise UsageError(f"{name}: a VF, not a PF", hint=f"name the PF: {net[0].name}")
-                chosen.append(net[0])
-                continue
-            d = s.find(name)
-            if not d.is_pf:
+            d = s.find_pf(name)
+            if isinstance(d, PciDevice) and not d.is_pf:
                 raise UsageError(f"{name}: not an SR-IOV PF", hint="`sriovctl status` lists the PFs")
             chosen.append(d)
     doc = show(s.inv, chosen)

@@ -109,11 +109,10 @@ def cmd_vf_set(ctx: Ctx) -> int:
     if a.macs_from is not None:
         if settings.mac is not None:
             raise UsageError("--mac and --macs-from: choose one", hint="--mac for one VF, --macs-from for a range")
-        macs = sequential_macs(targets[0].pf, a.macs_from, len(targets))
-        validate_same(targets, replace(settings, mac=macs[0]) if len(targets) == 1 else settings, macs=True)
+        macs = sequential_macs(targets[0].pf, a.macs_from, len(targets))  # each one checked there
     else:
         macs = None
-        validate_same(targets, settings)
+    validate_same(targets, settings, macs=macs is not None)
     with s.locked(targets[0].lock, a.wait) as inv:
         fresh = vf_targets(inv, a.devices)
         per_vf = [replace(settings, mac=m) for m in macs] if macs else [settings] * len(fresh)
@@ -148,10 +147,6 @@ def cmd_pf_eswitch(ctx: Ctx) -> int:
 
     a = ctx.args
     s = ctx.session()
-    net = s.find_net(a.pf)
-    if net is not None and net[1] is not None:
-        raise UsageError(f"{a.pf}: a VF, not a PF", hint=f"name the PF: {net[0].name}")
-    pf = net[0] if net is not None else s.find(a.pf)
-    with s.locked(target_of(pf).lock, a.wait) as inv:
-        fresh = inv.net_pfs[net[0].name] if net is not None else inv.devices[s.find(a.pf).address]
+    with s.locked(target_of(s.find_pf(a.pf)).lock, a.wait) as inv:
+        fresh = s.find_pf(a.pf)  # from what is there now (the inventory is read again if another wrote)
         return report(ctx, s.host, apply_eswitch(s.host, fresh, plan_eswitch(s.host, inv, fresh, a.mode, a.force)))

@@ -18,7 +18,6 @@ ESWITCH_NAMES = {v: k for k, v in ESWITCH_MODES.items()}
 
 class PyrouteDevlink:
     def __init__(self) -> None:
-        self.requests = 0
         self._sk: Any = None
 
     def _request(self, cmd: str, attrs: list[tuple[str, object]], ack: bool) -> list[Any]:
@@ -35,7 +34,6 @@ class PyrouteDevlink:
         msg["cmd"] = DEVLINK_NAMES[cmd]
         msg["version"] = 1
         msg["attrs"] = attrs
-        self.requests += 1
         try:
             return list(self._sk.nlm_request(msg, msg_type=self._sk.prid,
                                              msg_flags=NLM_F_REQUEST | (NLM_F_ACK if ack else 0)))

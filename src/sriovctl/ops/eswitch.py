@@ -45,7 +45,7 @@ class EswitchTarget:
 
 def target_of(pf: PciDevice | NetPf) -> EswitchTarget:
     if isinstance(pf, NetPf):
-        return EswitchTarget(pf.name, pf.bus, pf.device, pf.driver, f"{pf.bus}-{pf.device}")
+        return EswitchTarget(pf.name, pf.bus, pf.device, pf.driver, pf.lock)
     if not pf.is_pf:
         raise UsageError(f"{device_name(pf)}: not an SR-IOV PF", hint="name the PF whose eswitch to change")
     return EswitchTarget(device_name(pf), "pci", str(pf.address), pf.driver, str(pf.address))

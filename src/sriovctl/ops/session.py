@@ -44,6 +44,16 @@ class Session:
     def find_all(self, name: str) -> list[PciDevice]:
         return resolve(self.inv, name)
 
+    def find_pf(self, name: str) -> PciDevice | NetPf:
+        """A device by name, or a PF not on PCI by its netdev (naming one of its VFs is refused: not a PF).
+        The caller checks that a PCI device is a PF: each says what it needs one for."""
+        net = self.find_net(name)
+        if net is None:
+            return self.find(name)
+        if net[1] is not None:
+            raise UsageError(f"{name}: a VF, not a PF", hint=f"name the PF: {net[0].name}")
+        return net[0]
+
     def find_net(self, name: str) -> tuple[NetPf, list[int] | None] | None:
         """A PF not on PCI named by its netdev, with the VF indices after ``#``; None when it is not one."""
         return resolve_net(self.inv, name)

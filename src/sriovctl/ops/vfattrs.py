@@ -156,12 +156,7 @@ def pci_targets(inv: Inventory, vfs: list[PciDevice]) -> list[VfTarget]:
 def net_targets(pf: NetPf, indices: list[int]) -> list[VfTarget]:
     """VFs of a PF that is not on PCI (netdevsim), by index."""
     views = {v.vf: v for v in pf.vfs}
-    return [VfTarget(pf.name, net_pf_lock(pf), pf.name, pf.driver, i, views.get(i)) for i in indices]
-
-
-def net_pf_lock(pf: NetPf) -> str:
-    """The lock of a PF not on PCI: its device's (every port of a netdevsim device shows the same VFs)."""
-    return f"{pf.bus}-{pf.device}"
+    return [VfTarget(pf.name, pf.lock, pf.name, pf.driver, i, views.get(i)) for i in indices]
 
 
 @dataclass(frozen=True)
