@@ -102,6 +102,9 @@ EX_PARTIAL = 3  # some changes applied, others refused by the driver: see docs/E
 EX_DOCTOR_WARN = 4  # doctor found warnings (no failures)
 EX_DOCTOR_FAIL = 5  # doctor found failures
 EX_VERIFY = 6  # changes made, but the host reads back differently
+EX_ROLLED_BACK = 7  # state apply failed midway; the host was restored to its checkpoint
+EX_ROLLBACK_FAILED = 8  # state apply failed midway and the restore failed too: the host is in between
+EX_DRIFTED = 9  # state status: the host does not match the state (or the last apply failed)
 EX_REFUSED = 76  # libvirt or QEMU refused the operation (sysexits EX_PROTOCOL: the remote side said no)
 
 
@@ -128,6 +131,21 @@ class PartialError(SriovctlError):
         super().__init__(message, hint, remedy)
         self.details = details
         self.outcome = outcome  # the operation's Outcome (ops/plan.py): what was applied and refused
+
+
+class RolledBackError(SriovctlError):
+    """`state apply` failed after changing the host, and the host was put back as it was (``outcome``: what was
+    applied, what failed, what was restored)."""
+
+    exit_code = EX_ROLLED_BACK
+
+    def __init__(self, message: str, hint: str | None = None, outcome: object | None = None,
+                 restored: bool = True) -> None:
+        super().__init__(message, hint)
+        self.outcome = outcome
+        self.details: list[str] = list(getattr(outcome, "messages", []))
+        if not restored:
+            self.exit_code = EX_ROLLBACK_FAILED
 
 
 class BugError(SriovctlError):

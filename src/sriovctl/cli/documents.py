@@ -515,6 +515,8 @@ class ErrorDocument(TypedDict):
     writes: NotRequired[list[WriteDoc]]
     plan: NotRequired[PlanDoc]
     outcome: NotRequired[OutcomeDoc]
+    state_apply: NotRequired[Annotated["StateOutcomeDoc", Doc("state apply that failed and rolled back (exit 7/8): "
+                                                               "what it planned, applied and restored")]]
 
 
 # schema file → (its title, the document type)
@@ -562,6 +564,81 @@ class StateValidateDocument(TypedDict):
     vfs: int
 
 
+class ImpactDoc(TypedDict):
+    kind: Literal["destroys-vfs", "stop-vm", "takes-vf", "module-reload"]
+    target: str
+    who: Annotated[list[str], Doc("its users: libvirt domains, QEMU and DPDK processes, netdevs with addresses")]
+    why: str
+
+
+class StatePlanDoc(PlanDoc):
+    converged: Annotated[bool, Doc("nothing to change (the text output is exactly `no changes`)")]
+    impact: list[ImpactDoc]
+    pfs: list[str]
+
+
+class StatePlanDocument(StatePlanDoc):
+    schema_version: SchemaVersion
+    host: str
+    source: str
+
+
+class StateOutcomeDoc(TypedDict):
+    plan: StatePlanDoc
+    applied: list[ChangeDoc]
+    result: Literal["Succeeded", "Failed"]
+    error: str | None
+    rolled_back: bool
+    restored: Annotated[bool | None, Doc("the rollback reached the checkpoint (null: no rollback)")]
+    recovered: Annotated[list[str], Doc("PFs whose interrupted run's journal was found (rolled forward)")]
+    netlink_requests: int
+    writes: Annotated[int, Doc("writes to the host (sysfs, netlink, commands): 0 when converged")]
+
+
+class StateApplyDocument(StateOutcomeDoc):
+    schema_version: SchemaVersion
+    host: str
+    source: str
+    dry_run: bool
+    messages: list[str]
+    writes_log: NotRequired[list[WriteDoc]]
+
+
+class StateRecordDoc(TypedDict):
+    hash: Annotated[str, Doc("SHA-256 of the state file applied")]
+    source: str
+    result: Literal["Succeeded", "Failed"]
+    error: str | None
+    pfs: list[str]
+    time: float
+    boot_id: str | None
+
+
+class StateStatusDocument(TypedDict):
+    schema_version: SchemaVersion
+    host: str
+    source: str | None
+    record: StateRecordDoc | None
+    pending_journals: Annotated[list[str], Doc("PFs with an interrupted apply's journal (the next apply rolls forward)")]
+    in_sync: Annotated[bool | None, Doc("converged, the state last applied, and that apply succeeded")]
+    drifted: Annotated[bool | None, Doc("the host differs from the state (null: no state)")]
+    changes: list[ChangeDoc]
+    same_as_applied: NotRequired[bool]
+
+
+class PersistDocument(TypedDict):
+    schema_version: SchemaVersion
+    root: str
+    dry_run: bool
+    written: list[str]
+    unchanged: list[str]
+    removed: list[str]
+    kept: Annotated[list[str], Doc("uninstall: files changed since they were installed, left in place")]
+    warnings: list[str]
+    files: Annotated[dict[str, Literal["installed", "changed", "stale", "missing", "absent"]],
+                     Doc("persist status: each installed file")]
+
+
 DOCUMENTS: dict[str, tuple[str, type]] = {
     "status": ("sriovctl status --json", StatusDocument),
     "list": ("sriovctl list --json", ListDocument),
@@ -583,5 +660,9 @@ DOCUMENTS: dict[str, tuple[str, type]] = {
     "qemu-args": ("sriovctl qemu args --json", QemuArgsDocument),
     "state-show": ("sriovctl state show --json", StateShowDocument),
     "state-validate": ("sriovctl state validate FILE --json", StateValidateDocument),
+    "state-plan": ("sriovctl state plan FILE --json", StatePlanDocument),
+    "state-apply": ("sriovctl state apply FILE --json", StateApplyDocument),
+    "state-status": ("sriovctl state status [FILE] --json", StateStatusDocument),
+    "persist": ("sriovctl persist install|uninstall|status --json", PersistDocument),
     "error": ("sriovctl --json: the document printed when a command fails (any verb)", ErrorDocument),
 }

@@ -18,7 +18,7 @@ from sriovctl.cli.context import Ctx
 from sriovctl.cli.parser import build_parser
 from sriovctl.cli.reads import cmd_status
 from sriovctl.cli.writes import writes_json
-from sriovctl.errors import PartialError, SriovctlError, UsageError
+from sriovctl.errors import PartialError, RolledBackError, SriovctlError, UsageError
 from sriovctl.untrusted import sanitize_line, shown
 
 __all__ = ["Ctx", "build_parser", "hoist_globals", "main", "run"]
@@ -35,7 +35,9 @@ def _error_json(ctx: Ctx | None, out: Any, code: int, message: str, hint: str | 
     host = ctx.host if ctx is not None else None
     if host is not None and details is not None:
         doc.update(host=host.label, dry_run=host.dry_run, messages=details, writes=writes_json(host))
-        if outcome is not None:
+        if outcome is not None and hasattr(outcome, "rolled_back"):  # state apply (StateOutcome)
+            doc.update(state_apply=outcome.to_json())
+        elif outcome is not None:
             doc.update(plan=outcome.plan.to_json(), outcome=outcome.to_json())
     out.write(json.dumps(doc) + "\n")
 
@@ -68,7 +70,7 @@ def run(argv: Sequence[str] | None = None, out: Any = None, err: Any = None) -> 
         ctx = Ctx(args, out, err=err)
         fn: Callable[[Ctx], int] = getattr(args, "fn", cmd_status)
         return fn(ctx), ctx
-    except PartialError as e:
+    except (PartialError, RolledBackError) as e:
         fail(e.exit_code, *words(e, args), e.details, e.outcome)
         return e.exit_code, ctx
     except SriovctlError as e:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sriovctl import __version__
-from sriovctl.cli import reads, statecmds, vm, writes
+from sriovctl.cli import persistcmds, reads, statecmds, vm, writes
 from sriovctl.cli.context import Ctx, _Parser
 from sriovctl.untrusted import shown
 
@@ -214,6 +214,42 @@ def build_parser() -> argparse.ArgumentParser:
     x = sts.add_parser("validate", help="read and check a state file (schema and values; nothing on the host)")
     x.set_defaults(fn=statecmds.cmd_state_validate)
     x.add_argument("file")
+    x = sts.add_parser("plan", help="the changes `state apply` would make, in order, and their impact")
+    x.set_defaults(fn=statecmds.cmd_state_plan)
+    x.add_argument("file")
+    x.add_argument("pfs", nargs="*", metavar="PF", help="only these PFs' entries")
+    x = sts.add_parser("apply", help="bring the host to the state: checkpoint, apply, verify, roll back on failure")
+    x.set_defaults(fn=statecmds.cmd_state_apply)
+    x.add_argument("file")
+    x.add_argument("pfs", nargs="*", metavar="PF", help="only these PFs' entries (what the udev rule runs)")
+    x.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    x.add_argument("--force", action="store_true", help="destroy or take VFs that are in use")
+    x.add_argument("--wait", type=float, default=60.0, metavar="SECONDS",
+                   help="deadline for the PFs' locks, for VFs to settle and drivers to bind")
+    x = sts.add_parser("status", help="does the host match the state (default /etc/sriovctl/state.yaml), and "
+                                      "how did the last apply end")
+    x.set_defaults(fn=statecmds.cmd_state_status)
+    x.add_argument("file", nargs="?")
+
+    pp = sub.add_parser("persist", help="keep the state across reboots and PF resets: boot unit, udev rule, modprobe.d")
+    pps = pp.add_subparsers(dest="persist_verb", metavar="VERB", parser_class=_Parser, required=True)
+    for name, fn, help_ in (("install", persistcmds.cmd_persist_install,
+                             "store FILE as /etc/sriovctl/state.yaml and install what applies it at boot and when "
+                             "a PF reappears"),
+                            ("uninstall", persistcmds.cmd_persist_uninstall, "remove exactly what install wrote"),
+                            ("status", persistcmds.cmd_persist_status, "what is installed, and whether it is as "
+                                                                       "installed")):
+        x = pps.add_parser(name, help=help_, description=help_)
+        x.set_defaults(fn=fn)
+        if name == "install":
+            x.add_argument("file")
+        x.add_argument("--destdir", metavar="DIR", help="write into this image tree (FILE checked against the "
+                                                        "schema only)")
+        if name != "uninstall":
+            x.add_argument("--exec", metavar="PATH", help="the sriovctl command the unit and rule run "
+                                                          "(default: this one's absolute path)")
+        if name != "status":
+            x.add_argument("--dry-run", action="store_true", help="print what would be written or removed")
 
     sm = sub.add_parser("sim", help="simulated hosts")
     sms = sm.add_subparsers(dest="sim_verb", metavar="VERB", parser_class=_Parser, required=True)

@@ -1,6 +1,8 @@
-"""`state show` and `state validate`: the desired-state verbs (issue 13) that read only."""
+"""The desired-state verbs: `state show|validate|plan|apply|status`."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from sriovctl.cli.context import Ctx
 from sriovctl.errors import UsageError
@@ -38,3 +40,106 @@ def cmd_state_validate(ctx: Ctx) -> int:
     else:
         ctx.out.write(f"{ctx.args.file}: valid: {len(st.pfs)} PFs, {entries} VF entries ({vfs} VFs)\n")
     return 0
+
+
+DEFAULT_STATE = "/etc/sriovctl/state.yaml"  # where `persist install` stores it
+
+
+def _change_line(c: dict[str, Any]) -> str:
+    what = c["kind"] + (f" {c['attr']}" if c.get("attr") else "")
+    return f"  {what} {c['target']}: {_v(c['before'])} → {_v(c['after'])} ({c['why']})"
+
+
+def _v(x: object) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, bool):
+        return "on" if x else "off"
+    return str(x)
+
+
+def _print_plan(ctx: Ctx, doc: dict[str, Any]) -> None:
+    if doc["converged"]:
+        ctx.out.write("no changes\n")
+        return
+    ctx.out.write(f"{len(doc['changes'])} changes on {', '.join(doc['pfs'])}:\n")
+    for c in doc["changes"]:
+        ctx.out.write(_change_line(c) + "\n")
+    if doc["impact"]:
+        ctx.out.write("impact:\n")
+        for i in doc["impact"]:
+            who = f"; in use: {'; '.join(i['who'])}" if i["who"] else ""
+            ctx.out.write(f"  {i['kind']} {i['target']}: {i['why']}{who}\n")
+
+
+def cmd_state_plan(ctx: Ctx) -> int:
+    from sriovctl.ops.state import plan, read_state_file
+
+    st, _ = read_state_file(ctx.args.file)
+    sp = plan(ctx.open_host(), st, ctx.args.pfs or None)
+    doc = sp.to_json()
+    if ctx.json:
+        ctx.emit_json(ctx.doc(host=ctx.open_host().label, source=ctx.args.file, **doc))
+    else:
+        _print_plan(ctx, doc)
+    return 0
+
+
+def cmd_state_apply(ctx: Ctx) -> int:
+    from sriovctl.cli.writes import writes_json
+    from sriovctl.ops.state import ApplyOptions, apply, read_state_file
+
+    a = ctx.args
+    st, digest = read_state_file(a.file)
+    host = ctx.open_host()
+    host.dry_run = a.dry_run
+    out = apply(host, st, digest, ApplyOptions(force=a.force, wait=a.wait), a.pfs or None)
+    if ctx.json:
+        ctx.emit_json(ctx.doc(host=host.label, source=a.file, dry_run=host.dry_run, messages=out.messages,
+                              writes_log=writes_json(host), **out.to_json()))
+        return 0
+    if out.recovered:
+        ctx.err.write(f"note: an interrupted apply's journal found for {', '.join(out.recovered)}: rolling forward\n")
+    if host.dry_run and not out.plan.converged:
+        ctx.out.write("dry run: nothing was changed; the plan:\n")
+        _print_plan(ctx, out.plan.to_json())
+        return 0
+    for line in out.messages:
+        ctx.out.write(line + "\n")
+    if not out.plan.converged:
+        ctx.out.write(f"{len(out.applied)} changes applied: {out.writes} writes, {out.netlink_requests} netlink "
+                      "requests\n")
+    return 0
+
+
+def cmd_state_status(ctx: Ctx) -> int:
+    import os
+
+    from sriovctl.errors import EX_DRIFTED
+    from sriovctl.ops.state import read_state_file, status
+
+    path = ctx.args.file or (DEFAULT_STATE if os.path.exists(DEFAULT_STATE) else None)
+    st, digest = read_state_file(path) if path else (None, None)
+    doc = status(ctx.open_host(), st, digest)
+    rec = doc["record"] or {}
+    bad = st is not None and not doc["in_sync"]
+    if ctx.json:
+        ctx.emit_json(ctx.doc(host=ctx.open_host().label, source=path, **doc))
+        return EX_DRIFTED if bad else 0
+    last = (f"last apply: {rec.get('result')} ({rec.get('source')})" + (f": {rec['error']}" if rec.get("error") else "")
+            if rec else "last apply: none recorded")
+    if st is None:
+        ctx.out.write(f"no state file ({DEFAULT_STATE} absent, none named); {last}\n")
+        return 0
+    if doc["drifted"]:
+        ctx.out.write(f"{path}: drifted: {len(doc['changes'])} changes to converge; {last}\n")
+        for c in doc["changes"][:20]:
+            ctx.out.write(_change_line(c) + "\n")
+    elif not doc["same_as_applied"]:
+        ctx.out.write(f"{path}: the host matches it, but it is not the last state applied; {last}\n")
+    else:
+        ctx.out.write(f"{path}: in sync; {last}\n")
+    if doc["pending_journals"]:
+        ctx.out.write(f"interrupted applies (journals): {', '.join(doc['pending_journals'])}: the next apply "
+                      "rolls forward\n")
+    return EX_DRIFTED if bad else 0

@@ -1,12 +1,19 @@
-"""The desired-state operations front ends call (issue 13): the current host as a state document, and a state
-file read and checked."""
+"""The desired-state operations front ends call (issue 13): the current host as a state document, a state file
+read and checked, and plan / apply / status over state/ (the CLI, the boot unit and the udev rule all run
+these)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from sriovctl.host.base import Host
 from sriovctl.model import Inventory, NetPf, PciDevice
+from sriovctl.state.apply import ApplyOptions, StateOutcome
 from sriovctl.state.desired import DesiredState, load
+from sriovctl.state.planner import StatePlan
+
+__all__ = ["ApplyOptions", "StateOutcome", "StatePlan", "apply", "plan", "read_state", "read_state_file", "show",
+           "status", "to_yaml"]
 
 
 def show(inv: Inventory, pfs: list[PciDevice | NetPf] | None = None) -> dict[str, Any]:
@@ -15,12 +22,36 @@ def show(inv: Inventory, pfs: list[PciDevice | NetPf] | None = None) -> dict[str
     return current_state(inv, pfs)
 
 
-def read_state(path: str) -> DesiredState:
-    """A state file, parsed and checked (bounded: untrusted.read_regular and the YAML loader's limits)."""
+def read_state_file(path: str) -> tuple[DesiredState, str]:
+    """A state file, parsed and checked, and the SHA-256 of its bytes (what the applied record keeps).
+    Bounded: untrusted.read_regular and the YAML loader's limits."""
+    from sriovctl.state.journal import file_hash
     from sriovctl.untrusted import YAML_MAX_BYTES, read_regular, shown
 
     raw = read_regular(path, YAML_MAX_BYTES + 1, what=shown(path))
-    return load(raw.decode("utf-8", "replace"), path)
+    return load(raw.decode("utf-8", "replace"), path), file_hash(raw)
+
+
+def read_state(path: str) -> DesiredState:
+    return read_state_file(path)[0]
+
+
+def plan(host: Host, state: DesiredState, pfs: list[str] | None = None) -> StatePlan:
+    from sriovctl.state import apply as engine
+
+    return engine.plan(host, state, pfs)
+
+
+def apply(host: Host, state: DesiredState, digest: str, opts: ApplyOptions, pfs: list[str] | None = None) -> StateOutcome:
+    from sriovctl.state import apply as engine
+
+    return engine.apply(host, state, digest, opts, pfs)
+
+
+def status(host: Host, state: DesiredState | None, digest: str | None) -> dict[str, Any]:
+    from sriovctl.state import apply as engine
+
+    return engine.status(host, state, digest)
 
 
 def to_yaml(doc: dict[str, Any]) -> str:

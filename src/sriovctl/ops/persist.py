@@ -1,0 +1,90 @@
+"""The persistence operations front ends call: install the state and the boot unit, udev rule and modprobe.d
+rendered from it (on the host, or into an image tree), remove them, say what is installed."""
+
+from __future__ import annotations
+
+import os
+
+from sriovctl.errors import NoInputError, UsageError
+from sriovctl.host.base import Host, WriteKind
+from sriovctl.persist import install as inst
+from sriovctl.persist import render
+from sriovctl.persist.install import PersistReport
+from sriovctl.state.desired import DesiredState
+
+__all__ = ["PersistReport", "install", "status", "uninstall"]
+
+
+def _root(host: Host | None, destdir: str | None) -> str:
+    if destdir is not None:
+        if not os.path.isdir(destdir) or os.path.islink(destdir):
+            raise NoInputError(f"--destdir {destdir!r}: not a directory", hint="create the image tree first")
+        return os.path.abspath(destdir)
+    assert host is not None
+    if host.read_only:
+        raise UsageError(f"{host.label}: a snapshot is read-only", hint="use the live host, --sim or --destdir")
+    return host.root
+
+
+def _drivers(host: Host, state: DesiredState) -> dict[int, str]:
+    """Each entry's PF driver on this host (modprobe.d names the module); checks the state against the host."""
+    from sriovctl.ops.session import Session
+    from sriovctl.state.planner import make_plan
+
+    s = Session(host)
+    sp = make_plan(host, s.inv, state, scan_users=False)
+    out = {}
+    for m in sp.matched:
+        drv = getattr(m.pf, "driver", None)
+        if isinstance(drv, str):
+            out[state.pfs.index(m.entry)] = drv
+    return out
+
+
+def install(host: Host | None, destdir: str | None, state: DesiredState, text: str, exe: str | None,
+            dry_run: bool) -> PersistReport:
+    """``destdir``: an image tree, the state checked against the schema only (no host to check it against)."""
+    root = _root(host, destdir)
+    exe = inst.check_exe(exe) if exe is not None else inst.default_exe()
+    drivers = _drivers(host, state) if destdir is None and host is not None else {}
+    items = inst.items(state, text, exe, drivers)
+
+    def record(path: str, value: str) -> None:
+        if destdir is None and host is not None:
+            host.record(WriteKind.FILE, path, value)
+
+    rep = inst.install(root, items, dry_run, record)
+    names = {p.selector.name for p in state.pfs if p.selector.name}
+    if host is not None and destdir is None:
+        from sriovctl.ops.session import Session
+
+        inv = Session(host).inv
+        names |= {n.name for pf in inv.pfs for n in pf.netdevs}
+    rep.warnings += inst.other_owners(root, names)
+    if any(p.create == "module-param" for p in state.pfs) and destdir is not None:
+        rep.warnings.append(f"create: module-param: /{render.MODPROBE_PATH} needs the PFs' drivers; install it on "
+                            "the host itself")
+    return rep
+
+
+def uninstall(host: Host | None, destdir: str | None, dry_run: bool) -> PersistReport:
+    return inst.uninstall(_root(host, destdir), dry_run)
+
+
+def status(host: Host | None, destdir: str | None, exe: str | None) -> PersistReport:
+    """What is installed; a file is *stale* when rendering the stored state now gives something else."""
+    from sriovctl.ops.state import read_state_file
+
+    root = _root(host, destdir)
+    expected = None
+    stored = os.path.join(root, render.STATE_PATH)
+    if os.path.isfile(stored):
+        state, _ = read_state_file(stored)
+        text = open(stored, encoding="utf-8", errors="replace").read()
+        try:
+            run = inst.check_exe(exe) if exe is not None else inst.default_exe()
+        except UsageError:
+            run = None
+        if run is not None:
+            expected = [it for it in inst.items(state, text, run, {}) if it.path != render.MODPROBE_PATH]
+    return inst.status(root, expected)

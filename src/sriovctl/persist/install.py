@@ -1,0 +1,268 @@
+"""`persist install | uninstall | status`: put the state and the files rendered from it on a host (or into an
+image tree with --destdir), take away exactly what was put, and say what is there.
+
+Each file is written beside its final name and renamed over it (a reader — systemd, udev, modprobe — sees the
+old file or the new one, never half of one), directories are entered one component at a time without following
+symlinks (an image tree is data), and a manifest (/etc/sriovctl/persist.json) lists what was installed with
+each file's SHA-256: uninstall removes those, and leaves (and names) a file someone changed since."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from sriovctl.errors import HostIOError, UsageError
+from sriovctl.persist import render
+from sriovctl.state.desired import DesiredState
+
+MAX_FILE = 1 << 20
+
+
+@dataclass(frozen=True)
+class Item:
+    path: str  # relative to the root: etc/…
+    content: str | None = None
+    link: str | None = None  # a symlink's target (the .wants link)
+
+    def digest(self) -> str:
+        return _sha(self.content if self.content is not None else f"-> {self.link}")
+
+
+@dataclass
+class PersistReport:
+    root: str
+    dry_run: bool
+    written: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # changed since install: left in place
+    warnings: list[str] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)  # status: path → installed|missing|changed|absent
+
+    def to_json(self) -> dict[str, object]:
+        return {"root": self.root, "dry_run": self.dry_run, "written": self.written, "unchanged": self.unchanged,
+                "removed": self.removed, "kept": self.kept, "warnings": self.warnings, "files": self.files}
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def default_exe() -> str:
+    """The absolute path of this sriovctl's command (the unit and the rule run it by that path)."""
+    beside = os.path.join(os.path.dirname(os.path.abspath(sys.executable)), "sriovctl")
+    if os.access(beside, os.X_OK):
+        return beside
+    raise UsageError("sriovctl: cannot tell the absolute path of the sriovctl command",
+                     hint="name it with --exec /path/to/sriovctl")
+
+
+def check_exe(exe: str) -> str:
+    if not exe.startswith("/") or any(c.isspace() or c in "\"'\\$%;`" or not c.isprintable() for c in exe):
+        raise UsageError(f"--exec {exe!r}: must be an absolute path without spaces, quotes or $ and %",
+                         hint="systemd and udev would split or expand it")
+    return exe
+
+
+def items(state: DesiredState, text: str, exe: str, drivers: dict[int, str]) -> list[Item]:
+    out = [Item(render.STATE_PATH, text), Item(render.UNIT_PATH, render.render_unit(exe, state)),
+           Item(render.WANTS_LINK, link=f"../{render.UNIT_NAME}"), Item(render.RULE_PATH, render.render_rule(exe))]
+    conf = render.render_modprobe(state, drivers)
+    if conf is not None:
+        out.append(Item(render.MODPROBE_PATH, conf))
+    return out
+
+
+@contextlib.contextmanager
+def _parent(root: str, rel: str, create: bool) -> Iterator[tuple[int, str]]:
+    """The directory of ``rel`` under ``root`` as an fd (made when ``create``), entered without following a
+    symlink; the last component's name."""
+    parent, _, base = rel.rpartition("/")
+    dfd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for part in [p for p in parent.split("/") if p]:
+            if part in (".", ".."):
+                raise HostIOError(f"{rel}: not a plain path")
+            if create:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, 0o755, dir_fd=dfd)
+            nfd = os.open(part, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+            os.close(dfd)
+            dfd = nfd
+        yield dfd, base
+    finally:
+        os.close(dfd)
+
+
+def _current(root: str, it: Item) -> str | None:
+    """What is at the item's path now, in the item's terms (None: nothing, or not what we would put there)."""
+    try:
+        with _parent(root, it.path, create=False) as (dfd, base):
+            if it.link is not None:
+                try:
+                    return f"-> {os.readlink(base, dir_fd=dfd)}"
+                except OSError:
+                    return None
+            fd = os.open(base, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+            with os.fdopen(fd, "rb") as f:
+                return f.read(MAX_FILE).decode("utf-8", "replace")
+    except OSError:
+        return None
+
+
+def _put(root: str, it: Item) -> None:
+    with _parent(root, it.path, create=True) as (dfd, base):
+        tmp = f".{base}.sriovctl-{os.getpid()}.tmp"
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp, dir_fd=dfd)
+        if it.link is not None:
+            os.symlink(it.link, tmp, dir_fd=dfd)
+        else:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=dfd)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                os.fchmod(f.fileno(), 0o644)
+                f.write(it.content or "")
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, base, src_dir_fd=dfd, dst_dir_fd=dfd)
+
+
+def _remove(root: str, rel: str) -> bool:
+    try:
+        with _parent(root, rel, create=False) as (dfd, base):
+            os.unlink(base, dir_fd=dfd)
+            return True
+    except FileNotFoundError:
+        return False
+
+
+def _shown(it: Item) -> str | None:
+    return it.content if it.link is None else f"-> {it.link}"
+
+
+def install(root: str, its: list[Item], dry_run: bool, record: object = None) -> PersistReport:
+    """Write every item that differs, then the manifest (last: an interrupted install is re-done by running it
+    again). ``record(path, value)`` logs each write (the live host's write log)."""
+    rep = PersistReport(root, dry_run)
+    manifest = {"files": {it.path: it.digest() for it in its}}
+    old = _manifest(root)
+    for it in its:
+        if _current(root, it) == _shown(it):
+            rep.unchanged.append("/" + it.path)
+            continue
+        rep.written.append("/" + it.path)
+        if not dry_run:
+            try:
+                _put(root, it)
+            except OSError as e:
+                raise HostIOError(f"/{it.path}: cannot write: {e.strerror}", hint="check the directory") from None
+            if callable(record):
+                record(it.path, _shown(it) or "")
+    # a file the previous install wrote that this one does not (modprobe.d when no PF uses module-param now)
+    for path, digest in (old or {}).items():
+        if path not in manifest["files"]:
+            _drop(root, path, digest, rep)
+    man = Item(render.MANIFEST_PATH, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    if _current(root, man) != man.content and not dry_run:
+        _put(root, man)
+    return rep
+
+
+def _manifest(root: str) -> dict[str, str] | None:
+    text = _current(root, Item(render.MANIFEST_PATH, ""))
+    if text is None:
+        return None
+    try:
+        doc = json.loads(text)
+        files = doc["files"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(files, dict):
+        return None
+    # only our own paths: a manifest is read back from the host, and uninstall deletes what it names
+    ours = {render.STATE_PATH, render.UNIT_PATH, render.WANTS_LINK, render.RULE_PATH, render.MODPROBE_PATH}
+    return {p: d for p, d in files.items() if p in ours and isinstance(d, str)}
+
+
+def _drop(root: str, path: str, digest: str, rep: PersistReport) -> None:
+    link = path == render.WANTS_LINK
+    now = _current(root, Item(path, link=link and "x" or None, content=None if link else ""))
+    if now is None:
+        return
+    if _sha(now) != digest:
+        rep.kept.append("/" + path)
+        return
+    rep.removed.append("/" + path)
+    if not rep.dry_run:
+        _remove(root, path)
+
+
+def uninstall(root: str, dry_run: bool) -> PersistReport:
+    rep = PersistReport(root, dry_run)
+    files = _manifest(root)
+    if files is None:
+        rep.warnings.append(f"nothing installed here (no /{render.MANIFEST_PATH})")
+        return rep
+    for path, digest in files.items():
+        _drop(root, path, digest, rep)
+    if not dry_run:
+        _remove(root, render.MANIFEST_PATH)
+    rep.removed.append("/" + render.MANIFEST_PATH)
+    return rep
+
+
+def status(root: str, expected: list[Item] | None) -> PersistReport:
+    """Each installed file: installed (as the manifest says), changed (edited since), missing; with
+    ``expected`` (rendered from the stored state now): stale when the installed file differs from it."""
+    rep = PersistReport(root, True)
+    files = _manifest(root)
+    if files is None:
+        rep.files = {"/" + render.MANIFEST_PATH: "absent"}
+        return rep
+    want = {it.path: it for it in expected or []}
+    for path, digest in sorted(files.items()):
+        link = path == render.WANTS_LINK
+        now = _current(root, Item(path, link="x" if link else None, content=None if link else ""))
+        if now is None:
+            rep.files["/" + path] = "missing"
+        elif _sha(now) != digest:
+            rep.files["/" + path] = "changed"
+        elif path in want and want[path].digest() != digest:
+            rep.files["/" + path] = "stale"
+        else:
+            rep.files["/" + path] = "installed"
+    return rep
+
+
+def other_owners(root: str, names: set[str]) -> list[str]:
+    """NetworkManager or systemd-networkd configuring SR-IOV on a PF this state also configures: two owners
+    fight (each re-applies its own VF count and attributes). A name we cannot tell is not reported."""
+    found = []
+    for d, ext, section, key in (("etc/systemd/network", ".network", "[SR-IOV]", "Name="),
+                                 ("etc/systemd/network", ".link", "SR-IOVVirtualFunctions=", "OriginalName="),
+                                 ("etc/NetworkManager/system-connections", ".nmconnection", "[sriov]",
+                                  "interface-name=")):
+        try:
+            entries = sorted(os.listdir(os.path.join(root, d)))[:1000]
+        except OSError:
+            continue
+        for e in entries:
+            if not e.endswith(ext):
+                continue
+            text = _current(root, Item(f"{d}/{e}", "")) or ""
+            if section not in text:
+                continue
+            for line in text.splitlines():
+                line = line.strip()
+                if line.startswith(key):
+                    for n in line[len(key):].split():
+                        if n in names:
+                            owner = "NetworkManager" if ext == ".nmconnection" else "systemd-networkd"
+                            found.append(f"/{d}/{e}: {owner} also configures SR-IOV on {n}: two owners fight "
+                                         "over its VFs; remove one")
+    return found

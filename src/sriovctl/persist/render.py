@@ -1,0 +1,107 @@
+"""The files that make a host keep its state across reboots and PF resets, rendered from the state: a systemd
+oneshot that applies it at boot, a udev rule that re-applies one PF's part when that PF (re)appears, and
+modprobe.d options for `create: module-param` PFs. Pure functions: text in, text out."""
+
+from __future__ import annotations
+
+from sriovctl.state.desired import DesiredState
+
+STATE_PATH = "etc/sriovctl/state.yaml"
+UNIT_NAME = "sriovctl.service"
+UNIT_PATH = f"etc/systemd/system/{UNIT_NAME}"
+WANTS_TARGET = "multi-user.target"
+WANTS_LINK = f"etc/systemd/system/{WANTS_TARGET}.wants/{UNIT_NAME}"
+RULE_PATH = "etc/udev/rules.d/70-sriovctl.rules"
+MODPROBE_PATH = "etc/modprobe.d/sriovctl.conf"
+MANIFEST_PATH = "etc/sriovctl/persist.json"
+
+HEADER = "# Installed by `sriovctl persist install`; `sriovctl persist uninstall` removes it. Do not edit:\n" \
+         "# change /etc/sriovctl/state.yaml with `sriovctl persist install FILE`.\n"
+
+# Units that configure or use the VFs: each starts after the state is applied (NetworkManager and networkd
+# would otherwise race for the VFs' netdevs; libvirt must find the VFs bound to vfio-pci before guests start)
+BEFORE = ("network.target", "NetworkManager.service", "systemd-networkd.service", "libvirtd.service",
+          "virtqemud.service", "libvirt-guests.service")
+
+
+def unit_escape_path(path: str) -> str:
+    """systemd-escape --path: '/' → '-', other bytes outside [A-Za-z0-9:_.] (and a leading '.') → \\xNN."""
+    path = path.strip("/")
+    out = []
+    for i, ch in enumerate(path):
+        if ch == "/":
+            out.append("-")
+        elif (ch.isascii() and (ch.isalnum() or ch in ":_.")) and not (i == 0 and ch == "."):
+            out.append(ch)
+        else:
+            out.extend(f"\\x{b:02x}" for b in ch.encode())
+    return "".join(out)
+
+
+def device_units(state: DesiredState) -> list[str]:
+    """The device units of PFs named by netdev (udev tags network interfaces for systemd): the unit waits for
+    them. PFs named by PCI address or IDs have no device unit; the udev rule covers a late one."""
+    return [unit_escape_path(f"/sys/subsystem/net/devices/{p.selector.name}") + ".device"
+            for p in state.pfs if p.selector.name is not None]
+
+
+def render_unit(exe: str, state: DesiredState) -> str:
+    devices = device_units(state)
+    lines = [
+        HEADER.rstrip("\n"),
+        "[Unit]",
+        "Description=SR-IOV desired state (sriovctl state apply)",
+        "Documentation=file:///etc/sriovctl/state.yaml",
+        # early boot: no basic.target dependency, so networkd (itself DefaultDependencies=no) can be ordered after us
+        "DefaultDependencies=no",
+        "ConditionPathExists=/" + STATE_PATH,
+        "Wants=network-pre.target",
+        # PF drivers are loaded and coldplug events triggered (not the deprecated systemd-udev-settle)
+        "After=local-fs.target systemd-modules-load.service systemd-udev-trigger.service network-pre.target",
+    ]
+    if devices:
+        lines += ["Wants=" + " ".join(devices), "After=" + " ".join(devices)]
+    lines += [
+        "Before=" + " ".join(BEFORE),
+        "Conflicts=shutdown.target",
+        "Before=shutdown.target",
+        "",
+        "[Service]",
+        "Type=oneshot",
+        "RemainAfterExit=yes",
+        f"ExecStart={exe} state apply /{STATE_PATH}",
+        # VFs settle in seconds per hundred; a hung driver must not hold the boot forever
+        "TimeoutStartSec=900",
+        "",
+        "[Install]",
+        f"WantedBy={WANTS_TARGET}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def render_rule(exe: str) -> str:
+    """One rule for every SR-IOV PF's network interface: `state apply` with the PF's PCI address applies only
+    that PF's entries (none: nothing happens). $id is the PCI device matched by SUBSYSTEMS (the PF, not the
+    netdev, whose kernel name may be renamed after this rule matched). VFs' netdevs (no sriov_totalvfs on their
+    device) and switchdev representors (phys_port_name pfNvfM) do not match. RUN, not SYSTEMD_WANTS: it must
+    work where systemd is not PID 1; the PF's lock keeps it from interleaving with the boot unit."""
+    return (HEADER
+            + 'ACTION=="add", SUBSYSTEM=="net", SUBSYSTEMS=="pci", TEST=="device/sriov_totalvfs", '
+            + 'ATTR{phys_port_name}!="*vf*", '
+            + f'RUN+="{exe} state apply /{STATE_PATH} $id"\n')
+
+
+def render_modprobe(state: DesiredState, drivers: dict[int, str]) -> str | None:
+    """``options MODULE PARAM=N`` for `create: module-param` PFs (``drivers``: entry index → its PF's driver,
+    as found on the host; without a host, none is known and nothing is written)."""
+    from sriovctl.state.planner import MODULE_PARAMS
+
+    opts: dict[str, str] = {}
+    for i, p in enumerate(state.pfs):
+        drv = drivers.get(i)
+        if p.create == "module-param" and p.total_vfs is not None and drv in MODULE_PARAMS:
+            opts[drv] = f"options {drv} {MODULE_PARAMS[drv]}={p.total_vfs}"
+    if not opts:
+        return None
+    return HEADER + "".join(f"{line}\n" for _, line in sorted(opts.items()))

@@ -1,0 +1,328 @@
+"""`state apply`: checkpoint → apply in phases → read back and verify (a deadline that grows with the VF
+count) → on failure roll back to the checkpoint (nmstate's netapplier shape).
+
+Phases, each planned again from the host as it is then (so a run after a crash rolls forward from wherever
+the killed run stopped): 1. VF counts and drivers-autoprobe (sriov_numvfs through 0, a module reload for
+create: module-param), 2. VF attributes (one batched RTM_SETLINK per PF, read back), 3. bindings. A converged
+host gets no write at all (sriovctl's own state directory excepted).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sriovctl.errors import InterlockError, PartialError, RolledBackError, SriovctlError, VerificationError
+from sriovctl.host import sysfs
+from sriovctl.host.base import Host
+from sriovctl.model import Inventory, NetPf, PciDevice
+from sriovctl.ops.plan import JSON, Change, ChangeKind
+from sriovctl.ops.session import Session
+from sriovctl.state import journal
+from sriovctl.state.current import net_pf, pci_pf
+from sriovctl.state.desired import DesiredState, parse
+from sriovctl.state.match import Matched
+from sriovctl.state.planner import MODULE_PARAMS, StatePlan, make_plan
+
+VERIFY_BASE = 5.0  # seconds to read back a converged host, plus per VF (nmstate grows its verify timeout too)
+VERIFY_PER_VF = 0.02
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyOptions:
+    force: bool = False
+    wait: float = 60.0  # seconds for the PFs' locks and for VFs to settle / bind
+    verify_base: float = VERIFY_BASE
+
+
+@dataclass
+class StateOutcome:
+    plan: StatePlan
+    applied: list[Change] = field(default_factory=list)
+    result: str = "Succeeded"  # Succeeded | Failed
+    error: str | None = None
+    rolled_back: bool = False
+    restored: bool | None = None  # rollback reached the checkpoint (None: no rollback)
+    recovered: list[str] = field(default_factory=list)  # PFs whose killed run's journal was found
+    messages: list[str] = field(default_factory=list)
+    netlink_requests: int = 0
+    writes: int = 0
+
+    def to_json(self) -> dict[str, JSON]:
+        return {"plan": self.plan.to_json(), "applied": [c.to_json() for c in self.applied], "result": self.result,
+                "error": self.error, "rolled_back": self.rolled_back, "restored": self.restored,
+                "recovered": self.recovered, "netlink_requests": self.netlink_requests, "writes": self.writes}
+
+
+def verify_deadline(vfs: int, base: float = VERIFY_BASE) -> float:
+    return base + VERIFY_PER_VF * vfs
+
+
+def plan(host: Host, state: DesiredState, only_names: list[str] | None = None) -> StatePlan:
+    s = Session(host)
+    return make_plan(host, s.inv, state, _only(s, only_names))
+
+
+def _only(s: Session, names: list[str] | None) -> list[PciDevice | NetPf] | None:
+    if names is None:
+        return None
+    out: list[PciDevice | NetPf] = []
+    for n in names:
+        d = s.find_pf(n)
+        out.append(d)
+    return out
+
+
+def apply(host: Host, state: DesiredState, digest: str, opts: ApplyOptions,
+          only_names: list[str] | None = None) -> StateOutcome:
+    """Bring the host to ``state`` (``only_names``: those PFs' entries). Raises RolledBackError (7/8) when it
+    failed midway, InterlockError (77) when in-use VFs would be destroyed without ``force``, StateError (65)."""
+    s = Session(host)
+    only = _only(s, only_names)
+    first = make_plan(host, s.inv, state, only, scan_users=False)
+    keys = sorted({m.key for m in first.matched})
+    with _locks(host, keys, opts.wait):
+        inv = s.reread()
+        checkpoint: dict[str, dict[str, Any]] = {}
+        recovered = []
+        for m in first.matched:
+            kept = journal.recover(host, m.key)
+            if kept is not None:
+                recovered.append(m.label)
+                checkpoint[m.key] = kept
+        sp = make_plan(host, inv, state, only)
+        out = StateOutcome(sp, recovered=recovered)
+        if sp.converged:
+            for key in checkpoint:  # a killed run that had already got everything there
+                journal.end(host, key)
+            out.messages.append("no changes")
+            _record(host, digest, state, out)
+            return out
+        blocking = sp.blocking()
+        if blocking and not opts.force:
+            first_block = blocking[0]
+            raise InterlockError(f"{first_block.target}: {first_block.why}: refused, in use: "
+                                 f"{'; '.join(first_block.who[:4])}", hint="stop the users first (`state plan` "
+                                 "lists every impact)", remedy="force",
+                                 holders=tuple(u for b in blocking for u in b.uses))
+        if host.dry_run:
+            out.messages.append(f"would make {len(sp.plan.changes)} changes")
+            return out
+        for m in sp.matched:
+            if m.key not in checkpoint:
+                checkpoint[m.key] = _entry(inv, m)
+            journal.begin(host, m.key, checkpoint[m.key], digest)
+        start_nl, start_w = _netlink_count(host), len(host.writes)
+        try:
+            _run(s, state, only, opts, out)
+            _verify(s, state, only, opts, out)
+        except SriovctlError as e:
+            out.result, out.error = "Failed", e.message
+            _rollback(s, checkpoint, opts, out)
+            out.netlink_requests = _netlink_count(host) - start_nl
+            out.writes = len(host.writes) - start_w
+            _record(host, digest, state, out)
+            for key in checkpoint:
+                journal.end(host, key)
+            raise RolledBackError(f"state apply: {e.message}; "
+                                  + ("the host was restored to its checkpoint" if out.restored else
+                                     "restoring the checkpoint failed too: the host is in between"),
+                                  hint=(e.hint or "").split("; the rest")[0] or None, outcome=out,
+                                  restored=bool(out.restored)) from e
+        out.netlink_requests = _netlink_count(host) - start_nl
+        out.writes = len(host.writes) - start_w
+        for key in checkpoint:
+            journal.end(host, key)
+        _record(host, digest, state, out)
+        return out
+
+
+@contextlib.contextmanager
+def _locks(host: Host, keys: list[str], wait: float) -> Iterator[None]:
+    """Every PF's lock, in key order (two runs asking for the same PFs cannot deadlock), for the whole run:
+    the boot unit and the udev rule can fire together."""
+    with contextlib.ExitStack() as stack:
+        for key in keys:
+            stack.enter_context(host.pf_lock(key, wait))
+        yield
+
+
+def _netlink_count(host: Host) -> int:
+    try:
+        return int(host.netlink().requests)
+    except (SriovctlError, AttributeError, OSError):
+        return 0
+
+
+def _entry(inv: Inventory, m: Matched) -> dict[str, Any]:
+    """The checkpoint of one PF: its state document now, with the entry's own selector (the PF is found the
+    same way when rolling back)."""
+    doc = net_pf(m.pf) if isinstance(m.pf, NetPf) else pci_pf(inv, m.pf)
+    for k in ("name", "pci-address"):
+        doc.pop(k, None)
+    sel = m.entry.selector
+    if sel.name is not None:
+        return {"name": sel.name, **doc}
+    if sel.pci_address is not None:
+        return {"pci-address": sel.pci_address, **doc}
+    return {"vendor": sel.vendor, "device": sel.device, "index": sel.index, **doc}
+
+
+def _run(s: Session, state: DesiredState, only: list[PciDevice | NetPf] | None, opts: ApplyOptions,
+         out: StateOutcome) -> None:
+    host = s.host
+    sp = make_plan(host, s.inv, state, only, scan_users=False)
+    counts = [c for c in sp.plan.changes if c.kind in (ChangeKind.VF_COUNT, ChangeKind.AUTOPROBE,
+                                                        ChangeKind.MODULE_RELOAD)]
+    _phase_counts(s, sp, counts, opts, out)
+    if counts:
+        s.reread()
+        sp = make_plan(host, s.inv, state, only, scan_users=False)
+    if sp.settings:
+        _phase_attrs(s, sp, out)
+        s.reread()
+        sp = make_plan(host, s.inv, state, only, scan_users=False)
+    binds = [c for c in sp.plan.changes if c.kind is ChangeKind.DRIVER]
+    _phase_binds(s, binds, opts, out)
+
+
+def _phase_counts(s: Session, sp: StatePlan, changes: list[Change], opts: ApplyOptions, out: StateOutcome) -> None:
+    from sriovctl.ops.kernel import wait_settled, write
+
+    host = s.host
+    by_key = {m.key: m for m in sp.matched}
+    reloaded: set[str] = set()
+    for c in changes:
+        if c.kind is ChangeKind.MODULE_RELOAD:
+            if c.target not in reloaded:
+                reloaded.add(c.target)
+                host.run(["modprobe", "-r", c.target])
+                host.run(["modprobe", c.target, str(c.after)])
+            out.applied.append(c)
+            continue
+        m = by_key[c.target]
+        if isinstance(m.pf, NetPf):
+            rel = f"sys/bus/{m.pf.bus}/devices/{m.pf.device}/{sysfs.SRIOV_NUMVFS}"
+            write(host, rel, str(c.after), f"{m.label}: sriov_numvfs")
+        elif c.kind is ChangeKind.AUTOPROBE:
+            write(host, sysfs.device_attr(m.pf.address, sysfs.SRIOV_DRIVERS_AUTOPROBE), "1" if c.after else "0",
+                  f"{m.label}: sriov_drivers_autoprobe")
+        else:
+            write(host, sysfs.device_attr(m.pf.address, sysfs.SRIOV_NUMVFS), str(c.after), f"{m.label}: sriov_numvfs")
+        out.applied.append(c)
+    # each PF's new VFs exist (and are bound, with autoprobe) before their attributes are set
+    touched = {c.target for c in changes}
+    for m in sp.matched:
+        if not isinstance(m.pf, PciDevice) or not (m.key in touched or m.pf.module in touched) or not m.entry.total_vfs:
+            continue
+        s.reread()
+        pf = s.inv.devices.get(m.pf.address)
+        if pf is None or pf.sriov is None:
+            raise VerificationError(f"{m.label}: gone after its VF count changed", hint="check dmesg")
+        n = min(m.entry.total_vfs, pf.sriov.totalvfs or m.entry.total_vfs)
+        autoprobe = pf.sriov.drivers_autoprobe if pf.sriov.drivers_autoprobe is not None else True
+        wait_settled(host, pf, m.label, n, autoprobe, opts.wait)
+        out.messages.append(f"{m.label}: {n} VFs" + (f" ({MODULE_PARAMS.get(pf.driver or '', 'module')} at load)"
+                                                     if m.entry.create == "module-param" else ""))
+
+
+def _phase_attrs(s: Session, sp: StatePlan, out: StateOutcome) -> None:
+    from sriovctl.ops.vfattrs import VfSettings, apply_set, net_targets, pci_targets, plan_set
+
+    for m in sp.matched:
+        per_vf = sp.settings.get(m.key)
+        if not per_vf:
+            continue
+        if isinstance(m.pf, NetPf):
+            targets = net_targets(m.pf, sorted(per_vf))
+        else:
+            vfs = {v.vf_index: v for v in s.inv.vfs_of(m.pf)}
+            targets = pci_targets(s.inv, [vfs[i] for i in sorted(per_vf)])
+        settings = [(t, VfSettings(**per_vf[t.vf])) for t in targets]  # type: ignore[arg-type]
+        try:
+            res = apply_set(s.host, plan_set(s.host, s.inv, settings))
+        except PartialError as e:
+            if e.outcome is not None:
+                out.applied += e.outcome.applied  # type: ignore[attr-defined]
+            raise
+        out.applied += res.applied
+        out.messages.append(res.messages[-1])
+
+
+def _phase_binds(s: Session, changes: list[Change], opts: ApplyOptions, out: StateOutcome) -> None:
+    from sriovctl.ops.binding import NATIVE, BindOptions, bind, unbind
+    from sriovctl.pci.address import PciAddress
+
+    bopts = BindOptions(force=opts.force, wait=opts.wait)
+    for c in changes:
+        d = s.inv.devices[PciAddress.parse(c.target)]
+        if c.after == "none":
+            unbind(s.host, s.inv, d, bopts)
+        else:
+            bind(s.host, s.inv, d, NATIVE if c.after == "host" else str(c.after), bopts)
+        out.applied.append(c)
+    if changes:
+        out.messages.append(f"{len(changes)} VF bindings changed")
+
+
+def _verify(s: Session, state: DesiredState, only: list[PciDevice | NetPf] | None, opts: ApplyOptions,
+            out: StateOutcome) -> None:
+    """Read the host back until it plans nothing, or the deadline (grows with the VF count) passes."""
+    left: list[Change] = []
+
+    def converged() -> bool | None:
+        s.reread()
+        sp = make_plan(s.host, s.inv, state, only, scan_users=False)
+        left[:] = sp.plan.changes
+        return True if not left else None
+
+    deadline = verify_deadline(out.plan.vfs, opts.verify_base)
+    if s.host.poll(deadline, converged, delay=0.05, max_delay=0.5) is None:
+        shown = "; ".join(f"{c.target} {c.attr or c.kind.value}: {c.before} → {c.after}" for c in left[:3])
+        raise VerificationError(f"the host does not read back as the state after {deadline:g} s: "
+                                f"{len(left)} differences: {shown}",
+                                hint="a driver that ignores a setting, or another writer (NetworkManager, "
+                                     "systemd-networkd, the SR-IOV operator)")
+    out.messages.append(f"verified: the host reads back as the state ({out.plan.vfs} VFs)")
+
+
+def _rollback(s: Session, checkpoint: dict[str, dict[str, Any]], opts: ApplyOptions, out: StateOutcome) -> None:
+    """Apply the checkpoint as a state (the same phases), then verify it."""
+    out.rolled_back = True
+    back = parse({"pfs": list(checkpoint.values())}, "checkpoint")
+    undo = StateOutcome(out.plan)
+    try:
+        s.reread()
+        _run(s, back, None, opts, undo)
+        _verify(s, back, None, opts, undo)
+        out.restored = True
+        out.messages.append(f"rolled back: {len(undo.applied)} changes restored the checkpoint")
+    except SriovctlError as e:
+        out.restored = False
+        out.messages.append(f"rollback failed: {e.message}")
+
+
+def _record(host: Host, digest: str, state: DesiredState, out: StateOutcome) -> None:
+    if host.dry_run or host.read_only or not out.plan.matched:
+        return  # a udev run for a PF the state does not name leaves the record of the last real apply alone
+    journal.save_record(host, {"hash": digest, "source": state.source, "result": out.result, "error": out.error,
+                               "pfs": [m.label for m in out.plan.matched]})
+
+
+def status(host: Host, state: DesiredState | None, digest: str | None) -> dict[str, JSON]:
+    """Whether the host has drifted from ``state`` (the last applied one's record beside it)."""
+    record = journal.load_record(host)
+    doc: dict[str, JSON] = {"record": record, "pending_journals": journal.pending(host)}
+    if state is None:
+        doc.update(in_sync=None, drifted=None, changes=[])
+        return doc
+    s = Session(host)
+    sp = make_plan(host, s.inv, state, None, scan_users=False)
+    doc["changes"] = [c.to_json() for c in sp.plan.changes]
+    doc["same_as_applied"] = record is not None and record.get("hash") == digest
+    doc["drifted"] = not sp.converged
+    doc["in_sync"] = sp.converged and bool(doc["same_as_applied"]) and record is not None \
+        and record.get("result") == "Succeeded"
+    return doc

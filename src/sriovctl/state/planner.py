@@ -1,0 +1,299 @@
+"""A desired state against the host: the ordered changes `state apply` would make (PF level first, then VF
+attributes, then bindings), each current → desired, and their impact (VFs destroyed and who uses them, VMs to
+stop, module reloads). The same function plans, rolls forward after a crash and verifies: a converged host
+plans nothing.
+
+VFs a count change creates are planned from a new VF's values (attrs.VF_ATTRS defaults) — what the kernel
+gives them; apply re-plans each phase from the host as it is then, so the plan shown is a prediction and the
+host read back is the truth."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sriovctl.attrs import BY_KEY, defaults
+from sriovctl.host.base import Host
+from sriovctl.model import VM_SAFE_DRIVERS, Inventory, NetPf, PciDevice, Use, UseKind, VfNetlink
+from sriovctl.ops.plan import JSON, Change, ChangeKind, Plan
+from sriovctl.state.desired import ZERO_MAC, DesiredState, PfState, StateError
+from sriovctl.state.keys import VF_KEYS
+from sriovctl.state.match import Matched, match_all
+
+# Module parameters that create VFs at load (create: module-param), per PF driver. One value for every port
+# the module drives (igb_probe reads max_vfs for each adapter).
+MODULE_PARAMS = {"igb": "max_vfs", "ixgbe": "max_vfs"}
+
+_STATE_ATTRS = tuple(a.key for a in VF_KEYS.values())  # the VF attributes a state file can ask for
+_DEFAULTS = defaults()
+
+
+@dataclass(frozen=True)
+class Impact:
+    """What a change reaches beyond its target: ``kind`` destroys-vfs | stop-vm | takes-vf | module-reload,
+    ``target`` what is affected, ``who`` its users, ``why`` the reason in the kernel's or driver's terms."""
+
+    kind: str
+    target: str
+    who: tuple[str, ...]
+    why: str
+    uses: tuple[Use, ...] = ()  # the typed holders behind ``who`` (an interlock refusal carries them)
+
+    def to_json(self) -> dict[str, JSON]:
+        return {"kind": self.kind, "target": self.target, "who": list(self.who), "why": self.why}
+
+
+@dataclass
+class StatePlan:
+    plan: Plan
+    matched: list[Matched]
+    impact: list[Impact] = field(default_factory=list)
+    # PF key → VF index → the whole request groups to send (a VLAN with its QoS and protocol): what phase 2 sends
+    settings: dict[str, dict[int, dict[str, object]]] = field(default_factory=dict)
+    vfs: int = 0  # VFs in the state's scope after apply (the verify deadline grows with it)
+
+    @property
+    def converged(self) -> bool:
+        return self.plan.empty
+
+    def blocking(self) -> list[Impact]:
+        """Impacts that need --force: something in use would be destroyed or taken away."""
+        return [i for i in self.impact if i.who and i.kind in ("destroys-vfs", "takes-vf", "module-reload")]
+
+    def to_json(self) -> dict[str, JSON]:
+        return {**self.plan.to_json(), "converged": self.converged, "impact": [i.to_json() for i in self.impact],
+                "pfs": [m.label for m in self.matched]}
+
+
+def wanted_vfs(entry: PfState, count: int) -> dict[int, tuple[dict[str, object], str | None]]:
+    """VF index → (attributes asked for, driver asked for). ``vfs: []`` asks every VF back to defaults (nmstate's
+    rule); a VF not listed asks for nothing."""
+    if entry.vfs is None:
+        return {}
+    if not entry.vfs:
+        return {i: ({k: _DEFAULTS[k] for k in _STATE_ATTRS}, None) for i in range(count)}
+    out: dict[int, tuple[dict[str, object], str | None]] = {}
+    for v in entry.vfs:
+        for i in v.ids:
+            out[i] = (v.attrs, v.driver)
+    return out
+
+
+def _base(view: VfNetlink | None, fresh: bool) -> dict[str, Any]:
+    """A VF's values to compare against: a new VF's defaults when the count changes, else what the PF reports
+    (a value the PF does not report counts as the default)."""
+    if fresh or view is None:
+        return dict(_DEFAULTS)
+    return {k: (getattr(view, k) if getattr(view, k) is not None else _DEFAULTS[k]) for k in _DEFAULTS}
+
+
+def attr_delta(want: dict[str, object], base: dict[str, Any]) -> dict[str, object]:
+    """The VfSettings fields to send so the VF has ``want``: whole request groups (a VLAN carries its QoS and
+    protocol, a rate both rates), with what the state omits taken from the VF (an omitted key is kept)."""
+    out: dict[str, object] = {}
+    if "mac" in want and str(want["mac"]).lower() != str(base["mac"] or ZERO_MAC).lower():
+        out["mac"] = str(want["mac"]).lower()
+    if any(k in want for k in ("vlan", "qos", "vlan_proto")):
+        vlan, qos, proto = (want.get(k, base[k]) for k in ("vlan", "qos", "vlan_proto"))
+        if (vlan, qos) != (base["vlan"], base["qos"]) or (vlan and str(proto).lower() != str(base["vlan_proto"]).lower()):
+            out.update(vlan=vlan, qos=qos, vlan_proto=proto)
+    if "min_tx_rate" in want or "max_tx_rate" in want:
+        lo, hi = want.get("min_tx_rate", base["min_tx_rate"]), want.get("max_tx_rate", base["max_tx_rate"])
+        if (lo, hi) != (base["min_tx_rate"], base["max_tx_rate"]):
+            out.update(min_tx_rate=lo, max_tx_rate=hi)
+    for k in ("spoofchk", "trust", "link_state"):
+        if k in want and want[k] != base[k]:
+            out[k] = want[k]
+    return out
+
+
+def driver_ok(current: str | None, want: str) -> bool:
+    """Does a VF bound to ``current`` have the binding ``want`` (vfio-pci, host, none or a driver name)?"""
+    if want == "none":
+        return current is None
+    if want == "host":  # its own driver, whichever the kernel matched: bound, and not to a VM's stub
+        return current is not None and current not in VM_SAFE_DRIVERS
+    return current == want
+
+
+def target_count(m: Matched) -> tuple[int, int]:
+    """(VFs now, VFs after apply)."""
+    now = (m.pf.numvfs if isinstance(m.pf, NetPf) else (m.pf.sriov.numvfs if m.pf.sriov else 0)) or 0
+    e = m.entry
+    return now, (e.total_vfs if e.total_vfs is not None and not e.externally_managed else now)
+
+
+def make_plan(host: Host, inv: Inventory, state: DesiredState, only: list[PciDevice | NetPf] | None = None,
+              scan_users: bool = True) -> StatePlan:
+    """The changes that bring the host to ``state`` (the entries for ``only``'s PFs, when given). Raises
+    StateError (65) for what cannot be on this host, naming the entry's path."""
+    from sriovctl.ops.guards import scan
+
+    matched = match_all(inv, state, only)
+    sp = StatePlan(Plan("state-apply", host.label), matched)
+    users = scan(host) if scan_users else None
+    counts = {m.key: target_count(m) for m in matched}
+    _check(inv, state, matched, counts)
+    vf_attr: list[Change] = []
+    binds: list[Change] = []
+    for m in matched:
+        now, after = counts[m.key]
+        sp.vfs += after
+        fresh = after != now
+        if fresh:
+            _plan_count(inv, m, now, after, sp, users)
+        elif isinstance(m.pf, PciDevice) and m.entry.drivers_autoprobe is not None and m.pf.sriov and \
+                m.pf.sriov.drivers_autoprobe is not None and m.pf.sriov.drivers_autoprobe != m.entry.drivers_autoprobe:
+            sp.plan.changes.append(Change(ChangeKind.AUTOPROBE, m.key, m.pf.sriov.drivers_autoprobe,
+                                          m.entry.drivers_autoprobe, "drivers-autoprobe asked for"))
+        views = _views(inv, m)
+        vf_devs = {v.vf_index: v for v in inv.vfs_of(m.pf)} if isinstance(m.pf, PciDevice) else {}
+        ifname = _ifname(m)
+        for i, (want, drv) in sorted(wanted_vfs(m.entry, after).items()):
+            base = _base(views.get(i), fresh)
+            delta = attr_delta(want, base)
+            if delta:
+                sp.settings.setdefault(m.key, {})[i] = delta
+            for key, value in delta.items():
+                if value == base[key] or (key == "vlan_proto" and str(value).lower() == str(base[key]).lower()):
+                    continue  # sent with its group, not a change of its own
+                before = None if fresh else getattr(views.get(i), key, None)
+                vf_attr.append(Change(ChangeKind.VF_ATTR, f"{ifname}#{i}", before, value,
+                                      f"{BY_KEY[key].nmstate or key} asked for" + (" (new VF)" if fresh else ""),
+                                      attr=key, vf=i))
+            if drv is None:
+                continue
+            d = vf_devs.get(i)
+            current = None if fresh or d is None else d.driver
+            autoprobe = m.entry.drivers_autoprobe if m.entry.drivers_autoprobe is not None else True
+            if fresh and drv == "host" and autoprobe:
+                continue  # a new VF binds its own driver (sriov_drivers_autoprobe)
+            if fresh and drv == "none" and not autoprobe:
+                continue
+            if not driver_ok(current, drv):
+                target = str(d.address) if d is not None and not fresh else f"{m.key}#{i}"
+                binds.append(Change(ChangeKind.DRIVER, target, current, drv, f"driver {drv} asked for"
+                                    + (" (new VF)" if fresh else "")))
+                if d is not None and not fresh and users is not None and d.driver is not None:
+                    uses = tuple(users.uses(d))
+                    if uses:
+                        sp.impact.append(Impact("takes-vf", str(d.address), tuple(map(str, uses)),
+                                                f"rebinding it from {d.driver} to {drv} takes it from its user", uses))
+    sp.plan.changes += vf_attr + binds
+    return sp
+
+
+def _views(inv: Inventory, m: Matched) -> dict[int, VfNetlink]:
+    if isinstance(m.pf, NetPf):
+        return {v.vf: v for v in m.pf.vfs}
+    return {v.vf_index: v.netlink for v in inv.vfs_of(m.pf) if v.vf_index is not None and v.netlink is not None}
+
+
+def _ifname(m: Matched) -> str:
+    if isinstance(m.pf, NetPf):
+        return m.pf.name
+    return m.pf.netdevs[0].name if m.pf.netdevs else m.key
+
+
+def _plan_count(inv: Inventory, m: Matched, now: int, after: int, sp: StatePlan, users: Any) -> None:
+    """A VF-count change: through 0 (sriov_numvfs_store answers EBUSY from N to M), or a module reload."""
+    pf = m.pf
+    victims = inv.vfs_of(pf) if isinstance(pf, PciDevice) else []
+    who: list[str] = []
+    uses: list[Use] = []
+    vms: dict[str, list[str]] = {}
+    if users is not None:
+        for v in victims:
+            for u in users.uses(v):
+                who.append(f"{v.address}: {u}")
+                uses.append(u)
+                if u.kind is UseKind.LIBVIRT:
+                    vms.setdefault(u.id, []).append(str(v.address))
+    if m.entry.create == "module-param" and isinstance(pf, PciDevice):
+        module = pf.module or pf.driver or "?"
+        param = MODULE_PARAMS.get(pf.driver or "", "max_vfs")
+        ports = sorted(str(d.address) for d in inv.devices.values() if d.driver == pf.driver and not d.is_vf)
+        sp.plan.changes.append(Change(ChangeKind.MODULE_RELOAD, module, f"{param}={now}", f"{param}={after}",
+                                      f"create: module-param ({module} creates the VFs when it loads)"))
+        sp.impact.append(Impact("module-reload", module, tuple(who),
+                                f"reloading {module} resets every port it drives ({', '.join(ports)}) and their VFs; "
+                                "/etc/modprobe.d/sriovctl.conf (persist install) keeps the count at boot", tuple(uses)))
+    else:
+        if now:
+            sp.plan.changes.append(Change(ChangeKind.VF_COUNT, m.key, now, 0, "the kernel changes a non-zero count "
+                                          "only through 0 (sriov_numvfs_store: EBUSY)"))
+        ap = pf.sriov.drivers_autoprobe if isinstance(pf, PciDevice) and pf.sriov else None
+        if ap is not None and m.entry.drivers_autoprobe is not None and ap != m.entry.drivers_autoprobe:
+            sp.plan.changes.append(Change(ChangeKind.AUTOPROBE, m.key, ap, m.entry.drivers_autoprobe,
+                                          "drivers-autoprobe asked for (before the VFs are created)"))
+        if after:
+            sp.plan.changes.append(Change(ChangeKind.VF_COUNT, m.key, 0, after, f"total-vfs {after} asked for"))
+    if now:
+        sp.impact.append(Impact("destroys-vfs", m.label, tuple(who),
+                                f"{now} VFs destroyed ({now} → {after}): every VF's configuration and binding is lost",
+                                tuple(uses)))
+    for vm, vfs in sorted(vms.items()):
+        sp.impact.append(Impact("stop-vm", vm, tuple(vfs), "its VFs are destroyed: stop it (or detach them) first"))
+
+
+def _check(inv: Inventory, state: DesiredState, matched: list[Matched], counts: dict[str, tuple[int, int]]) -> None:
+    """What the file alone cannot tell: the host's limits and the other VFs' MACs."""
+    src = state.source
+    params: dict[str, tuple[int, str]] = {}
+    for m in matched:
+        e, pf = m.entry, m.pf
+        now, after = counts[m.key]
+        if isinstance(pf, PciDevice):
+            total = pf.sriov.totalvfs if pf.sriov else None
+            if e.total_vfs is not None and total is not None and e.total_vfs > total:
+                raise StateError(src, f"{e.path}.total-vfs", f"{m.label} has sriov_totalvfs {total}", e.total_vfs)
+            if total is None and e.total_vfs:
+                raise StateError(src, f"{e.path}.total-vfs", f"{m.label} exposes no sriov_totalvfs (no driver with "
+                                 "SR-IOV support bound)", e.total_vfs)
+            if e.create == "module-param" and after != now:
+                if pf.driver not in MODULE_PARAMS:
+                    raise StateError(src, f"{e.path}.create", f"{pf.driver or 'no driver'} has no VF-count module "
+                                     "parameter sriovctl knows", "module-param", hint="use create: sysfs")
+                prior = params.setdefault(pf.driver, (after, e.path))
+                if prior[0] != after:
+                    raise StateError(src, f"{e.path}.total-vfs", f"{pf.driver}'s {MODULE_PARAMS[pf.driver]} is one "
+                                     f"value for every port: {prior[1]} asks for {prior[0]}", after)
+        elif e.create == "module-param":
+            raise StateError(src, f"{e.path}.create", f"{m.label} is not a PCI device", "module-param")
+        for v in e.vfs or ():
+            for i in v.ids:
+                if i >= after:
+                    why = "externally managed: its VF count is" if e.externally_managed else "the PF will have"
+                    raise StateError(src, f"{v.path}.id", f"{why} {after} VFs", i,
+                                     hint="raise total-vfs" if not e.externally_managed else None)
+            if v.driver is not None and isinstance(pf, NetPf):
+                raise StateError(src, f"{v.path}.driver", f"{m.label} is not on PCI: its VFs have no driver", v.driver)
+    _check_macs(inv, state, matched, counts)
+
+
+def _check_macs(inv: Inventory, state: DesiredState, matched: list[Matched], counts: dict[str, tuple[int, int]]) -> None:
+    """A MAC asked for must not be another VF's on this host: one the state does not change, and that is not
+    destroyed by a count change."""
+    asked: dict[str, str] = {}
+    setting: set[tuple[str, int]] = set()
+    for m in matched:
+        for v in m.entry.vfs or ():
+            mac = v.attrs.get("mac")
+            for i in v.ids:
+                if isinstance(mac, str):
+                    setting.add((m.key, i))
+                    if mac != ZERO_MAC:
+                        asked[mac] = f"{v.path}.mac-address"
+        if m.entry.vfs == ():
+            setting.update((m.key, i) for i in range(counts[m.key][1]))
+    if not asked:
+        return
+    recreated = {m.key for m in matched if counts[m.key][0] != counts[m.key][1]}
+    for pf in inv.pfs:
+        if str(pf.address) in recreated:
+            continue
+        for vf in inv.vfs_of(pf):
+            mac = (vf.netlink.mac or "").lower() if vf.netlink else ""
+            if mac in asked and (str(pf.address), vf.vf_index) not in setting:
+                raise StateError(state.source, asked[mac], f"already the MAC of {vf.address} (VF {vf.vf_index} of "
+                                 f"{pf.address}), which this state does not change", mac)
