@@ -515,7 +515,7 @@ class ErrorDocument(TypedDict):
     writes: NotRequired[list[WriteDoc]]
     plan: NotRequired[PlanDoc]
     outcome: NotRequired[OutcomeDoc]
-    state_apply: NotRequired[Annotated["StateOutcomeDoc", Doc("state apply that failed and rolled back (exit 7/8): "
+    state_apply: NotRequired[Annotated[StateOutcomeDoc, Doc("state apply that failed and rolled back (exit 7/8): "
                                                                "what it planned, applied and restored")]]
 
 

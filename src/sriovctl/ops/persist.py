@@ -80,7 +80,8 @@ def status(host: Host | None, destdir: str | None, exe: str | None) -> PersistRe
     stored = os.path.join(root, render.STATE_PATH)
     if os.path.isfile(stored):
         state, _ = read_state_file(stored)
-        text = open(stored, encoding="utf-8", errors="replace").read()
+        with open(stored, encoding="utf-8", errors="replace") as f:
+            text = f.read()
         try:
             run = inst.check_exe(exe) if exe is not None else inst.default_exe()
         except UsageError:

@@ -191,7 +191,7 @@ def _manifest(root: str) -> dict[str, str] | None:
 
 def _drop(root: str, path: str, digest: str, rep: PersistReport) -> None:
     link = path == render.WANTS_LINK
-    now = _current(root, Item(path, link=link and "x" or None, content=None if link else ""))
+    now = _current(root, Item(path, link=(link and "x") or None, content=None if link else ""))
     if now is None:
         return
     if _sha(now) != digest:
