@@ -98,8 +98,6 @@ def cmd_state_apply(ctx: Ctx) -> int:
         ctx.emit_json(ctx.doc(host=host.label, source=a.file, dry_run=host.dry_run, messages=out.messages,
                               writes_log=writes_json(host), **out.to_json()))
         return 0
-    if out.recovered:
-        ctx.err.write(f"note: an interrupted apply's journal found for {', '.join(out.recovered)}: rolling forward\n")
     if host.dry_run and not out.plan.converged:
         ctx.out.write("dry run: nothing was changed; the plan:\n")
         _print_plan(ctx, out.plan.to_json())

@@ -94,6 +94,9 @@ def apply(host: Host, state: DesiredState, digest: str, opts: ApplyOptions,
                 checkpoint[m.key] = kept
         sp = make_plan(host, inv, state, only)
         out = StateOutcome(sp, recovered=recovered)
+        if recovered:
+            out.messages.append(f"an interrupted apply's journal found for {', '.join(recovered)}: rolling forward "
+                                "(its checkpoint is kept to roll back to)")
         if sp.converged:
             for key in checkpoint:  # a killed run that had already got everything there
                 journal.end(host, key)

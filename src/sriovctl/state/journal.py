@@ -37,7 +37,7 @@ def _dir(host: Host) -> str:
 
 
 def _path(host: Host, key: str) -> str:
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in key)  # a PF address or bus-device: plain
+    safe = "".join(c if c.isalnum() or c in "-_.:" else "_" for c in key)  # a PF address or bus-device: plain
     return os.path.join(_dir(host), f"{safe}.json")
 
 

@@ -29,6 +29,10 @@ class Matched:
         return f"{self.pf.address} ({self.pf.netdevs[0].name})" if self.pf.netdevs else str(self.pf.address)
 
 
+def _key(pf: PciDevice | NetPf) -> str:
+    return pf.lock if isinstance(pf, NetPf) else str(pf.address)
+
+
 def select(inv: Inventory, sel: PfSelector) -> PciDevice | NetPf | None:
     """The PF a selector names on this host, or None. ``vendor``+``device``+``index``: the index-th SR-IOV PF
     with those IDs in PCI address order (stable across boots, unlike netdev names)."""
@@ -61,6 +65,6 @@ def match_all(inv: Inventory, state: DesiredState, only: list[PciDevice | NetPf]
         if m.key in owner:
             raise StateError(state.source, entry.path, f"selects the same PF ({m.label}) as {owner[m.key]}")
         owner[m.key] = entry.path
-        if only is None or any(pf is o for o in only):
+        if only is None or m.key in {_key(o) for o in only}:
             out.append(m)
     return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from dataclasses import replace
 
 from sriovctl.host.sim.spec import DeviceSpec, HostSpec
@@ -80,6 +81,8 @@ def build(spec: HostSpec, root: str, spec_text: str) -> SimTree:
     t.put("proc/cpuinfo", "".join(f"processor\t: {i}\nvendor_id\t: {spec.cpu_vendor}\nflags\t\t: {flags}\n\n"
                                   for i in range(2)))
     t.put("proc/sys/kernel/osrelease", spec.kernel_release + "\n")
+    # a new boot id per build: `sim reset` is a reboot (state apply discards a journal from another boot)
+    t.put("proc/sys/kernel/random/boot_id", str(uuid.uuid4()) + "\n")
     if spec.kernel_config:
         t.put(f"boot/config-{spec.kernel_release}",
               "".join(f"{k}={v}\n" for k, v in sorted(spec.kernel_config.items())))
