@@ -22,7 +22,8 @@ def test_committed_schemas_are_what_the_generator_writes() -> None:
     assert not stale, f"run: python -m sriovctl.cli.schemagen --write ({stale})"
     lines = sum(t.count("\n") for t in shipped.values())
     print(f"schemas: {len(shipped)} files, {lines} lines (9,055 before they were generated)")
-    assert lines < 3000
+    # shared objects stay in defs.json: about 130 lines per document (20 documents were 2,880 lines)
+    assert lines < 135 * len(shipped)
 
 
 def _objects(node: Any) -> list[dict[str, Any]]:

@@ -132,6 +132,17 @@ def bus_device_of_netdev(name: str, link: str | None) -> str | None:
     return "/".join([DEVICES_ROOT, *inner])
 
 
+def bus_device_attr(bus: str, device: str, attr: str) -> str:
+    """An attribute of a device on a bus that is not PCI (netdevsim's sriov_numvfs)."""
+    return f"sys/bus/{bus}/devices/{device}/{attr}"
+
+
+def netdev_device_unit_path(name: str) -> str:
+    """The path systemd names a network interface's device unit after (sys-subsystem-net-devices-NAME.device):
+    udev tags network interfaces for systemd under /sys/subsystem/net/devices."""
+    return f"/sys/subsystem/net/devices/{name}"
+
+
 def group_dir(group: object) -> str:
     return f"{IOMMU_GROUPS}/{group}"
 

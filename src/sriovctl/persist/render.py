@@ -41,7 +41,9 @@ def unit_escape_path(path: str) -> str:
 def device_units(state: DesiredState) -> list[str]:
     """The device units of PFs named by netdev (udev tags network interfaces for systemd): the unit waits for
     them. PFs named by PCI address or IDs have no device unit; the udev rule covers a late one."""
-    return [unit_escape_path(f"/sys/subsystem/net/devices/{p.selector.name}") + ".device"
+    from sriovctl.host.sysfs import netdev_device_unit_path
+
+    return [unit_escape_path(netdev_device_unit_path(p.selector.name)) + ".device"
             for p in state.pfs if p.selector.name is not None]
 
 

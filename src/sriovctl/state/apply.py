@@ -207,7 +207,7 @@ def _phase_counts(s: Session, sp: StatePlan, changes: list[Change], opts: ApplyO
             continue
         m = by_key[c.target]
         if isinstance(m.pf, NetPf):
-            rel = f"sys/bus/{m.pf.bus}/devices/{m.pf.device}/{sysfs.SRIOV_NUMVFS}"
+            rel = sysfs.bus_device_attr(m.pf.bus, m.pf.device, sysfs.SRIOV_NUMVFS)
             write(host, rel, str(c.after), f"{m.label}: sriov_numvfs")
         elif c.kind is ChangeKind.AUTOPROBE:
             write(host, sysfs.device_attr(m.pf.address, sysfs.SRIOV_DRIVERS_AUTOPROBE), "1" if c.after else "0",
