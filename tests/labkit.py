@@ -39,6 +39,9 @@ class Topology:
 TOPOLOGIES: dict[str, Topology] = {
     "default": Topology("default", f"{_IOMMU} {_IGB.format(i=0)}", "intel_iommu=on",
                         description="q35 + intel-iommu (intremap, caching-mode) + one igb"),
+    # default's hardware booted a second time: the state persisted by the default boot (tests/lab/test_state.py)
+    "reboot": Topology("reboot", f"{_IOMMU} {_IGB.format(i=0)}", "intel_iommu=on",
+                       description="default again: a second boot that finds the files `persist install` wrote"),
     "no-iommu": Topology("no-iommu", _IGB.format(i=0), "intel_iommu=off",
                          description="one igb, no IOMMU device, intel_iommu=off"),
     # Each igb on its own root port: on one bus, QEMU would place the second PF's VFs on the first's slots.

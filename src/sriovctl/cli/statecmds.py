@@ -120,7 +120,8 @@ def cmd_state_status(ctx: Ctx) -> int:
     st, digest = read_state_file(path) if path else (None, None)
     doc = status(ctx.open_host(), st, digest)
     rec = doc["record"] or {}
-    bad = st is not None and not doc["in_sync"]
+    # drifted: the host differs from the state; or this state's last apply failed
+    bad = st is not None and (bool(doc["drifted"]) or (bool(doc.get("same_as_applied")) and rec.get("result") != "Succeeded"))
     if ctx.json:
         ctx.emit_json(ctx.doc(host=ctx.open_host().label, source=path, **doc))
         return EX_DRIFTED if bad else 0
