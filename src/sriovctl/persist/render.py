@@ -83,15 +83,20 @@ def render_unit(exe: str, state: DesiredState) -> str:
 
 
 def render_rule(exe: str) -> str:
-    """One rule for every SR-IOV PF's network interface: `state apply` with the PF's PCI address applies only
-    that PF's entries (none: nothing happens). $id is the PCI device matched by SUBSYSTEMS (the PF, not the
-    netdev, whose kernel name may be renamed after this rule matched). VFs' netdevs (no sriov_totalvfs on their
-    device) and switchdev representors (phys_port_name pfNvfM) do not match. RUN, not SYSTEMD_WANTS: it must
-    work where systemd is not PID 1; the PF's lock keeps it from interleaving with the boot unit."""
+    """Every SR-IOV PF's network interface, when it appears: `state apply` with the PF's PCI address applies only
+    that PF's entries (a PF the state does not name: nothing happens). $id is the PCI device SUBSYSTEMS matched
+    (the PF: its netdev may be renamed after this rule matched). A VF's netdev (its device has no
+    sriov_totalvfs) does not match; a switchdev representor (phys_port_name pfNvfM) is skipped by a positive
+    match — udev fails any ATTR match, `!=` included, on an attribute it cannot read, and igb's
+    phys_port_name answers EOPNOTSUPP (seen in the lab: a `!=` test kept the rule from ever firing for igb).
+    RUN, not SYSTEMD_WANTS: it must work where systemd is not PID 1; the PF's lock keeps it from interleaving
+    with the boot unit."""
     return (HEADER
-            + 'ACTION=="add", SUBSYSTEM=="net", SUBSYSTEMS=="pci", TEST=="device/sriov_totalvfs", '
-            + 'ATTR{phys_port_name}!="*vf*", '
-            + f'RUN+="{exe} state apply /{STATE_PATH} $id"\n')
+            + 'ACTION!="add", GOTO="sriovctl_end"\n'
+            + 'SUBSYSTEM!="net", GOTO="sriovctl_end"\n'
+            + 'ATTR{phys_port_name}=="pf*vf*", GOTO="sriovctl_end"\n'
+            + f'SUBSYSTEMS=="pci", TEST=="device/sriov_totalvfs", RUN+="{exe} state apply /{STATE_PATH} $id"\n'
+            + 'LABEL="sriovctl_end"\n')
 
 
 def render_modprobe(state: DesiredState, drivers: dict[int, str]) -> str | None:

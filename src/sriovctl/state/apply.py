@@ -274,8 +274,10 @@ def _verify(s: Session, state: DesiredState, only: list[PciDevice | NetPf] | Non
             out: StateOutcome) -> None:
     """Read the host back until it plans nothing, or the deadline (grows with the VF count) passes."""
     left: list[Change] = []
+    reads = [0]
 
     def converged() -> bool | None:
+        reads[0] += 1
         s.reread()
         sp = make_plan(s.host, s.inv, state, only, scan_users=False)
         left[:] = sp.plan.changes
@@ -288,7 +290,8 @@ def _verify(s: Session, state: DesiredState, only: list[PciDevice | NetPf] | Non
                                 f"{len(left)} differences: {shown}",
                                 hint="a driver that ignores a setting, or another writer (NetworkManager, "
                                      "systemd-networkd, the SR-IOV operator)")
-    out.messages.append(f"verified: the host reads back as the state ({out.plan.vfs} VFs)")
+    out.messages.append(f"verified: the host reads back as the state ({out.plan.vfs} VFs, "
+                        f"{reads[0]} read{'s' if reads[0] > 1 else ''})")
 
 
 def _rollback(s: Session, checkpoint: dict[str, dict[str, Any]], opts: ApplyOptions, out: StateOutcome) -> None:

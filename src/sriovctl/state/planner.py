@@ -131,7 +131,7 @@ def make_plan(host: Host, inv: Inventory, state: DesiredState, only: list[PciDev
 
     matched = match_all(inv, state, only)
     sp = StatePlan(Plan("state-apply", host.label), matched)
-    users = scan(host) if scan_users else None
+    users = _LazyScan(lambda: scan(host)) if scan_users else None  # read only when something is destroyed or taken
     counts = {m.key: target_count(m) for m in matched}
     _check(inv, state, matched, counts)
     vf_attr: list[Change] = []
@@ -181,6 +181,19 @@ def make_plan(host: Host, inv: Inventory, state: DesiredState, only: list[PciDev
                                                 f"rebinding it from {d.driver} to {drv} takes it from its user", uses))
     sp.plan.changes += vf_attr + binds
     return sp
+
+
+class _LazyScan:
+    """Who uses what, scanned on the first question (/proc, libvirt): a plan that destroys nothing and takes no
+    bound VF never asks."""
+
+    def __init__(self, make: Any) -> None:
+        self._make, self._scan = make, None
+
+    def uses(self, d: PciDevice) -> list[Use]:
+        if self._scan is None:
+            self._scan = self._make()
+        return list(self._scan.uses(d))  # type: ignore[attr-defined]
 
 
 def _views(inv: Inventory, m: Matched) -> dict[int, VfNetlink]:
