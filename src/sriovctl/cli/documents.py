@@ -556,6 +556,13 @@ class StateShowDocument(TypedDict):
     state: StateDoc
 
 
+class StateImportDocument(TypedDict):
+    schema_version: SchemaVersion
+    source: list[str]
+    kind: Literal["nmstate", "networkd", "device-plugin"]
+    state: Annotated[dict[str, Json], Doc("the state file's document (docs/state.schema.json)")]
+
+
 class StateValidateDocument(TypedDict):
     schema_version: SchemaVersion
     source: str
@@ -660,6 +667,7 @@ DOCUMENTS: dict[str, tuple[str, type]] = {
     "qemu-args": ("sriovctl qemu args --json", QemuArgsDocument),
     "state-show": ("sriovctl state show --json", StateShowDocument),
     "state-validate": ("sriovctl state validate FILE --json", StateValidateDocument),
+    "state-import": ("sriovctl state import FILE… --json", StateImportDocument),
     "state-plan": ("sriovctl state plan FILE --json", StatePlanDocument),
     "state-apply": ("sriovctl state apply FILE --json", StateApplyDocument),
     "state-status": ("sriovctl state status [FILE] --json", StateStatusDocument),

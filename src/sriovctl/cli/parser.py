@@ -214,6 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
     x = sts.add_parser("validate", help="read and check a state file (schema and values; nothing on the host)")
     x.set_defaults(fn=statecmds.cmd_state_validate)
     x.add_argument("file")
+    x = sts.add_parser("import", help="the SR-IOV part of an nmstate file, systemd-networkd .network/.link files or "
+                                      "a device plugin config.json, as a state file")
+    x.set_defaults(fn=statecmds.cmd_state_import)
+    x.add_argument("files", nargs="+", metavar="FILE")
     x = sts.add_parser("plan", help="the changes `state apply` would make, in order, and their impact")
     x.set_defaults(fn=statecmds.cmd_state_plan)
     x.add_argument("file")

@@ -142,3 +142,14 @@ def cmd_state_status(ctx: Ctx) -> int:
         ctx.out.write(f"interrupted applies (journals): {', '.join(doc['pending_journals'])}: the next apply "
                       "rolls forward\n")
     return EX_DRIFTED if bad else 0
+
+
+def cmd_state_import(ctx: Ctx) -> int:
+    from sriovctl.ops.state import import_files, to_yaml
+
+    kind, doc = import_files(ctx.args.files)
+    if ctx.json:
+        ctx.emit_json(ctx.doc(source=ctx.args.files, kind=kind, state=doc))
+    else:
+        ctx.out.write(f"# imported from {kind}: {' '.join(ctx.args.files)}\n" + to_yaml(doc))
+    return 0

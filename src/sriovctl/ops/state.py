@@ -58,3 +58,12 @@ def to_yaml(doc: dict[str, Any]) -> str:
     import yaml
 
     return str(yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, allow_unicode=False))
+
+
+def import_files(paths: list[str]) -> tuple[str, dict[str, Any]]:
+    """`state import`: other tools' SR-IOV configuration as a state document (read bounded, checked)."""
+    from sriovctl.state.importers import import_files as convert
+    from sriovctl.untrusted import YAML_MAX_BYTES, read_regular, shown
+
+    files = [(p, read_regular(p, YAML_MAX_BYTES + 1, what=shown(p)).decode("utf-8", "replace")) for p in paths]
+    return convert(files)
