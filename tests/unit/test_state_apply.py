@@ -225,3 +225,37 @@ def test_apply_of_only_named_pfs_leaves_the_others(tmp_path: Path) -> None:
     r = cli("--sim", IGB, "state", "apply", _file(tmp_path, {"pfs": [{"name": "enp11s0f1"}]}, "o.yaml"), "0000:0b:00.0")
     assert r.code == 0 and r.out == "no changes\n"
     assert os.environ.get("SRIOVCTL_SIM_DIR")
+
+
+def test_a_vf_that_is_not_assignable_is_refused_before_anything_changes(tmp_path: Path) -> None:
+    sim = "no-acs-switch"
+    root = open_sim(sim).root
+    before = tree_hash(root)
+    f = _file(tmp_path, {"pfs": [{"name": "enp3s0", "vfs": [{"id": 0, "vlan-id": 3}, {"id": 1, "driver": "vfio-pci"}]}]})
+    plan = cli("--sim", sim, "--json", "state", "plan", f).json()
+    assert [i["kind"] for i in plan["impact"]] == ["not-assignable"] and "shares IOMMU group" in plan["impact"][0]["why"]
+    r = cli("--sim", sim, "state", "apply", f)
+    assert r.code == 77 and "not assignable" in r.err and "--force" in r.err, r.err
+    assert tree_hash(root) == before  # not even the VLAN of VF 0
+
+
+def test_a_module_reload_is_refused_while_a_port_carries_the_default_route(tmp_path: Path) -> None:
+    """Reloading igb takes both ports: with the other port carrying the default route, `create: module-param`
+    for the first is refused (77) and the impact names it."""
+    from sriovctl.host.sim.catalog import builtin_text
+
+    spec = builtin_text("igb-82576").replace(
+        "network: {default_route: eno1, addresses: {eno1: [192.0.2.10/24]}, up: [eno1]}",
+        "network: {default_route: enp11s0f1, addresses: {enp11s0f1: [192.0.2.10/24]}, up: [enp11s0f1]}")
+    assert "default_route: enp11s0f1" in spec
+    (tmp_path / "routed.yaml").write_text(spec.replace("name: igb-82576", "name: routed"))
+    assert cli("sim", "create", "routed", "--from", str(tmp_path / "routed.yaml")).code == 0
+    f = _file(tmp_path, {"pfs": [{"name": "enp11s0f0", "total-vfs": 2, "create": "module-param"}]})
+    plan = cli("--sim", "routed", "--json", "state", "plan", f).json()
+    (reload,) = [i for i in plan["impact"] if i["kind"] == "module-reload"]
+    assert any("enp11s0f1 carries the default route" in w for w in reload["who"]), reload
+    root = open_sim("routed").root
+    before = tree_hash(root)
+    r = cli("--sim", "routed", "state", "apply", f)
+    assert r.code == 77 and "default route" in r.err, r.err
+    assert tree_hash(root) == before

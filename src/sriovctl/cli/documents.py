@@ -572,7 +572,7 @@ class StateValidateDocument(TypedDict):
 
 
 class ImpactDoc(TypedDict):
-    kind: Literal["destroys-vfs", "stop-vm", "takes-vf", "module-reload"]
+    kind: Literal["destroys-vfs", "stop-vm", "takes-vf", "module-reload", "not-assignable"]
     target: str
     who: Annotated[list[str], Doc("its users: libvirt domains, QEMU and DPDK processes, netdevs with addresses")]
     why: str

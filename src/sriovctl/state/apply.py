@@ -106,9 +106,10 @@ def apply(host: Host, state: DesiredState, digest: str, opts: ApplyOptions,
         blocking = sp.blocking()
         if blocking and not opts.force:
             first_block = blocking[0]
-            raise InterlockError(f"{first_block.target}: {first_block.why}: refused, in use: "
-                                 f"{'; '.join(first_block.who[:4])}", hint="stop the users first (`state plan` "
-                                 "lists every impact)", remedy="force",
+            what = f"in use: {'; '.join(first_block.who[:4])}" if first_block.who else "not assignable"
+            raise InterlockError(f"{first_block.target}: {first_block.why}: refused, {what}",
+                                 hint="stop the users first (`state plan` lists every impact)" if first_block.who
+                                 else "fix the IOMMU group, or choose another VF", remedy="force",
                                  holders=tuple(u for b in blocking for u in b.uses))
         if host.dry_run:
             out.messages.append(f"would make {len(sp.plan.changes)} changes")

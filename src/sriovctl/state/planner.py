@@ -33,7 +33,7 @@ class Impact:
     """What a change reaches beyond its target: ``kind`` destroys-vfs | stop-vm | takes-vf | module-reload,
     ``target`` what is affected, ``who`` its users, ``why`` the reason in the kernel's or driver's terms."""
 
-    kind: str
+    kind: str  # destroys-vfs | stop-vm | takes-vf | module-reload | not-assignable
     target: str
     who: tuple[str, ...]
     why: str
@@ -57,8 +57,10 @@ class StatePlan:
         return self.plan.empty
 
     def blocking(self) -> list[Impact]:
-        """Impacts that need --force: something in use would be destroyed or taken away."""
-        return [i for i in self.impact if i.who and i.kind in ("destroys-vfs", "takes-vf", "module-reload")]
+        """Impacts that need --force: something in use would be destroyed or taken away, or a VF that is not
+        assignable would go to vfio-pci."""
+        return [i for i in self.impact if (i.who and i.kind in ("destroys-vfs", "takes-vf", "module-reload"))
+                or i.kind == "not-assignable"]
 
     def to_json(self) -> dict[str, JSON]:
         return {**self.plan.to_json(), "converged": self.converged, "impact": [i.to_json() for i in self.impact],
@@ -172,6 +174,10 @@ def make_plan(host: Host, inv: Inventory, state: DesiredState, only: list[PciDev
                 continue
             if not driver_ok(current, drv):
                 target = str(d.address) if d is not None and not fresh else f"{m.key}#{i}"
+                if drv == "vfio-pci" and d is not None and not fresh and d.assignability is not None \
+                        and not d.assignability.assignable:
+                    sp.impact.append(Impact("not-assignable", str(d.address), (), f"a VM cannot own it safely: "
+                                            f"{d.assignability.reason} (see doctor)"))
                 binds.append(Change(ChangeKind.DRIVER, target, current, drv, f"driver {drv} asked for"
                                     + (" (new VF)" if fresh else "")))
                 if d is not None and not fresh and users is not None and d.driver is not None:
@@ -212,6 +218,10 @@ def _plan_count(inv: Inventory, m: Matched, now: int, after: int, sp: StatePlan,
     """A VF-count change: through 0 (sriov_numvfs_store answers EBUSY from N to M), or a module reload."""
     pf = m.pf
     victims = inv.vfs_of(pf) if isinstance(pf, PciDevice) else []
+    if m.entry.create == "module-param" and isinstance(pf, PciDevice):
+        # a reload takes every port of the driver and their VFs (the interface with the default route too)
+        ports = [d for d in inv.devices.values() if d.driver == pf.driver and not d.is_vf]
+        victims = ports + [v for p in ports for v in inv.vfs_of(p)]
     who: list[str] = []
     uses: list[Use] = []
     vms: dict[str, list[str]] = {}
@@ -225,11 +235,11 @@ def _plan_count(inv: Inventory, m: Matched, now: int, after: int, sp: StatePlan,
     if m.entry.create == "module-param" and isinstance(pf, PciDevice):
         module = pf.module or pf.driver or "?"
         param = MODULE_PARAMS.get(pf.driver or "", "max_vfs")
-        ports = sorted(str(d.address) for d in inv.devices.values() if d.driver == pf.driver and not d.is_vf)
+        port_names = sorted(str(d.address) for d in inv.devices.values() if d.driver == pf.driver and not d.is_vf)
         sp.plan.changes.append(Change(ChangeKind.MODULE_RELOAD, module, f"{param}={now}", f"{param}={after}",
                                       f"create: module-param ({module} creates the VFs when it loads)"))
         sp.impact.append(Impact("module-reload", module, tuple(who),
-                                f"reloading {module} resets every port it drives ({', '.join(ports)}) and their VFs; "
+                                f"reloading {module} resets every port it drives ({', '.join(port_names)}) and their VFs; "
                                 "/etc/modprobe.d/sriovctl.conf (persist install) keeps the count at boot", tuple(uses)))
     else:
         if now:
