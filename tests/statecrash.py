@@ -75,11 +75,24 @@ def one_point(state_file: str, k: int, reference: Any) -> dict[str, Any]:
     killed = os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
     again = cli("--sim", SIM, "state", "apply", state_file)
     assert again.code == 0, (k, again.out, again.err)
-    same = shown() == reference
+    now = shown()
     third = cli("--sim", SIM, "state", "apply", state_file)
     writes = len(third.ctx.host.writes) if third.ctx is not None and third.ctx.host is not None else -1
     return {"k": k, "killed": killed, "journal_found": "interrupted apply's journal" in again.out,
-            "identical": same, "then_no_changes": third.out == "no changes\n" and writes == 0}
+            "identical": now == reference, "then_no_changes": third.out == "no changes\n" and writes == 0,
+            "differences": differences(reference, now)}
+
+
+def differences(a: Any, b: Any) -> list[str]:
+    """Where two state documents differ (PF keys and VF entries), for the report of a failed point."""
+    out = []
+    for i, (pa, pb) in enumerate(zip(a["pfs"], b["pfs"], strict=False)):
+        out += [f"pfs[{i}].{k}: {pa.get(k)} != {pb.get(k)}" for k in pa if k != "vfs" and pa.get(k) != pb.get(k)]
+        out += [f"pfs[{i}] vf {va.get('id')}: {va} != {vb}" for va, vb in zip(pa["vfs"], pb["vfs"], strict=False)
+                if va != vb]
+    if len(a["pfs"]) != len(b["pfs"]):
+        out.append(f"{len(a['pfs'])} PFs != {len(b['pfs'])}")
+    return out[:10]
 
 
 def points(total: int, n: int) -> list[int]:
