@@ -30,12 +30,10 @@ def _print(ctx: Ctx, rep: Any, verb: str) -> None:
 
 def cmd_persist_install(ctx: Ctx) -> int:
     from sriovctl.ops.persist import install
-    from sriovctl.ops.state import read_state_file
+    from sriovctl.ops.state import read_state_source
 
     a = ctx.args
-    st, _ = read_state_file(a.file)
-    with open(a.file, encoding="utf-8", errors="replace") as f:  # read_state_file checked size and type
-        text = f.read()
+    st, _, text = read_state_source(a.file)
     host = _host(ctx)
     if host is not None:
         host.dry_run = a.dry_run

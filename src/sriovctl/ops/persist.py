@@ -73,15 +73,13 @@ def uninstall(host: Host | None, destdir: str | None, dry_run: bool) -> PersistR
 
 def status(host: Host | None, destdir: str | None, exe: str | None) -> PersistReport:
     """What is installed; a file is *stale* when rendering the stored state now gives something else."""
-    from sriovctl.ops.state import read_state_file
+    from sriovctl.ops.state import read_state_source
 
     root = _root(host, destdir)
     expected = None
     stored = os.path.join(root, render.STATE_PATH)
     if os.path.isfile(stored):
-        state, _ = read_state_file(stored)
-        with open(stored, encoding="utf-8", errors="replace") as f:
-            text = f.read()
+        state, _, text = read_state_source(stored)
         try:
             run = inst.check_exe(exe) if exe is not None else inst.default_exe()
         except UsageError:

@@ -22,14 +22,20 @@ def show(inv: Inventory, pfs: list[PciDevice | NetPf] | None = None) -> dict[str
     return current_state(inv, pfs)
 
 
-def read_state_file(path: str) -> tuple[DesiredState, str]:
-    """A state file, parsed and checked, and the SHA-256 of its bytes (what the applied record keeps).
-    Bounded: untrusted.read_regular and the YAML loader's limits."""
+def read_state_source(path: str) -> tuple[DesiredState, str, str]:
+    """A state file, parsed and checked; the SHA-256 of its bytes (what the applied record keeps); its text
+    (what `persist install` stores). Bounded: untrusted.read_regular and the YAML loader's limits."""
     from sriovctl.state.journal import file_hash
     from sriovctl.untrusted import YAML_MAX_BYTES, read_regular, shown
 
     raw = read_regular(path, YAML_MAX_BYTES + 1, what=shown(path))
-    return load(raw.decode("utf-8", "replace"), path), file_hash(raw)
+    text = raw.decode("utf-8", "replace")
+    return load(text, path), file_hash(raw), text
+
+
+def read_state_file(path: str) -> tuple[DesiredState, str]:
+    state, digest, _ = read_state_source(path)
+    return state, digest
 
 
 def read_state(path: str) -> DesiredState:

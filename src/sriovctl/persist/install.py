@@ -9,6 +9,7 @@ each file's SHA-256: uninstall removes those, and leaves (and names) a file some
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -45,8 +46,7 @@ class PersistReport:
     files: dict[str, str] = field(default_factory=dict)  # status: path → installed|missing|changed|absent
 
     def to_json(self) -> dict[str, object]:
-        return {"root": self.root, "dry_run": self.dry_run, "written": self.written, "unchanged": self.unchanged,
-                "removed": self.removed, "kept": self.kept, "warnings": self.warnings, "files": self.files}
+        return dataclasses.asdict(self)
 
 
 def _sha(text: str) -> str:
