@@ -39,7 +39,7 @@ class Topology:
 TOPOLOGIES: dict[str, Topology] = {
     "default": Topology("default", f"{_IOMMU} {_IGB.format(i=0)}", "intel_iommu=on",
                         description="q35 + intel-iommu (intremap, caching-mode) + one igb"),
-    # default's hardware booted a second time: the state persisted by the default boot (tests/lab/test_state.py)
+    # default's hardware booted a second time: the state persisted by the default boot (tests/lab/test_desired_state.py)
     "reboot": Topology("reboot", f"{_IOMMU} {_IGB.format(i=0)}", "intel_iommu=on",
                        description="default again: a second boot that finds the files `persist install` wrote"),
     "no-iommu": Topology("no-iommu", _IGB.format(i=0), "intel_iommu=off",
