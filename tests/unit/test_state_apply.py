@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from helpers import cli, hold_vfio, tree_hash, validate
 from sriovctl.host.sim.catalog import open_sim
@@ -259,3 +261,39 @@ def test_a_module_reload_is_refused_while_a_port_carries_the_default_route(tmp_p
     r = cli("--sim", "routed", "state", "apply", f)
     assert r.code == 77 and "default route" in r.err, r.err
     assert tree_hash(root) == before
+
+
+_VF = st.fixed_dictionaries({}, optional={
+    "vlan-id": st.integers(0, 4095), "spoof-check": st.booleans(), "trust": st.booleans(),
+    "driver": st.sampled_from(["vfio-pci", "host", "none", "igbvf"])})
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(total=st.integers(1, 7), data=st.data())
+def test_random_valid_states_apply_and_round_trip_through_state_show(total: int, data: st.DataObject,
+                                                                     tmp_path: Path) -> None:
+    """Any valid state (igb's supported keys): applied, `state show` has every key asked for, and the shown
+    state applied again changes nothing (zero writes)."""
+    ids = data.draw(st.lists(st.integers(0, total - 1), unique=True, max_size=total))
+    vfs = []
+    for i in ids:
+        vf = {"id": i, **data.draw(_VF)}
+        if "vlan-id" in vf and data.draw(st.booleans()):
+            vf["qos"] = data.draw(st.integers(0, 7))
+        if data.draw(st.booleans()):
+            vf["mac-address"] = f"02:00:00:00:{total:02x}:{i:02x}"
+        vfs.append(vf)
+    f = _file(tmp_path, {"pfs": [{"name": "enp11s0f1", "total-vfs": total, "vfs": vfs}]})
+    r = cli("--sim", IGB, "state", "apply", f)
+    assert r.code == 0, (vfs, r.out, r.err)
+    shown = _show(IGB)["pfs"][1]
+    assert shown["total-vfs"] == total
+    got = {v["id"]: v for v in shown["vfs"]}
+    for vf in vfs:
+        for k, v in vf.items():
+            want = {"host": "igbvf"}.get(v, v) if k == "driver" else v
+            assert got[vf["id"]][k] == want, (vf, got[vf["id"]])
+    g = _file(tmp_path, {"pfs": [shown]}, "shown.yaml")
+    again = cli("--sim", IGB, "state", "apply", g)
+    assert again.code == 0 and again.out == "no changes\n", again.out + again.err
+    assert again.ctx is not None and again.ctx.host is not None and again.ctx.host.writes == []
