@@ -578,3 +578,36 @@ def test_files_get_explicit_modes_whatever_the_umask(tmp_path: Path) -> None:
         assert stat.S_IMODE(os.stat(os.path.join(sim_dir(), ".igb-82576.lock")).st_mode) == 0o600
     finally:
         os.umask(old)
+
+
+def test_opening_beneath_a_tree_survives_renames_elsewhere(tmp_path: Path) -> None:
+    """openat2(RESOLVE_BENEATH) answers EAGAIN when any rename on the system runs while it resolves "..": a
+    reader of a simulated host, whose writers rename their state file constantly, must retry, not see an
+    empty directory (CI saw "PF has 0 VFs" from exactly this)."""
+    import threading
+
+    from sriovctl.host.base import Host
+
+    (tmp_path / "devices/pci/dev0").mkdir(parents=True)
+    for i in range(8):
+        (tmp_path / f"devices/pci/dev0/virtfn{i}").write_text("x")
+    (tmp_path / "bus").mkdir()
+    (tmp_path / "bus/dev0").symlink_to("../devices/pci/dev0")
+    stop = threading.Event()
+
+    def renamer() -> None:
+        a, b = tmp_path / "a", tmp_path / "b"
+        a.write_text("1")
+        while not stop.is_set():
+            os.replace(a, b)
+            os.replace(b, a)
+
+    t = threading.Thread(target=renamer)
+    t.start()
+    try:
+        host = Host(root=str(tmp_path))
+        empty = sum(len(host.listdir("bus/dev0")) != 8 for _ in range(3000))
+    finally:
+        stop.set()
+        t.join()
+    assert empty == 0

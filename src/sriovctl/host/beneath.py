@@ -23,6 +23,12 @@ _have_openat2: bool | None = None
 
 _HOW: dict[int, bytes] = {}  # struct open_how per open flags, packed once (this is the inventory's hot path)
 _syscall: Any = None
+# openat2 with RESOLVE_BENEATH answers EAGAIN when any rename on the system ran while it resolved a ".."
+# (fs/namei.c: the global rename_lock seqcount changed, so it cannot prove the walk stayed inside); the man
+# page says to retry. A simulated host's writers rename their state file all the time: unretried, a
+# concurrent reader's listdir came back empty ("PF has 0 VFs", sriov_totalvfs unreadable → exit 69) — seen
+# in CI and in a 100-kill bench run beside the unit suite.
+EAGAIN_RETRIES = 10_000
 
 
 def _openat2(dirfd: int, rel: str, flags: int) -> int:
@@ -32,7 +38,11 @@ def _openat2(dirfd: int, rel: str, flags: int) -> int:
     how = _HOW.get(flags)
     if how is None:
         how = _HOW[flags] = struct.pack("QQQ", flags | os.O_CLOEXEC, 0, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)
-    fd: int = _syscall(_SYS_OPENAT2, dirfd, rel.encode("utf-8", "surrogateescape"), how, 24)
+    path = rel.encode("utf-8", "surrogateescape")
+    for _ in range(EAGAIN_RETRIES):
+        fd: int = _syscall(_SYS_OPENAT2, dirfd, path, how, 24)
+        if fd >= 0 or ctypes.get_errno() != errno.EAGAIN:
+            break
     if fd < 0:
         code = ctypes.get_errno()
         if code == errno.ENOSYS:
