@@ -63,6 +63,7 @@ VF_ATTRS: tuple[VfAttr, ...] = (
            help="let the VF change its MAC, enter promiscuous mode and more"),
 )
 BY_KEY = {a.key: a for a in VF_ATTRS}
+ZERO_MAC = str(BY_KEY["mac"].default)  # no MAC set by the host: what a new VF shows; setting it removes the MAC
 BY_NMSTATE = {a.nmstate: a for a in VF_ATTRS if a.nmstate}
 
 # The kernel's request groups in do_setvfinfo()'s order, and their labels.

@@ -85,7 +85,9 @@ def test_state_show_applied_back_is_a_no_op_with_zero_writes(tmp_path: Path) -> 
 
 
 def test_vfs_empty_list_resets_every_vf_to_defaults(tmp_path: Path) -> None:
-    f = _file(tmp_path, {"pfs": [{"name": "enp11s0f0", "vfs": [{"id": 3, "vlan-id": 9, "trust": True}]}]})
+    f = _file(tmp_path, {"pfs": [{"name": "enp11s0f0", "vfs": [
+        {"id": 3, "vlan-id": 9, "trust": True}, {"id": 4, "mac-address": "02:00:00:00:00:44"},
+        {"id": 5, "mac-address": "02:00:00:00:00:55"}]}]})
     assert cli("--sim", IGB, "state", "apply", f).code == 0
     vf3 = _show(IGB)["pfs"][0]["vfs"][3]
     assert (vf3["vlan-id"], vf3["trust"]) == (9, True)
@@ -94,6 +96,11 @@ def test_vfs_empty_list_resets_every_vf_to_defaults(tmp_path: Path) -> None:
     assert r.code == 0, r.err
     vf3 = _show(IGB)["pfs"][0]["vfs"][3]
     assert (vf3["vlan-id"], vf3["trust"], vf3["spoof-check"]) == (0, False, True)
+    # the MACs the host set are removed (the all-zero MAC sent, as a new VF shows it; found by the random test)
+    assert [v["mac-address"] for v in _show(IGB)["pfs"][0]["vfs"][4:6]] == ["00:00:00:00:00:00"] * 2
+    # asked for by name on the command line, the all-zero MAC stays refused
+    r = cli("--sim", IGB, "vf", "set", "enp11s0f0#4", "--mac", "00:00:00:00:00:00")
+    assert r.code == 64 and "the all-zero address" in r.err, r.err
 
 
 def test_a_failure_midway_rolls_back_to_the_checkpoint(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from sriovctl.attrs import BY_KEY, REQUEST_LABEL, AttrValueError, check_mac, check_value
+from sriovctl.attrs import BY_KEY, REQUEST_LABEL, ZERO_MAC, AttrValueError, check_mac, check_value
 from sriovctl.errors import PartialError, UnavailableError, UsageError
 from sriovctl.host.base import Host, WriteKind
 from sriovctl.host.netlink import Netlink, NetlinkError, VfChange, kernel_order
@@ -37,13 +37,16 @@ class VfSettings:
     def given(self) -> dict[str, object]:
         return {k: v for k in _FIELDS if (v := getattr(self, k)) is not None}
 
-    def validate(self, what: str, count: int) -> None:
-        """The validity rules, checked before anything is written."""
+    def validate(self, what: str, count: int, clear_mac: bool = False) -> None:
+        """The validity rules, checked before anything is written. ``clear_mac``: the all-zero MAC is accepted —
+        it removes the MAC the host set (igb_ndo_set_vf_mac, ice_set_vf_mac take it so), which is what a state
+        asking a VF back to no MAC means; asked for by name on the command line it stays refused."""
         if self.mac is not None:
             if count != 1:
                 raise AttrValueError(what, BY_KEY["mac"], None, f"names one VF, not {count}",
                                      hint="give each VF its own MAC")
-            check_mac(what, self.mac)
+            if not (clear_mac and self.mac == ZERO_MAC):
+                check_mac(what, self.mac)
         given = self.given()
         for key, value in given.items():
             if key != "mac":
@@ -168,11 +171,12 @@ class SetPlan:
     requests: list[VfChange]
 
 
-def plan_set(host: Host, inv: Inventory, settings: list[tuple[VfTarget, VfSettings]]) -> SetPlan:
+def plan_set(host: Host, inv: Inventory, settings: list[tuple[VfTarget, VfSettings]],
+             clear_mac: bool = False) -> SetPlan:
     """Per-VF settings for VFs of one PF → the kernel requests in the kernel's order."""
     for v, st in settings:
-        st.validate(v.address or f"{v.ifname}#{v.vf}", 1)
-    macs = [st.mac.lower() for _, st in settings if st.mac]
+        st.validate(v.address or f"{v.ifname}#{v.vf}", 1, clear_mac)
+    macs = [st.mac.lower() for _, st in settings if st.mac and st.mac != ZERO_MAC]
     if len(set(macs)) != len(macs):
         first = settings[0][0]
         raise UsageError(f"{first.address or first.pf}: the same MAC given to two VFs", hint="give each VF its own MAC")

@@ -246,7 +246,7 @@ def _phase_attrs(s: Session, sp: StatePlan, out: StateOutcome) -> None:
             targets = pci_targets(s.inv, [vfs[i] for i in sorted(per_vf)])
         settings = [(t, VfSettings(**per_vf[t.vf])) for t in targets]  # type: ignore[arg-type]
         try:
-            res = apply_set(s.host, plan_set(s.host, s.inv, settings))
+            res = apply_set(s.host, plan_set(s.host, s.inv, settings, clear_mac=True))
         except PartialError as e:
             if e.outcome is not None:
                 out.applied += e.outcome.applied  # type: ignore[attr-defined]

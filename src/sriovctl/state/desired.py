@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sriovctl.attrs import AttrValueError, ValueKind, VfAttr, check_value
+from sriovctl.attrs import ZERO_MAC, AttrValueError, ValueKind, VfAttr, check_value
 from sriovctl.errors import DataError, SriovctlError
 from sriovctl.pci.address import PciAddress
 from sriovctl.resolve import parse_indices
@@ -28,8 +28,6 @@ from sriovctl.state.keys import (
     VF_KEYS,
 )
 from sriovctl.untrusted import is_netdev_name, is_plain_name, load_yaml, shown
-
-ZERO_MAC = "00:00:00:00:00:00"
 
 
 class StateError(DataError):

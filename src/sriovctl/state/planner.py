@@ -12,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sriovctl.attrs import BY_KEY, defaults
+from sriovctl.attrs import BY_KEY, ZERO_MAC, defaults
 from sriovctl.host.base import Host
 from sriovctl.model import VM_SAFE_DRIVERS, Inventory, NetPf, PciDevice, Use, UseKind, VfNetlink
 from sriovctl.ops.plan import JSON, Change, ChangeKind, Plan
-from sriovctl.state.desired import ZERO_MAC, DesiredState, PfState, StateError
+from sriovctl.state.desired import DesiredState, PfState, StateError
 from sriovctl.state.keys import VF_KEYS
 from sriovctl.state.match import Matched, match_all
 
