@@ -26,19 +26,20 @@ def _root(host: Host | None, destdir: str | None) -> str:
     return host.root
 
 
-def _drivers(host: Host, state: DesiredState) -> dict[int, str]:
-    """Each entry's PF driver on this host (modprobe.d names the module); checks the state against the host."""
+def _on_host(host: Host, state: DesiredState) -> tuple[dict[int, str], set[str]]:
+    """Each entry's PF driver on this host (modprobe.d names the module) and the PFs' netdev names (a second
+    owner's files are looked up by them), from one read of the host; checks the state against the host."""
     from sriovctl.ops.session import Session
     from sriovctl.state.planner import make_plan
 
     s = Session(host)
     sp = make_plan(host, s.inv, state, scan_users=False)
-    out = {}
+    drivers = {}
     for m in sp.matched:
         drv = getattr(m.pf, "driver", None)
         if isinstance(drv, str):
-            out[state.pfs.index(m.entry)] = drv
-    return out
+            drivers[state.pfs.index(m.entry)] = drv
+    return drivers, {n.name for pf in s.inv.pfs for n in pf.netdevs}
 
 
 def install(host: Host | None, destdir: str | None, state: DesiredState, text: str, exe: str | None,
@@ -46,7 +47,11 @@ def install(host: Host | None, destdir: str | None, state: DesiredState, text: s
     """``destdir``: an image tree, the state checked against the schema only (no host to check it against)."""
     root = _root(host, destdir)
     exe = inst.check_exe(exe) if exe is not None else inst.default_exe()
-    drivers = _drivers(host, state) if destdir is None and host is not None else {}
+    drivers: dict[int, str] = {}
+    names = {p.selector.name for p in state.pfs if p.selector.name}
+    if destdir is None and host is not None:
+        drivers, netdevs = _on_host(host, state)
+        names |= netdevs
     items = inst.items(state, text, exe, drivers)
 
     def record(path: str, value: str) -> None:
@@ -54,12 +59,6 @@ def install(host: Host | None, destdir: str | None, state: DesiredState, text: s
             host.record(WriteKind.FILE, path, value)
 
     rep = inst.install(root, items, dry_run, record)
-    names = {p.selector.name for p in state.pfs if p.selector.name}
-    if host is not None and destdir is None:
-        from sriovctl.ops.session import Session
-
-        inv = Session(host).inv
-        names |= {n.name for pf in inv.pfs for n in pf.netdevs}
     rep.warnings += inst.other_owners(root, names)
     if any(p.create == "module-param" for p in state.pfs) and destdir is not None:
         rep.warnings.append(f"create: module-param: /{render.MODPROBE_PATH} needs the PFs' drivers; install it on "

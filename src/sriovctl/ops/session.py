@@ -68,6 +68,10 @@ class Session:
         sriovctl process logged a write since it was read, so the plan is made from what is there now."""
         return self._locked([str(pf)], wait)
 
+    def locked_keys(self, keys: list[str], wait: float) -> contextlib.AbstractContextManager[Inventory]:
+        """The locks of these PF keys (addresses; a PF not on PCI: its NetPf.lock), taken in sorted order."""
+        return self._locked(sorted(set(keys)), wait)
+
     def locked_all(self, devices: list[PciDevice], wait: float) -> contextlib.AbstractContextManager[Inventory]:
         """The locks of every PF these devices belong to, held for the whole operation."""
         return self._locked(sorted({str(pf_of(d)) for d in devices}), wait)

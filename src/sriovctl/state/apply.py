@@ -9,8 +9,6 @@ host gets no write at all (sriovctl's own state directory excepted).
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,13 +64,7 @@ def plan(host: Host, state: DesiredState, only_names: list[str] | None = None) -
 
 
 def _only(s: Session, names: list[str] | None) -> list[PciDevice | NetPf] | None:
-    if names is None:
-        return None
-    out: list[PciDevice | NetPf] = []
-    for n in names:
-        d = s.find_pf(n)
-        out.append(d)
-    return out
+    return None if names is None else [s.find_pf(n) for n in names]
 
 
 def apply(host: Host, state: DesiredState, digest: str, opts: ApplyOptions,
@@ -82,9 +74,9 @@ def apply(host: Host, state: DesiredState, digest: str, opts: ApplyOptions,
     s = Session(host)
     only = _only(s, only_names)
     first = make_plan(host, s.inv, state, only, scan_users=False)
-    keys = sorted({m.key for m in first.matched})
-    with _locks(host, keys, opts.wait):
-        inv = s.reread()
+    # the boot unit and the udev rule can fire together: every PF's lock for the whole run; the inventory is
+    # read again when another sriovctl wrote since
+    with s.locked_keys([m.key for m in first.matched], opts.wait) as inv:
         checkpoint: dict[str, dict[str, Any]] = {}
         recovered = []
         for m in first.matched:
@@ -119,38 +111,26 @@ def apply(host: Host, state: DesiredState, digest: str, opts: ApplyOptions,
                 checkpoint[m.key] = _entry(inv, m)
             journal.begin(host, m.key, checkpoint[m.key], digest)
         start_nl, start_w = _netlink_count(host), len(host.writes)
+        failure: SriovctlError | None = None
         try:
-            _run(s, state, only, opts, out)
+            _run(s, state, only, opts, out, sp)
             _verify(s, state, only, opts, out)
         except SriovctlError as e:
+            failure = e
             out.result, out.error = "Failed", e.message
             _rollback(s, checkpoint, opts, out)
-            out.netlink_requests = _netlink_count(host) - start_nl
-            out.writes = len(host.writes) - start_w
-            _record(host, digest, state, out)
-            for key in checkpoint:
-                journal.end(host, key)
-            raise RolledBackError(f"state apply: {e.message}; "
-                                  + ("the host was restored to its checkpoint" if out.restored else
-                                     "restoring the checkpoint failed too: the host is in between"),
-                                  hint=(e.hint or "").split("; the rest")[0] or None, outcome=out,
-                                  restored=bool(out.restored)) from e
         out.netlink_requests = _netlink_count(host) - start_nl
         out.writes = len(host.writes) - start_w
+        _record(host, digest, state, out)
         for key in checkpoint:
             journal.end(host, key)
-        _record(host, digest, state, out)
+        if failure is not None:
+            raise RolledBackError(f"state apply: {failure.message}; "
+                                  + ("the host was restored to its checkpoint" if out.restored else
+                                     "restoring the checkpoint failed too: the host is in between"),
+                                  hint=(failure.hint or "").split("; the rest")[0] or None, outcome=out,
+                                  restored=bool(out.restored)) from failure
         return out
-
-
-@contextlib.contextmanager
-def _locks(host: Host, keys: list[str], wait: float) -> Iterator[None]:
-    """Every PF's lock, in key order (two runs asking for the same PFs cannot deadlock), for the whole run:
-    the boot unit and the udev rule can fire together."""
-    with contextlib.ExitStack() as stack:
-        for key in keys:
-            stack.enter_context(host.pf_lock(key, wait))
-        yield
 
 
 def _netlink_count(host: Host) -> int:
@@ -175,9 +155,11 @@ def _entry(inv: Inventory, m: Matched) -> dict[str, Any]:
 
 
 def _run(s: Session, state: DesiredState, only: list[PciDevice | NetPf] | None, opts: ApplyOptions,
-         out: StateOutcome) -> None:
+         out: StateOutcome, sp: StatePlan | None = None) -> None:
+    """The phases; ``sp``: the plan already made from the inventory as it is now (made here when None)."""
     host = s.host
-    sp = make_plan(host, s.inv, state, only, scan_users=False)
+    if sp is None:
+        sp = make_plan(host, s.inv, state, only, scan_users=False)
     counts = [c for c in sp.plan.changes if c.kind in (ChangeKind.VF_COUNT, ChangeKind.AUTOPROBE,
                                                         ChangeKind.MODULE_RELOAD)]
     _phase_counts(s, sp, counts, opts, out)
@@ -218,10 +200,12 @@ def _phase_counts(s: Session, sp: StatePlan, changes: list[Change], opts: ApplyO
         out.applied.append(c)
     # each PF's new VFs exist (and are bound, with autoprobe) before their attributes are set
     touched = {c.target for c in changes}
-    for m in sp.matched:
-        if not isinstance(m.pf, PciDevice) or not (m.key in touched or m.pf.module in touched) or not m.entry.total_vfs:
-            continue
-        s.reread()
+    waiting = [m for m in sp.matched if isinstance(m.pf, PciDevice) and (m.key in touched or m.pf.module in touched)
+               and m.entry.total_vfs]
+    if waiting:
+        s.reread()  # once: the PFs as the writes left them (their autoprobe, a module reload's new PF devices)
+    for m in waiting:
+        assert isinstance(m.pf, PciDevice) and m.entry.total_vfs
         pf = s.inv.devices.get(m.pf.address)
         if pf is None or pf.sriov is None:
             raise VerificationError(f"{m.label}: gone after its VF count changed", hint="check dmesg")

@@ -163,30 +163,39 @@ def make_plan(host: Host, inv: Inventory, state: DesiredState, only: list[PciDev
                 vf_attr.append(Change(ChangeKind.VF_ATTR, f"{ifname}#{i}", before, value,
                                       f"{BY_KEY[key].nmstate or key} asked for" + (" (new VF)" if fresh else ""),
                                       attr=key, vf=i))
-            if drv is None:
-                continue
-            d = vf_devs.get(i)
-            current = None if fresh or d is None else d.driver
-            autoprobe = m.entry.drivers_autoprobe if m.entry.drivers_autoprobe is not None else True
-            if fresh and drv == "host" and autoprobe:
-                continue  # a new VF binds its own driver (sriov_drivers_autoprobe)
-            if fresh and drv == "none" and not autoprobe:
-                continue
-            if not driver_ok(current, drv):
-                target = str(d.address) if d is not None and not fresh else f"{m.key}#{i}"
-                if drv == "vfio-pci" and d is not None and not fresh and d.assignability is not None \
-                        and not d.assignability.assignable:
-                    sp.impact.append(Impact("not-assignable", str(d.address), (), f"a VM cannot own it safely: "
-                                            f"{d.assignability.reason} (see doctor)"))
-                binds.append(Change(ChangeKind.DRIVER, target, current, drv, f"driver {drv} asked for"
-                                    + (" (new VF)" if fresh else "")))
-                if d is not None and not fresh and users is not None and d.driver is not None:
-                    uses = tuple(users.uses(d))
-                    if uses:
-                        sp.impact.append(Impact("takes-vf", str(d.address), tuple(map(str, uses)),
-                                                f"rebinding it from {d.driver} to {drv} takes it from its user", uses))
+            if drv is not None:
+                change = _plan_driver(m, i, drv, vf_devs.get(i), fresh, sp, users)
+                if change is not None:
+                    binds.append(change)
     sp.plan.changes += vf_attr + binds
     return sp
+
+
+def _plan_driver(m: Matched, i: int, drv: str, d: PciDevice | None, fresh: bool, sp: StatePlan,
+                 users: Any) -> Change | None:
+    """VF ``i``'s binding change (None: it has it already, or a new VF will); ``d`` is the VF as it is now
+    (``fresh``: the count change re-creates it). Rebinding a VF in use and sending a non-assignable one to
+    vfio-pci are impacts."""
+    autoprobe = m.entry.drivers_autoprobe if m.entry.drivers_autoprobe is not None else True
+    if fresh and ((drv == "host" and autoprobe) or (drv == "none" and not autoprobe)):
+        return None  # a new VF binds its own driver with autoprobe, and stays unbound without
+    now = None if fresh else d
+    current = None if now is None else now.driver
+    if driver_ok(current, drv):
+        return None
+    if now is None:
+        return Change(ChangeKind.DRIVER, f"{m.key}#{i}", current, drv,
+                      f"driver {drv} asked for" + (" (new VF)" if fresh else ""))
+    if drv == "vfio-pci" and now.assignability is not None and not now.assignability.assignable:
+        sp.impact.append(Impact("not-assignable", str(now.address), (), f"a VM cannot own it safely: "
+                                f"{now.assignability.reason} (see doctor)"))
+    change = Change(ChangeKind.DRIVER, str(now.address), current, drv, f"driver {drv} asked for")
+    if users is not None and now.driver is not None:
+        uses = tuple(users.uses(now))
+        if uses:
+            sp.impact.append(Impact("takes-vf", str(now.address), tuple(map(str, uses)),
+                                    f"rebinding it from {now.driver} to {drv} takes it from its user", uses))
+    return change
 
 
 class _LazyScan:
