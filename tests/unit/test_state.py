@@ -107,8 +107,8 @@ def test_each_bad_value_is_named_by_its_path(path: str, value: object, message: 
 def test_a_mac_given_twice_and_a_pf_given_twice() -> None:
     doc = copy.deepcopy(BASE)
     doc["pfs"][0]["vfs"][2]["mac-address"] = "02:00:00:00:00:01"
-    with pytest.raises(StateError, match=r"pfs\[0\].vfs\[2\].mac-address: the same MAC as pfs\[0\].vfs\[0\]"):
-        parse(doc, "s")
+    parse(doc, "s")  # a state may describe VFs that share a MAC (the host can hold it); making it is refused by the
+    # planner: tests/unit/test_hardening2.py::test_plan_refuses_making_a_shared_mac
     doc = copy.deepcopy(BASE)
     doc["pfs"].append({"name": "ens2f0"})
     with pytest.raises(StateError, match=r"pfs\[1\]: the same PF as pfs\[0\] \(name ens2f0\)"):

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from sriovctl import safefs
 from sriovctl.errors import BugError, HostIOError, HostPermissionError, ReadOnlyError, UsageError
 from sriovctl.untrusted import plain_name, sanitize_line
 
@@ -85,13 +86,19 @@ class Host:
     run_id: str = field(default_factory=lambda: f"{os.getpid()}-{os.urandom(4).hex()}", repr=False)
 
     # ---- where sriovctl keeps its own state on this host ----
+    def lock_rel(self) -> str:
+        """Per-PF lock files (``/run/sriovctl``: gone at reboot, as the locks are), relative to the root."""
+        return "run/sriovctl"
+
+    def ledger_rel(self) -> str:
+        """Records that outlive a boot: the write log, journals, the applied record (``/var/lib/sriovctl``)."""
+        return "var/lib/sriovctl"
+
     def lock_dir(self) -> str:
-        """Per-PF lock files (``/run/sriovctl``: gone at reboot, as the locks are)."""
-        return os.path.join(self.root, "run/sriovctl")
+        return os.path.join(self.root, self.lock_rel())
 
     def ledger_dir(self) -> str:
-        """Records that outlive a boot: the write log (``/var/lib/sriovctl``)."""
-        return os.path.join(self.root, "var/lib/sriovctl")
+        return os.path.join(self.root, self.ledger_rel())
 
     # ---- the write log ----
     def record(self, kind: WriteKind, target: str, value: str, error: str | None = None) -> WriteRecord:
@@ -112,10 +119,9 @@ class Host:
         if self._log_fd is None:
             # Opened once per Host: in the lab guest (9p root under TCG) an open per write cost ~3 ms, as much as
             # the netlink request it records.
-            try:
-                os.makedirs(self.ledger_dir(), mode=0o755, exist_ok=True)
-                fd = os.open(os.path.join(self.ledger_dir(), "writes.jsonl"),
-                             os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+            try:  # safefs: a planted link, FIFO or device at any component is refused, never followed or opened
+                fd = safefs.open_file(self.root, f"{self.ledger_rel()}/writes.jsonl",
+                                      os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             except OSError:
                 self._log_fd = -1  # the log is a record, not a precondition: a read-only /var must not stop a change
                 return
@@ -127,19 +133,21 @@ class Host:
 
     def ledger_stamp(self) -> tuple[int, int] | None:
         """Changes whenever any sriovctl process logs a write here: (size, mtime) of the write log."""
-        try:
-            st = os.stat(os.path.join(self.ledger_dir(), "writes.jsonl"))
-        except OSError:
-            return None
-        return st.st_size, st.st_mtime_ns
+        return safefs.stamp(self.root, f"{self.ledger_rel()}/writes.jsonl")
 
     def write_log(self) -> list[dict[str, Any]]:
         """The persistent write log (oldest first)."""
         try:
-            with open(os.path.join(self.ledger_dir(), "writes.jsonl"), encoding="utf-8") as f:
-                return [json.loads(line) for line in f if line.strip()]
+            raw = safefs.read(self.root, f"{self.ledger_rel()}/writes.jsonl")
         except OSError:
             return []
+        out = []
+        for line in (raw or b"").decode("utf-8", "replace").split("\n"):
+            with contextlib.suppress(ValueError):
+                doc = json.loads(line)
+                if isinstance(doc, dict):
+                    out.append(doc)
+        return out
 
     # ---- one PF, one writer ----
     @contextlib.contextmanager
@@ -158,11 +166,10 @@ class Host:
         path = os.path.join(self.lock_dir(), f"{address}.lock")
         held = self._locks.get(path)
         if held is None:
-            try:
-                os.makedirs(self.lock_dir(), mode=0o755, exist_ok=True)
-                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            try:  # a link at any component, a FIFO (ftruncate: EINVAL) or a device is refused, not followed
+                fd = safefs.open_file(self.root, f"{self.lock_rel()}/{address}.lock", os.O_RDWR | os.O_CREAT, 0o600)
             except OSError as e:
-                raise HostIOError(f"{address}: cannot open its lock {path}: {e.strerror}",
+                raise HostIOError(f"{address}: cannot open its lock: {getattr(e, 'message', None) or e.strerror}",
                                   hint="sriovctl keeps its PF locks there; check the directory") from None
 
             def take() -> bool | None:

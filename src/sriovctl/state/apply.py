@@ -80,7 +80,7 @@ def apply(host: Host, state: DesiredState, digest: str, opts: ApplyOptions,
         checkpoint: dict[str, dict[str, Any]] = {}
         recovered = []
         for m in first.matched:
-            kept = journal.recover(host, m.key)
+            kept = journal.recover(host, m.key, _belongs(m))
             if kept is not None:
                 recovered.append(m.label)
                 checkpoint[m.key] = kept
@@ -140,18 +140,29 @@ def _netlink_count(host: Host) -> int:
         return 0
 
 
+def _selector_doc(m: Matched) -> dict[str, Any]:
+    sel = m.entry.selector
+    if sel.name is not None:
+        return {"name": sel.name}
+    if sel.pci_address is not None:
+        return {"pci-address": sel.pci_address}
+    return {"vendor": sel.vendor, "device": sel.device, "index": sel.index}
+
+
+def _belongs(m: Matched) -> Any:
+    """A journal's checkpoint is this PF's when it selects the PF the same way this run's entry does."""
+    want = _selector_doc(m)
+    return lambda entry: all(entry.get(k) == v for k, v in want.items()) \
+        and not any(k in entry for k in ("name", "pci-address", "vendor") if k not in want)
+
+
 def _entry(inv: Inventory, m: Matched) -> dict[str, Any]:
     """The checkpoint of one PF: its state document now, with the entry's own selector (the PF is found the
     same way when rolling back)."""
     doc = net_pf(m.pf) if isinstance(m.pf, NetPf) else pci_pf(inv, m.pf)
     for k in ("name", "pci-address"):
         doc.pop(k, None)
-    sel = m.entry.selector
-    if sel.name is not None:
-        return {"name": sel.name, **doc}
-    if sel.pci_address is not None:
-        return {"pci-address": sel.pci_address, **doc}
-    return {"vendor": sel.vendor, "device": sel.device, "index": sel.index, **doc}
+    return {**_selector_doc(m), **doc}
 
 
 def _run(s: Session, state: DesiredState, only: list[PciDevice | NetPf] | None, opts: ApplyOptions,
@@ -280,11 +291,13 @@ def _verify(s: Session, state: DesiredState, only: list[PciDevice | NetPf] | Non
 
 
 def _rollback(s: Session, checkpoint: dict[str, dict[str, Any]], opts: ApplyOptions, out: StateOutcome) -> None:
-    """Apply the checkpoint as a state (the same phases), then verify it."""
+    """Apply the checkpoint as a state (the same phases), then verify it. A checkpoint that cannot be read as a
+    state (a journal damaged on disk) ends as a failed restore (exit 8, the journal removed, a Failed record),
+    never as a bad-input error that leaves the partial change behind unrecorded."""
     out.rolled_back = True
-    back = parse({"pfs": list(checkpoint.values())}, "checkpoint")
     undo = StateOutcome(out.plan)
     try:
+        back = parse({"pfs": list(checkpoint.values())}, "checkpoint")
         s.reread()
         _run(s, back, None, opts, undo)
         _verify(s, back, None, opts, undo)

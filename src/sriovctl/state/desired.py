@@ -96,6 +96,9 @@ def load(text: str, source: str) -> DesiredState:
 
 
 def parse(data: Any, source: str) -> DesiredState:
+    """A state document checked value by value. Two VFs with one MAC are not refused here: a state describes
+    a host, and a host can hold that (`vf set --force`; `state show` must read back); the planner refuses to
+    *make* such a pair (planner._check_macs)."""
     r = _Reader(source)
     if data is None:
         data = {}
@@ -113,14 +116,6 @@ def parse(data: Any, source: str) -> DesiredState:
         if p.selector in seen:
             raise StateError(source, p.path, f"the same PF as {seen[p.selector]} ({p.selector})")
         seen[p.selector] = p.path
-    macs: dict[str, str] = {}
-    for p in pfs:
-        for v in p.vfs or ():
-            mac = v.attrs.get("mac")
-            if isinstance(mac, str) and mac != ZERO_MAC:
-                if mac in macs:
-                    raise StateError(source, f"{v.path}.mac-address", f"the same MAC as {macs[mac]}", mac)
-                macs[mac] = f"{v.path}.mac-address"
     return DesiredState(source, pfs)
 
 

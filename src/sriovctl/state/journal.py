@@ -13,8 +13,10 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
+from sriovctl import safefs
 from sriovctl.host.base import Host
 
 JOURNAL_DIR = "state-journal"
@@ -33,71 +35,67 @@ def file_hash(data: bytes) -> str:
 
 
 def _dir(host: Host) -> str:
-    return os.path.join(host.ledger_dir(), JOURNAL_DIR)
+    return f"{host.ledger_rel()}/{JOURNAL_DIR}"
+
+
+def _name(key: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_.:" else "_" for c in key) + ".json"  # an address: plain
 
 
 def _path(host: Host, key: str) -> str:
-    safe = "".join(c if c.isalnum() or c in "-_.:" else "_" for c in key)  # a PF address or bus-device: plain
-    return os.path.join(_dir(host), f"{safe}.json")
+    return f"{_dir(host)}/{_name(key)}"
 
 
-def _write_atomic(path: str, doc: object) -> None:
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(doc, f, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def _write_atomic(host: Host, rel: str, doc: object) -> None:
+    # safefs: no link followed at any component (a planted state-journal → /etc), a FIFO replaced, not opened
+    safefs.write_atomic(host.root, rel, json.dumps(doc, sort_keys=True).encode(), mode=0o600, dir_mode=0o700)
 
 
-def _read(path: str) -> dict[str, Any] | None:
+def _read(host: Host, rel: str) -> dict[str, Any] | None:
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
+        data = safefs.read(host.root, rel, MAX_JOURNAL_BYTES)
+    except OSError:  # too large, or not a regular file: not one of ours
         return None
-    with os.fdopen(fd, "rb") as f:
-        data = f.read(MAX_JOURNAL_BYTES + 1)
-    if len(data) > MAX_JOURNAL_BYTES:
+    if data is None:
         return None
     try:
         doc = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return doc if isinstance(doc, dict) else None
 
 
-def recover(host: Host, key: str) -> dict[str, Any] | None:
-    """The checkpoint entry an interrupted run left for PF ``key`` in this boot (None: none, or from another boot
-    — then discarded). Call under the PF's lock."""
+def recover(host: Host, key: str, belongs: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any] | None:
+    """The checkpoint entry an interrupted run left for PF ``key`` in this boot (None: none, from another boot,
+    or not this PF's — then discarded). A journal is trusted only as far as it proves it belongs here: it must
+    name ``key`` (the lock it was written under) and ``belongs(checkpoint)`` must accept its entry (the same PF
+    selector): a journal naming another PF would make the rollback change a PF whose lock is not held. Call
+    under the PF's lock."""
     path = _path(host, key)
-    doc = _read(path)
-    if doc is None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)  # unreadable or cut short: no checkpoint to keep
+    doc = _read(host, path)
+    entry = doc.get("checkpoint") if doc is not None else None
+    if (doc is None or doc.get("boot_id") != boot_id(host) or doc.get("key") != key or not isinstance(entry, dict)
+            or (belongs is not None and not belongs(entry))):
+        with contextlib.suppress(OSError):
+            safefs.unlink(host.root, path)  # unreadable, cut short, another boot's or another PF's: nothing to keep
         return None
-    if doc.get("boot_id") != boot_id(host):
-        os.unlink(path)
-        return None
-    entry = doc.get("checkpoint")
-    return entry if isinstance(entry, dict) else None
+    return entry
 
 
 def begin(host: Host, key: str, checkpoint: dict[str, Any], desired_hash: str) -> None:
-    _write_atomic(_path(host, key), {"pid": os.getpid(), "boot_id": boot_id(host), "started": time.time(),
-                                     "desired": desired_hash, "checkpoint": checkpoint})
+    _write_atomic(host, _path(host, key), {"pid": os.getpid(), "boot_id": boot_id(host), "started": time.time(),
+                                           "key": key, "desired": desired_hash, "checkpoint": checkpoint})
 
 
 def end(host: Host, key: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(_path(host, key))
+    with contextlib.suppress(OSError):
+        safefs.unlink(host.root, _path(host, key))
 
 
 def pending(host: Host) -> list[str]:
     """The journals on disk (PF keys): runs that were killed, or are running now."""
     try:
-        return sorted(n[:-5] for n in os.listdir(_dir(host)) if n.endswith(".json"))
+        return sorted(n[:-5] for n in safefs.listdir(host.root, _dir(host)) if n.endswith(".json"))
     except OSError:
         return []
 
@@ -105,9 +103,9 @@ def pending(host: Host) -> list[str]:
 def save_record(host: Host, record: dict[str, Any]) -> None:
     """The last run's result (Succeeded|Failed, the error, the state's hash): what `state status` compares."""
     with contextlib.suppress(OSError):  # a record, not a precondition (a read-only /var must not fail the apply)
-        _write_atomic(os.path.join(host.ledger_dir(), RECORD), {**record, "time": time.time(),
+        _write_atomic(host, f"{host.ledger_rel()}/{RECORD}", {**record, "time": time.time(),
                                                                  "boot_id": boot_id(host)})
 
 
 def load_record(host: Host) -> dict[str, Any] | None:
-    return _read(os.path.join(host.ledger_dir(), RECORD))
+    return _read(host, f"{host.ledger_rel()}/{RECORD}")

@@ -318,9 +318,10 @@ def _check_macs(inv: Inventory, state: DesiredState, matched: list[Matched], cou
                         asked[mac] = f"{v.path}.mac-address"
         if m.entry.vfs == ():
             setting.update((m.key, i) for i in range(counts[m.key][1]))
+    recreated = {m.key for m in matched if counts[m.key][0] != counts[m.key][1]}
+    _check_shared_macs(inv, state, matched, recreated)
     if not asked:
         return
-    recreated = {m.key for m in matched if counts[m.key][0] != counts[m.key][1]}
     for pf in inv.pfs:
         if str(pf.address) in recreated:
             continue
@@ -329,3 +330,29 @@ def _check_macs(inv: Inventory, state: DesiredState, matched: list[Matched], cou
             if mac in asked and (str(pf.address), vf.vf_index) not in setting:
                 raise StateError(state.source, asked[mac], f"already the MAC of {vf.address} (VF {vf.vf_index} of "
                                  f"{pf.address}), which this state does not change", mac)
+
+
+def _current_macs(inv: Inventory, m: Matched) -> dict[int, str]:
+    if isinstance(m.pf, NetPf):
+        return {v.vf: (v.mac or ZERO_MAC).lower() for v in m.pf.vfs}
+    return {v.vf_index: ((v.netlink.mac if v.netlink else None) or ZERO_MAC).lower() for v in inv.vfs_of(m.pf)}
+
+
+def _check_shared_macs(inv: Inventory, state: DesiredState, matched: list[Matched], recreated: set[str]) -> None:
+    """One MAC asked for two VFs is refused when it would be *made* so (a VF changes to it); a state that only
+    describes VFs that already share it (the host as `state show` prints it, a checkpoint) is not."""
+    holders: dict[str, list[tuple[Matched, str, int]]] = {}
+    for m in matched:
+        for v in m.entry.vfs or ():
+            mac = v.attrs.get("mac")
+            if isinstance(mac, str) and mac != ZERO_MAC:
+                holders.setdefault(mac, []).extend((m, f"{v.path}.mac-address", i) for i in v.ids)
+    for mac, hs in holders.items():
+        if len(hs) < 2:
+            continue
+        for m, path, i in hs:
+            now = None if m.key in recreated else _current_macs(inv, m).get(i)
+            if now != mac:
+                other = next(p for _, p, _ in hs if p != path) if any(p != path for _, p, _ in hs) else path
+                raise StateError(state.source, path, f"the same MAC as {other}", mac,
+                                 hint="give each VF its own MAC")

@@ -51,12 +51,12 @@ class SimHost(Host):
         if self.tree is None:
             self.tree = SimTree(self.root)
 
-    def lock_dir(self) -> str:
+    def lock_rel(self) -> str:
         """sriovctl's own state for a simulated host lives in its directory (``state/``), beside the tree."""
-        return os.path.join(self.root, "state")
+        return "state"
 
-    def ledger_dir(self) -> str:
-        return os.path.join(self.root, "state")
+    def ledger_rel(self) -> str:
+        return "state"
 
     def _make_netlink(self) -> Netlink:
         return SimNetlink(self.tree)
