@@ -179,14 +179,15 @@ def test_hostile_files_are_refused_cleanly(tmp_path: Path) -> None:
 
 def test_json_is_read_fast_and_as_yaml_reads_it(tmp_path: Path) -> None:
     """A JSON state file takes json's path (a 1,024-VF file: 0.5 ms, not PyYAML's 200 ms); whatever json refuses
-    (a key twice, NaN, YAML flow style) is read as YAML, as before; deep nesting is refused either way."""
+    (a key twice, NaN, YAML flow style) is read by the strict YAML reader; deep nesting is refused either way."""
     from sriovctl.errors import DataError
     from sriovctl.untrusted import load_yaml
 
     doc = copy.deepcopy(BASE)
     assert load_yaml(json.dumps(doc), "s") == yaml.safe_load(json.dumps(doc)) == doc
-    assert load_yaml('{"a": 1, "a": 2}', "s") == {"a": 2}  # YAML's rule (the last), as before
-    assert load_yaml('{"a": NaN}', "s") == yaml.safe_load('{"a": NaN}')
+    with pytest.raises(DataError, match=r"^s: a: a key given twice \(lines 1 and 1\)"):
+        load_yaml('{"a": 1, "a": 2}', "s")  # issue 18: refused with its path, not "the last wins"
+    assert load_yaml('{"a": NaN}', "s") == {"a": "NaN"}  # YAML 1.2 core: only .nan is a number
     assert load_yaml("{pfs: [{name: eth0}]}", "s") == {"pfs": [{"name": "eth0"}]}
     for deep in ("[" * 5000 + "]" * 5000, '{"a":' * 70 + "1" + "}" * 70):
         with pytest.raises(DataError, match="nested"):

@@ -113,12 +113,12 @@ def test_device_plugin_ranges(tmp_path: Path) -> None:
      "nm.yaml: interfaces[0].name: not a network interface name"),
     ("a.network", NETWORK.replace("Trust=true", "Trust=maybe"), "[SR-IOV] (line 17) Trust: must be a boolean"),
     ("a.network", NETWORK.replace("Name=enp11s0f0", "Name=enp*"), "[Match]: needs exactly one interface name"),
-    ("a.network", NETWORK.replace("VLANId=5", "VLANId=9000"), "vlan-id: must be 0..4095, got 9000"),
+    ("a.network", NETWORK.replace("VLANId=5", "VLANId=9000"), "a.network: [SR-IOV] (line 10) VLANId: must be 0..4095, got 9000"),
     ("a.network", NETWORK.replace("[SR-IOV]\nVirtualFunction=1", "[SR-IOV]\nPromisc=1"), "Promisc: unknown key"),
     ("c.json", json.dumps({"resourceList": [{"selectors": {"pfNames": ["../x#0"]}}]}),
      "c.json: resourceList[0].selectors.pfNames[0]: not PF or PF#RANGE"),
     ("c.json", json.dumps({"resourceList": [{"selectors": {"pfNames": ["enp1#0-x"], "drivers": ["vfio-pci"]}}]}),
-     "resourceList[0].selectors.pfNames[0].vfs[0].id"),
+     "c.json: resourceList[0].selectors.pfNames[0].id"),
 ])
 def test_faults_are_named_in_the_sources_terms(name: str, text: str, message: str, tmp_path: Path) -> None:
     f = tmp_path / name

@@ -72,13 +72,18 @@ def uninstall(host: Host | None, destdir: str | None, dry_run: bool) -> PersistR
 
 def status(host: Host | None, destdir: str | None, exe: str | None) -> PersistReport:
     """What is installed; a file is *stale* when rendering the stored state now gives something else."""
-    from sriovctl.ops.state import read_state_source
+    from sriovctl import safefs
+    from sriovctl.state.desired import load
+    from sriovctl.untrusted import STATE_MAX_BYTES
 
     root = _root(host, destdir)
     expected = None
-    stored = os.path.join(root, render.STATE_PATH)
-    if os.path.isfile(stored):
-        state, _, text = read_state_source(stored)
+    # safefs: the stored state is read without following a link at any component (a planted
+    # etc/sriovctl/state.yaml -> /etc/shadow was read and its first line shown in the error) and never from a FIFO
+    raw = safefs.read(root, render.STATE_PATH, STATE_MAX_BYTES)
+    if raw is not None:
+        text = raw.decode("utf-8", "replace")
+        state = load(raw, safefs.display(root, render.STATE_PATH))
         try:
             run = inst.check_exe(exe) if exe is not None else inst.default_exe()
         except UsageError:

@@ -26,11 +26,11 @@ def read_state_source(path: str) -> tuple[DesiredState, str, str]:
     """A state file, parsed and checked; the SHA-256 of its bytes (what the applied record keeps); its text
     (what `persist install` stores). Bounded: untrusted.read_regular and the YAML loader's limits."""
     from sriovctl.state.journal import file_hash
-    from sriovctl.untrusted import YAML_MAX_BYTES, read_regular, shown
+    from sriovctl.untrusted import STATE_MAX_BYTES, read_regular, shown
 
-    raw = read_regular(path, YAML_MAX_BYTES + 1, what=shown(path))
-    text = raw.decode("utf-8", "replace")
-    return load(text, path), file_hash(raw), text
+    raw = read_regular(path, STATE_MAX_BYTES, what=shown(path))
+    state = load(raw, path)
+    return state, file_hash(raw), raw.decode("utf-8")
 
 
 def read_state_file(path: str) -> tuple[DesiredState, str]:
@@ -69,7 +69,7 @@ def to_yaml(doc: dict[str, Any]) -> str:
 def import_files(paths: list[str]) -> tuple[str, dict[str, Any]]:
     """`state import`: other tools' SR-IOV configuration as a state document (read bounded, checked)."""
     from sriovctl.state.importers import import_files as convert
-    from sriovctl.untrusted import YAML_MAX_BYTES, read_regular, shown
+    from sriovctl.untrusted import STATE_MAX_BYTES, decode_text, read_regular, shown
 
-    files = [(p, read_regular(p, YAML_MAX_BYTES + 1, what=shown(p)).decode("utf-8", "replace")) for p in paths]
+    files = [(p, decode_text(read_regular(p, STATE_MAX_BYTES, what=shown(p)), p, STATE_MAX_BYTES)) for p in paths]
     return convert(files)

@@ -14,10 +14,10 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from sriovctl.errors import HostIOError, UsageError
+from sriovctl import safefs
+from sriovctl.errors import HostIOError, SriovctlError, UsageError
 from sriovctl.persist import render
 from sriovctl.state.desired import DesiredState
 
@@ -78,67 +78,48 @@ def items(state: DesiredState, text: str, exe: str, drivers: dict[int, str]) -> 
     return out
 
 
-@contextlib.contextmanager
-def _parent(root: str, rel: str, create: bool) -> Iterator[tuple[int, str]]:
-    """The directory of ``rel`` under ``root`` as an fd (made when ``create``), entered without following a
-    symlink; the last component's name."""
-    parent, _, base = rel.rpartition("/")
-    dfd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        for part in [p for p in parent.split("/") if p]:
-            if part in (".", ".."):
-                raise HostIOError(f"{rel}: not a plain path")
-            if create:
-                with contextlib.suppress(FileExistsError):
-                    os.mkdir(part, 0o755, dir_fd=dfd)
-            nfd = os.open(part, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
-            os.close(dfd)
-            dfd = nfd
-        yield dfd, base
-    finally:
-        os.close(dfd)
+FILE_MODE = 0o644  # systemd, udev and modprobe read them as other users may: world-readable, root-writable
 
 
 def _current(root: str, it: Item) -> str | None:
-    """What is at the item's path now, in the item's terms (None: nothing, or not what we would put there)."""
+    """What is at the item's path now, in the item's terms (None: nothing, or not what we would put there — a
+    file with another mode than ours counts as different, so install rewrites it and status says changed).
+    Reached through safefs: a link at any directory component, a FIFO, a device or a directory is never
+    followed or opened, and nothing read from such a path is returned."""
+    if it.link is not None:
+        parent, _, base = it.path.rpartition("/")
+        try:
+            with safefs.directory(root, parent) as dfd:
+                return None if dfd is None else f"-> {os.readlink(base, dir_fd=dfd)}"
+        except OSError:
+            return None
     try:
-        with _parent(root, it.path, create=False) as (dfd, base):
-            if it.link is not None:
-                try:
-                    return f"-> {os.readlink(base, dir_fd=dfd)}"
-                except OSError:
-                    return None
-            fd = os.open(base, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
-            with os.fdopen(fd, "rb") as f:
-                return f.read(MAX_FILE).decode("utf-8", "replace")
+        data = safefs.read(root, it.path, MAX_FILE)
     except OSError:
         return None
+    if data is None:
+        return None
+    if safefs.mode_of(root, it.path) != FILE_MODE:
+        return "\x00mode"  # never equal to rendered text
+    return data.decode("utf-8", "replace")
 
 
 def _put(root: str, it: Item) -> None:
-    with _parent(root, it.path, create=True) as (dfd, base):
+    if it.link is None:
+        safefs.write_atomic(root, it.path, (it.content or "").encode(), FILE_MODE, 0o755)
+        return
+    parent, _, base = it.path.rpartition("/")
+    with safefs.directory(root, parent, create=True, mode=0o755) as dfd:
+        assert dfd is not None
         tmp = f".{base}.sriovctl-{os.getpid()}.tmp"
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp, dir_fd=dfd)
-        if it.link is not None:
-            os.symlink(it.link, tmp, dir_fd=dfd)
-        else:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=dfd)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                os.fchmod(f.fileno(), 0o644)
-                f.write(it.content or "")
-                f.flush()
-                os.fsync(f.fileno())
+        os.symlink(it.link, tmp, dir_fd=dfd)
         os.replace(tmp, base, src_dir_fd=dfd, dst_dir_fd=dfd)
 
 
 def _remove(root: str, rel: str) -> bool:
-    try:
-        with _parent(root, rel, create=False) as (dfd, base):
-            os.unlink(base, dir_fd=dfd)
-            return True
-    except FileNotFoundError:
-        return False
+    return safefs.unlink(root, rel)
 
 
 def _shown(it: Item) -> str | None:
@@ -159,6 +140,8 @@ def install(root: str, its: list[Item], dry_run: bool, record: object = None) ->
         if not dry_run:
             try:
                 _put(root, it)
+            except SriovctlError:
+                raise
             except OSError as e:
                 raise HostIOError(f"/{it.path}: cannot write: {e.strerror}", hint="check the directory") from None
             if callable(record):
@@ -248,7 +231,7 @@ def other_owners(root: str, names: set[str]) -> list[str]:
                                  ("etc/NetworkManager/system-connections", ".nmconnection", "[sriov]",
                                   "interface-name=")):
         try:
-            entries = sorted(os.listdir(os.path.join(root, d)))[:1000]
+            entries = safefs.listdir(root, d, 1000)
         except OSError:
             continue
         for e in entries:

@@ -27,7 +27,7 @@ from sriovctl.state.keys import (
     VF_ID,
     VF_KEYS,
 )
-from sriovctl.untrusted import is_netdev_name, is_plain_name, load_yaml, shown
+from sriovctl.untrusted import STATE_LIMITS, is_netdev_name, is_plain_name, load_yaml, shown
 
 
 class StateError(DataError):
@@ -43,6 +43,8 @@ def _as_written(value: object) -> str:
     """A value as the file spells it: numbers and booleans bare (5000, true), text quoted and escaped."""
     if isinstance(value, bool) or value is None:
         return {True: "true", False: "false", None: "null"}[value]
+    if isinstance(value, int) and value.bit_length() > 128:
+        return shown(value)  # str() fails past 4,300 digits; the digits say nothing useful anyway
     if isinstance(value, int | float):
         return str(value)
     return shown(value)
@@ -91,8 +93,9 @@ class DesiredState:
     pfs: tuple[PfState, ...] = field(default=())
 
 
-def load(text: str, source: str) -> DesiredState:
-    return parse(load_yaml(text, source), source)
+def load(text: str | bytes, source: str) -> DesiredState:
+    """A state file's bytes (or text) read by the strict document reader (YAML 1.2, keys unique, bounded)."""
+    return parse(load_yaml(text, source, STATE_LIMITS), source)
 
 
 def parse(data: Any, source: str) -> DesiredState:

@@ -22,5 +22,5 @@ PF_KEYS = ("name", "pci-address", "vendor", "device", "index", "total-vfs", "cre
 CREATE_WAYS = ("sysfs", "module-param")
 
 MAX_PFS = 256
-MAX_VF_ENTRIES = 65536
+MAX_VF_ENTRIES = 16384  # 16 PFs x 1,024 VFs (netdevsim's most); the reader's limits leave room for it in any spelling
 MAX_TOTAL_VFS = 65535  # TotalVFs is 16 bits
