@@ -19,7 +19,8 @@ MAX_VF_INDEX = 0xFFFF
 
 
 def parse_indices(text: str, what: str, limit: int = MAX_VF_INDEX + 1, owner: str = "") -> list[int]:
-    """``3``, ``0-3,5`` → sorted indices. Bounded before anything is expanded: each index < ``limit`` (the PF's
+    """``3``, ``0-3,5``, ``3-5,0`` → indices in the order written, each once (``--macs-from`` hands out MACs in
+    that order: ``#3-5,0`` gives VF 0 the fourth). Bounded before anything is expanded: each index < ``limit`` (the PF's
     VF count when known), at most 256 parts."""
     if not _RANGE.fullmatch(text):
         raise UsageError(f"{shown(what)}: VF index {shown(text)} is not N, N-M or a comma list of those (at most 256)",
@@ -34,7 +35,7 @@ def parse_indices(text: str, what: str, limit: int = MAX_VF_INDEX + 1, owner: st
             raise NoInputError(f"{shown(what)}: {owner}no VF {hi}",
                                hint="enable VFs first" if not limit else f"VF indices run 0..{limit - 1}")
         spans.append((lo, hi))
-    return sorted({i for lo, hi in spans for i in range(lo, hi + 1)})
+    return list(dict.fromkeys(i for lo, hi in spans for i in range(lo, hi + 1)))
 
 
 def resolve_one(inv: Inventory, name: str) -> PciDevice:

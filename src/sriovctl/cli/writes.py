@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sriovctl.cli.context import Ctx
-from sriovctl.errors import UsageError
+from sriovctl.errors import TemporaryError, UsageError
 
 if TYPE_CHECKING:
     from sriovctl.ops.plan import Notice, Outcome
@@ -100,7 +100,15 @@ def cmd_vf_disable(ctx: Ctx) -> int:
 def cmd_vf_set(ctx: Ctx) -> int:
     from dataclasses import replace
 
-    from sriovctl.ops.vfattrs import VfSettings, apply_set, plan_set, sequential_macs, validate_same, vf_targets
+    from sriovctl.ops.vfattrs import (
+        VfSettings,
+        apply_set,
+        plan_set,
+        same_vfs,
+        sequential_macs,
+        validate_same,
+        vf_targets,
+    )
 
     a = ctx.args
     s = ctx.session()
@@ -114,9 +122,10 @@ def cmd_vf_set(ctx: Ctx) -> int:
         macs = None
     validate_same(targets, settings, macs=macs is not None)
     with s.locked(targets[0].lock, a.wait) as inv:
-        fresh = vf_targets(inv, a.devices)
+        fresh = same_vfs(targets, vf_targets(inv, a.devices))
         per_vf = [replace(settings, mac=m) for m in macs] if macs else [settings] * len(fresh)
-        return report(ctx, s.host, apply_set(s.host, plan_set(s.host, inv, list(zip(fresh, per_vf, strict=True)))))
+        return report(ctx, s.host, apply_set(s.host, plan_set(s.host, inv, list(zip(fresh, per_vf, strict=True)),
+                                                              force=a.force)))
 
 
 def _per_device(ctx: Ctx, unbinding: bool) -> int:
@@ -129,7 +138,11 @@ def _per_device(ctx: Ctx, unbinding: bool) -> int:
     devices = s.find_all(a.device)
     with s.locked_all(devices, a.wait) as inv:  # one lock per PF for the whole range: no writer in between
         for d in devices:
-            fresh = inv.devices[d.address]
+            fresh = inv.devices.get(d.address)
+            if fresh is None or fresh.is_vf != d.is_vf or fresh.physfn != d.physfn:
+                # destroyed (or re-created under another PF) by another sriovctl while this waited for the lock
+                raise TemporaryError(f"{d.address}: gone or changed while this waited for its PF's lock",
+                                     hint="check the PF's VFs, then run it again")
             outcomes.append(unbind(s.host, inv, fresh, opts) if unbinding else bind(s.host, inv, fresh, a.driver, opts))
     return report(ctx, s.host, outcomes)
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from sriovctl.attrs import BY_KEY, REQUEST_LABEL, ZERO_MAC, AttrValueError, check_mac, check_value
-from sriovctl.errors import PartialError, UnavailableError, UsageError
+from sriovctl.errors import InterlockError, PartialError, TemporaryError, UnavailableError, UsageError
 from sriovctl.host.base import Host, WriteKind
 from sriovctl.host.netlink import Netlink, NetlinkError, VfChange, kernel_order
 from sriovctl.model import Inventory, NetPf, PciDevice, VfNetlink
 from sriovctl.ops.guards import device_name
 from sriovctl.ops.kernel import errname
-from sriovctl.ops.plan import JSON, Change, ChangeKind, Outcome, Plan
+from sriovctl.ops.plan import JSON, Change, ChangeKind, Notice, NoticeKind, Outcome, Plan
 
 
 @dataclass(frozen=True)
@@ -171,15 +171,53 @@ class SetPlan:
     requests: list[VfChange]
 
 
+def host_macs(inv: Inventory) -> dict[str, list[tuple[str, int, str]]]:
+    """Every MAC a VF on this host has (the all-zero MAC excepted) → [(its PF's lock key, VF index, name)]."""
+    out: dict[str, list[tuple[str, int, str]]] = {}
+    for pf in inv.pfs:
+        for vf in inv.vfs_of(pf):
+            mac = (vf.netlink.mac or "").lower() if vf.netlink else ""
+            if mac and mac != ZERO_MAC:
+                out.setdefault(mac, []).append((str(pf.address), vf.vf_index, f"{vf.address} (VF {vf.vf_index} of "
+                                                                               f"{pf.address})"))
+    for npf in inv.net_pfs.values():
+        for v in npf.vfs:
+            mac = (v.mac or "").lower()
+            if mac and mac != ZERO_MAC:
+                out.setdefault(mac, []).append((npf.lock, v.vf, f"{npf.name}#{v.vf}"))
+    return out
+
+
+def check_macs_free(inv: Inventory, settings: list[tuple[VfTarget, VfSettings]], force: bool) -> list[str]:
+    """A MAC asked for that another VF on this host keeps is refused (77) — as `state apply` refuses it — since
+    two VFs with one MAC make a state no checkpoint can restore and a LAN no switch can serve. ``force``: a
+    warning instead, returned."""
+    setting = {(v.lock, v.vf) for v, st in settings if st.mac is not None}
+    held = host_macs(inv)
+    for v, st in settings:
+        mac = (st.mac or "").lower()
+        others = [name for lock, idx, name in held.get(mac, []) if (lock, idx) not in setting]
+        if others:
+            what = f"{v.address or f'{v.ifname}#{v.vf}'}: MAC {mac} is already the MAC of {others[0]}"
+            if force:
+                return [f"{what} (--force: two VFs now share it)"]
+            raise InterlockError(f"{what}, which this call does not change", remedy="force",
+                                 hint="give each VF its own MAC, or clear the other VF's first")
+    return []
+
+
 def plan_set(host: Host, inv: Inventory, settings: list[tuple[VfTarget, VfSettings]],
-             clear_mac: bool = False) -> SetPlan:
-    """Per-VF settings for VFs of one PF → the kernel requests in the kernel's order."""
+             clear_mac: bool = False, force: bool = True) -> SetPlan:
+    """Per-VF settings for VFs of one PF → the kernel requests in the kernel's order. ``force=False`` (the
+    command line without --force) refuses a MAC another VF on the host keeps; the desired-state engine checks
+    that itself (and a rollback must restore whatever the host held)."""
     for v, st in settings:
         st.validate(v.address or f"{v.ifname}#{v.vf}", 1, clear_mac)
     macs = [st.mac.lower() for _, st in settings if st.mac and st.mac != ZERO_MAC]
     if len(set(macs)) != len(macs):
         first = settings[0][0]
         raise UsageError(f"{first.address or first.pf}: the same MAC given to two VFs", hint="give each VF its own MAC")
+    warnings = check_macs_free(inv, settings, force) if macs else []
     if len({v.lock for v, _ in settings}) != 1:
         raise UsageError(f"{', '.join(v.address or f'{v.ifname}#{v.vf}' for v, _ in settings[:3])}: "
                          "VFs of one PF per call", hint="use PF#N ranges, e.g. enp11s0f0#0-3")
@@ -196,6 +234,7 @@ def plan_set(host: Host, inv: Inventory, settings: list[tuple[VfTarget, VfSettin
         after: JSON = list(c.value) if isinstance(c.value, tuple) else c.value
         plan.changes.append(Change(ChangeKind.VF_ATTR, f"{ifname}#{c.vf}", current_value(views.get(c.vf), c.attr),
                                    after, f"{REQUEST_LABEL[c.attr]} asked for", attr=c.attr, vf=c.vf))
+    plan.notices += [Notice(NoticeKind.FORCED, w) for w in warnings]
     return SetPlan(plan, first.pf, first.driver, ifname, requests)
 
 
@@ -235,6 +274,15 @@ def vf_targets(inv: Inventory, names: list[str]) -> list[VfTarget]:
     if len({t.lock for t in unique}) != 1:
         raise UsageError(f"{', '.join(names[:3])}: VFs of one PF per call", hint="use PF#N ranges, e.g. enp11s0f0#0-3")
     return unique
+
+
+def same_vfs(before: list[VfTarget], now: list[VfTarget]) -> list[VfTarget]:
+    """The VFs named, resolved again under the PF's lock, must be the ones resolved before it: VFs destroyed
+    and re-created meanwhile (another sriovctl changed the count) are refused, not half-matched (75)."""
+    if [(t.lock, t.vf) for t in before] != [(t.lock, t.vf) for t in now]:
+        raise TemporaryError(f"{before[0].pf}: its VFs changed while this waited for the PF's lock "
+                             f"({len(before)} named before, {len(now)} now)", hint="check the PF, then run it again")
+    return now
 
 
 def apply_set(host: Host, sp: SetPlan) -> Outcome:

@@ -12,11 +12,23 @@ from sriovctl.inuse import Unknown
 from sriovctl.model import Use, UseKind
 from sriovctl.pci.address import PciAddress
 from sriovctl.untrusted import shown
-from sriovctl.virt.xml import pci_source
+from sriovctl.virt.xml import pci_source_strict
 
 
-def _pci_sources(root: ET.Element) -> list[PciAddress]:
-    return [a for a in map(pci_source, root.iter()) if a is not None]
+def _pci_sources(root: ET.Element, where: str, unknown: list[Unknown] | None) -> list[PciAddress]:
+    """The PCI functions a domain holds. An address libvirt accepts and sriovctl cannot read (or out of
+    range) makes every device "maybe in use" (fail closed): ignoring it let a count change destroy the VF."""
+    out = []
+    for el in root.iter():
+        try:
+            a = pci_source_strict(el)
+        except ValueError:
+            if unknown is not None:
+                unknown.append(Unknown(where, "has a hostdev PCI address sriovctl cannot read"))
+            continue
+        if a is not None:
+            out.append(a)
+    return out
 
 
 LIVE_XML_LIMIT = 4 << 20  # a domain's live XML; libvirt's own are tens of KB
@@ -48,7 +60,7 @@ def libvirt_file_users(host: Host, unknown: list[Unknown] | None = None) -> dict
         dom = root.find(".//domain")
         dom = dom if dom is not None else root
         dname = dom.findtext("name") or name.removesuffix(".xml")
-        for addr in _pci_sources(dom):
+        for addr in _pci_sources(dom, where, unknown):
             out.setdefault(addr, []).append(Use(UseKind.LIBVIRT, dname, f"libvirt domain {dname}"))
     return out
 
@@ -83,7 +95,7 @@ def libvirt_api_users(uri: str, unknown: list[Unknown] | None = None) -> dict[Pc
                 if unknown is not None:
                     unknown.append(Unknown(f"libvirt domain {shown(dom.name())}'s XML", f"does not parse ({e})"))
                 continue
-            for addr in _pci_sources(root):
+            for addr in _pci_sources(root, f"libvirt domain {shown(dom.name())}", unknown):
                 out.setdefault(addr, []).append(Use(UseKind.LIBVIRT, dom.name(), f"libvirt domain {dom.name()} ({state})"))
     except libvirt.libvirtError:
         return None

@@ -39,24 +39,62 @@ def _addr_el(parent: ET.Element, a: PciAddress, typed: bool = True) -> ET.Elemen
     return el
 
 
-def parse_address(el: ET.Element | None) -> PciAddress | None:
-    """libvirt's <address type='pci' domain='0x0000' bus='0x0b' slot='0x10' function='0x0'/>; None if absent
-    or malformed."""
+_SPACE = " \t\n\v\f\r"
+
+
+def libvirt_uint(text: str) -> int:
+    """A number as libvirt reads an address attribute: virXMLPropUInt(…, base 0) → virStrToLong_uip →
+    strtoul(base 0): leading blanks, an optional '+', 0x… hex, 0… octal (`bus='013'` is bus 11), else
+    decimal; nothing may follow, nothing negative, at most 32 bits. ValueError otherwise."""
+    t = text.lstrip(_SPACE)
+    t = t[1:] if t[:1] == "+" else t
+    if t[:2] in ("0x", "0X"):
+        digits, base, ok = t[2:], 16, "0123456789abcdefABCDEF"
+    elif t[:1] == "0" and len(t) > 1:
+        digits, base, ok = t[1:], 8, "01234567"
+    else:
+        digits, base, ok = t, 10, "0123456789"
+    if not digits or len(digits) > 12 or any(c not in ok for c in digits):
+        raise ValueError(text)
+    n = int(digits, base)
+    if n > 0xFFFFFFFF:
+        raise ValueError(text)
+    return n
+
+
+def parse_address_strict(el: ET.Element | None) -> PciAddress | None:
+    """libvirt's <address type='pci' domain='0x0000' bus='0x0b' slot='0x10' function='0x0'/> read as libvirt
+    reads it; None if absent; ValueError when libvirt could read it and sriovctl cannot (or it is out of range)."""
     if el is None:
         return None
+    return PciAddress(libvirt_uint(el.get("domain", "0")), libvirt_uint(el.get("bus", "0")),
+                      libvirt_uint(el.get("slot", "0")), libvirt_uint(el.get("function", "0")))
+
+
+def parse_address(el: ET.Element | None) -> PciAddress | None:
+    """parse_address_strict, with a malformed address as None (where an address is only shown)."""
     try:
-        return PciAddress(int(el.get("domain", "0"), 0), int(el.get("bus", "0"), 0), int(el.get("slot", "0"), 0),
-                          int(el.get("function", "0"), 0))
+        return parse_address_strict(el)
     except ValueError:
         return None
 
 
+def is_pci_source(el: ET.Element) -> bool:
+    """<hostdev type='pci'> (or without a type), <interface type='hostdev'>, or the <actual type='hostdev'> that
+    libvirt's status XML records for an interface from a hostdev network."""
+    if el.tag == "hostdev":
+        return el.get("type", "pci") == "pci"
+    return el.tag in ("interface", "actual") and el.get("type") == "hostdev"
+
+
 def pci_source(el: ET.Element) -> PciAddress | None:
-    """The host PCI function a domain XML element hands to the guest: <hostdev>, <interface type='hostdev'>,
-    or the <actual type='hostdev'> that libvirt's status XML records for an interface from a hostdev network."""
-    if el.tag not in ("hostdev", "interface", "actual") or (el.tag != "hostdev" and el.get("type") != "hostdev"):
-        return None
-    return parse_address(el.find("./source/address"))
+    """The host PCI function a domain XML element hands to the guest (None: not such an element, or an
+    address sriovctl cannot read — the in-use scan uses pci_source_strict and fails closed on that)."""
+    return parse_address(el.find("./source/address")) if is_pci_source(el) else None
+
+
+def pci_source_strict(el: ET.Element) -> PciAddress | None:
+    return parse_address_strict(el.find("./source/address")) if is_pci_source(el) else None
 
 
 def _child(parent: ET.Element, tag: str) -> ET.Element:
