@@ -18,6 +18,13 @@ if TYPE_CHECKING:
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Options are spelled in full: an abbreviation (`--s X` for --sim) slipped past the "given twice" check
+        # of global options and silently chose the host; a later option could also make an old abbreviation
+        # mean something else.
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:
         where = self.prog.removeprefix("sriovctl").strip()
         raise UsageError(f"{where}: {message}" if where else message, hint=f"see `{self.prog} --help`")

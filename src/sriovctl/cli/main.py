@@ -80,7 +80,11 @@ def run(argv: Sequence[str] | None = None, out: Any = None, err: Any = None) -> 
             traceback.print_exc(file=err)
         fail(e.exit_code, *words(e, args))
         return e.exit_code, ctx
-    except SystemExit as e:  # --help, --version; a signal turned into an exit (main)
+    except Terminated as e:  # SIGTERM/SIGHUP (main): one line, or one JSON document, like any other error
+        fail(e.exit_code, f"terminated by {e.name}", "a change in progress is completed or rolled back by the next "
+             "run (state apply keeps a journal)")
+        return e.exit_code, ctx
+    except SystemExit as e:  # --help, --version
         return int(e.code or 0), ctx
     except KeyboardInterrupt:
         fail(130, "interrupted", None)
@@ -137,9 +141,21 @@ def hoist_globals(argv: list[str]) -> list[str]:
     return flags + [x for k, v in values.items() for x in (k, v)] + rest + tail
 
 
+class Terminated(SystemExit):
+    """SIGTERM or SIGHUP: the run ends like Ctrl-C ends it (cleanup — locks released, extracted snapshots removed
+    — still runs, and a SystemExit passes every `except Exception` on the way, so no rollback is half-started);
+    exit 128 + the signal's number (143, 129: docs/EXIT-CODES.md)."""
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        super().__init__(128 + signum)
+        self.exit_code = 128 + signum
+        self.name = signal.Signals(signum).name
+
+
 def _exit_on_signal(signum: int, _frame: Any) -> None:
-    """SIGTERM/SIGHUP end the run like Ctrl-C does: cleanup (atexit: extracted snapshots) still runs."""
-    raise SystemExit(128 + signum)
+    raise Terminated(signum)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

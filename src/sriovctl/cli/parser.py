@@ -31,6 +31,19 @@ def _nonneg_int(v: str) -> int:
     raise argparse.ArgumentTypeError(f"{shown(v)}: not a non-negative number")
 
 
+MAX_WAIT = 86_400.0  # a day: any longer is a typo, and a lock held that long is a stuck host
+
+
+def _seconds(v: str) -> float:
+    """A --wait: ASCII digits with an optional fraction, finite, 0..a day. float() alone takes nan (a wait that
+    never ends, with the lock held), inf, -1, 1_0 and other scripts' digits."""
+    import re
+
+    if not re.fullmatch(r"[0-9]{1,6}(\.[0-9]{1,6})?", v, re.ASCII) or float(v) > MAX_WAIT:
+        raise argparse.ArgumentTypeError(f"{shown(v)}: not a number of seconds (0 to {MAX_WAIT:g}, digits and '.')")
+    return float(v)
+
+
 def _qemu_id(v: str) -> str:
     """A QEMU id (virt/qemu.py QEMU_ID): no ',' or '=' that would add options of its own."""
     from sriovctl.ops.virt import is_qemu_id
@@ -98,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                               "change nothing")
         x.add_argument("--force", action="store_true", help="override the safety interlocks (in use, default route, "
                                                             "not assignable)")
-        x.add_argument("--wait", type=float, default=wait, metavar="SECONDS", help=wait_help)
+        x.add_argument("--wait", type=_seconds, default=wait, metavar="SECONDS", help=wait_help)
         return x
 
     x = writer("enable", writes.cmd_vf_enable, "enable N VFs on a PF (sriov_numvfs), waiting until they have settled", 30.0,
@@ -136,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("mode", choices=["legacy", "switchdev"])
     x.add_argument("--dry-run", action="store_true", help="print the plan and the writes it would make, change nothing")
     x.add_argument("--force", action="store_true", help="override the safety interlocks (VFs in use)")
-    x.add_argument("--wait", type=float, default=10.0, metavar="SECONDS",
+    x.add_argument("--wait", type=_seconds, default=10.0, metavar="SECONDS",
                    help="deadline for another sriovctl's change of this PF to end (its lock)")
 
     vp = sub.add_parser("virt", help="libvirt XML for VFs")
@@ -165,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
         x.add_argument("--connect", default="qemu:///system", metavar="URI")
         x.add_argument("--force", action="store_true")
         x.add_argument("--dry-run", action="store_true", help="print the libvirt operation and the writes, change nothing")
-        x.add_argument("--wait", type=float, default=10.0, metavar="SECONDS",
+        x.add_argument("--wait", type=_seconds, default=10.0, metavar="SECONDS",
                        help="deadline for the VF to be back on its host driver, libvirt's own unplug wait included"
                        if name == "detach" else "deadline for another sriovctl's change of this PF to end")
         if name == "attach":
@@ -201,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
             x.add_argument("--bus", metavar="PORT", type=_qemu_id,
                            help="a free pcie-root-port's id (default: the first free one)")
         else:
-            x.add_argument("--wait", type=float, default=30.0, metavar="SECONDS",
+            x.add_argument("--wait", type=_seconds, default=30.0, metavar="SECONDS",
                            help="deadline for the guest to release it (DEVICE_DELETED)")
             x.add_argument("--keep-vfio", action="store_true", help="leave it on vfio-pci (default: its host driver)")
         x.add_argument("--dry-run", action="store_true", help="print what would be done, change nothing")
@@ -228,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("pfs", nargs="*", metavar="PF", help="only these PFs' entries (what the udev rule runs)")
     x.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     x.add_argument("--force", action="store_true", help="destroy or take VFs that are in use")
-    x.add_argument("--wait", type=float, default=60.0, metavar="SECONDS",
+    x.add_argument("--wait", type=_seconds, default=60.0, metavar="SECONDS",
                    help="deadline for the PFs' locks, for VFs to settle and drivers to bind")
     x = sts.add_parser("status", help="does the host match the state (default /etc/sriovctl/state.yaml), and "
                                       "how did the last apply end")

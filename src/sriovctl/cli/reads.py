@@ -181,7 +181,7 @@ def cmd_doctor(ctx: Ctx) -> int:
     from sriovctl.ops.reads import doctor
 
     s = ctx.session()
-    device = s.find(ctx.args.device) if ctx.args.device else None
+    device = s.find(ctx.args.device) if ctx.args.device is not None else None
     report = doctor(s.host, s.inv, device)
     if ctx.json:
         ctx.emit_json(ctx.doc(host=s.inv.host, worst=report.worst.label,

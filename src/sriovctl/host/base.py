@@ -460,7 +460,8 @@ class Host:
             return ""
         p = self._run(argv)
         if p.returncode != 0:
-            raise HostIOError(f"{' '.join(argv)}: exit {p.returncode}: {(p.stderr or '').strip().splitlines()[-1:] or ''}")
+            last = ((p.stderr or "").strip().splitlines() or [""])[-1]
+            raise HostIOError(f"{' '.join(argv)}: exit {p.returncode}" + (f": {sanitize_line(last[:200])}" if last else ""))
         return p.stdout
 
     def _run(self, argv: list[str]) -> subprocess.CompletedProcess[str]:

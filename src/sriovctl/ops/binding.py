@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sriovctl.errors import SriovctlError, UnavailableError, UsageError, VerificationError
+from sriovctl.errors import HostIOError, NoInputError, SriovctlError, UnavailableError, UsageError, VerificationError
 from sriovctl.host import sysfs
 from sriovctl.host.base import Host, safe_name
 from sriovctl.model import Inventory, PciAddress, PciDevice
@@ -90,7 +90,13 @@ def _addr(inv: Inventory, target: str) -> PciAddress:
 
 
 def _load_module(host: Host, driver: str, out: Outcome) -> None:
-    host.run(["modprobe", driver])
+    try:
+        host.run(["modprobe", driver])
+    except HostIOError as e:
+        if "not found" in e.message:  # modprobe: FATAL: Module X not found in directory /lib/modules/…
+            raise NoInputError(f"driver {driver}: no such module on this host", hint="check the name (lsmod, "
+                               "modinfo)") from None
+        raise
     out.messages.append(f"would load module {driver}" if host.dry_run else f"loaded module {driver}")
     if not host.dry_run and not host.is_dir(sysfs.driver_dir(driver)):
         raise UnavailableError(f"driver {driver}: not registered after modprobe", hint="is the module available?")

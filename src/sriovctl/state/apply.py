@@ -12,7 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sriovctl.errors import InterlockError, PartialError, RolledBackError, SriovctlError, VerificationError
+from sriovctl.errors import (
+    InterlockError,
+    PartialError,
+    RolledBackError,
+    SriovctlError,
+    UsageError,
+    VerificationError,
+)
 from sriovctl.host import sysfs
 from sriovctl.host.base import Host
 from sriovctl.model import Inventory, NetPf, PciDevice
@@ -23,6 +30,7 @@ from sriovctl.state.current import net_pf, pci_pf
 from sriovctl.state.desired import DesiredState, parse
 from sriovctl.state.match import Matched
 from sriovctl.state.planner import MODULE_PARAMS, StatePlan, make_plan
+from sriovctl.untrusted import shown
 
 VERIFY_BASE = 5.0  # seconds to read back a converged host, plus per VF (nmstate grows its verify timeout too)
 VERIFY_PER_VF = 0.02
@@ -64,7 +72,20 @@ def plan(host: Host, state: DesiredState, only_names: list[str] | None = None) -
 
 
 def _only(s: Session, names: list[str] | None) -> list[PciDevice | NetPf] | None:
-    return None if names is None else [s.find_pf(n) for n in names]
+    """The PFs a run is limited to. Each name must be an SR-IOV PF (64): a VF, `PF#N` or another device said
+    "no changes" and exited 0, as if the state had been checked."""
+    if names is None:
+        return None
+    out: list[PciDevice | NetPf] = []
+    for n in names:
+        if "#" in n:
+            raise UsageError(f"{shown(n)}: names VFs; a PF filter names PFs", hint="drop the #N")
+        pf = s.find_pf(n)
+        if isinstance(pf, PciDevice) and (pf.is_vf or pf.sriov is None):
+            raise UsageError(f"{pf.address}: {'a VF' if pf.is_vf else 'not an SR-IOV PF'}, not a PF to limit the "
+                             "state to", hint="name a PF (`sriovctl list` shows them)")
+        out.append(pf)
+    return out
 
 
 def apply(host: Host, state: DesiredState, digest: str, opts: ApplyOptions,
