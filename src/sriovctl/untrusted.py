@@ -210,7 +210,7 @@ def load_yaml(raw: bytes | str, source: str, limits: DocLimits = SPEC_LIMITS) ->
             return data
 
     class Strict(yaml.SafeLoader):
-        yaml_implicit_resolvers: dict[Any, Any] = {}
+        yaml_implicit_resolvers: dict[Any, Any] = {}  # noqa: RUF012 (PyYAML's own class attribute, replaced)
 
         def __init__(self, stream: str) -> None:
             super().__init__(stream)
@@ -289,7 +289,7 @@ def load_yaml(raw: bytes | str, source: str, limits: DocLimits = SPEC_LIMITS) ->
             return node
 
         def construct_yaml_int(self, node: Any) -> int:
-            v = str(self.construct_scalar(node))  # type: ignore[no-untyped-call]
+            v = str(self.construct_scalar(node))
             if len(v) > MAX_INT_CHARS:
                 raise DataError(f"{source}: line {node.start_mark.line + 1}: a number of {len(v)} characters")
             m = re.fullmatch(r"([-+]?)(?:0o([0-7]+)|0x([0-9a-fA-F]+)|([0-9]+))", v)

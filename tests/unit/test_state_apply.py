@@ -203,7 +203,8 @@ def test_a_killed_runs_journal_is_rolled_forward_and_another_boots_discarded(tmp
     jd = _journal_dir()
     jd.mkdir(parents=True)
     boot = host.read_text("proc/sys/kernel/random/boot_id")
-    (jd / "0000:0b:00.0.json").write_text(json.dumps({"pid": 999999, "boot_id": boot, "key": "0000:0b:00.0", "checkpoint": checkpoint}))
+    (jd / "0000:0b:00.0.json").write_text(json.dumps({"pid": 999999, "boot_id": boot, "key": "0000:0b:00.0",
+                                                      "checkpoint": checkpoint}))
     f = _file(tmp_path, {"pfs": [{"name": "enp11s0f0", "vfs": [{"id": 0, "vlan-id": 6}, {"id": 1, "max-tx-rate": 9}]}]})
     st = cli("--sim", IGB, "--json", "state", "status", f).json()
     assert st["pending_journals"] == ["0000:0b:00.0"]

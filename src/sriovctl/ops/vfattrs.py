@@ -177,7 +177,7 @@ def host_macs(inv: Inventory) -> dict[str, list[tuple[str, int, str]]]:
     for pf in inv.pfs:
         for vf in inv.vfs_of(pf):
             mac = (vf.netlink.mac or "").lower() if vf.netlink else ""
-            if mac and mac != ZERO_MAC:
+            if mac and mac != ZERO_MAC and vf.vf_index is not None:
                 out.setdefault(mac, []).append((str(pf.address), vf.vf_index, f"{vf.address} (VF {vf.vf_index} of "
                                                                                f"{pf.address})"))
     for npf in inv.net_pfs.values():

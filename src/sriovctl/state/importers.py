@@ -238,10 +238,10 @@ def from_networkd(files: list[tuple[str, str]]) -> dict[str, Any]:
             vf_origins.setdefault(names[0], []).append(((source, f"[SR-IOV] (line {line})"), origin))
     order = sorted(pfs)
     origins = Origins()
-    for k, n in enumerate(order):
+    for idx, n in enumerate(order):
         origins.pfs.append(where[n])
-        for j, (entry, keys) in enumerate(vf_origins.get(n, [])):
-            origins.vf(k, j, entry, keys)
+        for j, (entry, vf_keys) in enumerate(vf_origins.get(n, [])):
+            origins.vf(idx, j, entry, vf_keys)
     return _checked({"pfs": [pfs[n] for n in order]}, "networkd", origins)
 
 

@@ -335,7 +335,8 @@ def _check_macs(inv: Inventory, state: DesiredState, matched: list[Matched], cou
 def _current_macs(inv: Inventory, m: Matched) -> dict[int, str]:
     if isinstance(m.pf, NetPf):
         return {v.vf: (v.mac or ZERO_MAC).lower() for v in m.pf.vfs}
-    return {v.vf_index: ((v.netlink.mac if v.netlink else None) or ZERO_MAC).lower() for v in inv.vfs_of(m.pf)}
+    return {v.vf_index: ((v.netlink.mac if v.netlink else None) or ZERO_MAC).lower() for v in inv.vfs_of(m.pf)
+            if v.vf_index is not None}
 
 
 def _check_shared_macs(inv: Inventory, state: DesiredState, matched: list[Matched], recreated: set[str]) -> None:
