@@ -94,6 +94,12 @@ class Host:
         """Records that outlive a boot: the write log, journals, the applied record (``/var/lib/sriovctl``)."""
         return "var/lib/sriovctl"
 
+    WRITE_LOG = "writes.jsonl"  # in ledger_rel()
+
+    def lock_file(self, key: str) -> str:
+        """A PF's lock file, relative to the root."""
+        return f"{self.lock_rel()}/{key}.lock"
+
     def lock_dir(self) -> str:
         return os.path.join(self.root, self.lock_rel())
 
@@ -120,7 +126,7 @@ class Host:
             # Opened once per Host: in the lab guest (9p root under TCG) an open per write cost ~3 ms, as much as
             # the netlink request it records.
             try:  # safefs: a planted link, FIFO or device at any component is refused, never followed or opened
-                fd = safefs.open_file(self.root, f"{self.ledger_rel()}/writes.jsonl",
+                fd = safefs.open_file(self.root, f"{self.ledger_rel()}/{self.WRITE_LOG}",
                                       os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             except OSError:
                 self._log_fd = -1  # the log is a record, not a precondition: a read-only /var must not stop a change
@@ -133,12 +139,12 @@ class Host:
 
     def ledger_stamp(self) -> tuple[int, int] | None:
         """Changes whenever any sriovctl process logs a write here: (size, mtime) of the write log."""
-        return safefs.stamp(self.root, f"{self.ledger_rel()}/writes.jsonl")
+        return safefs.stamp(self.root, f"{self.ledger_rel()}/{self.WRITE_LOG}")
 
     def write_log(self) -> list[dict[str, Any]]:
         """The persistent write log (oldest first)."""
         try:
-            raw = safefs.read(self.root, f"{self.ledger_rel()}/writes.jsonl")
+            raw = safefs.read(self.root, f"{self.ledger_rel()}/{self.WRITE_LOG}")
         except OSError:
             return []
         out = []
@@ -167,7 +173,7 @@ class Host:
         held = self._locks.get(path)
         if held is None:
             try:  # a link at any component, a FIFO (ftruncate: EINVAL) or a device is refused, not followed
-                fd = safefs.open_file(self.root, f"{self.lock_rel()}/{address}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+                fd = safefs.open_file(self.root, self.lock_file(str(address)), os.O_RDWR | os.O_CREAT, 0o600)
             except OSError as e:
                 raise HostIOError(f"{address}: cannot open its lock: {getattr(e, 'message', None) or e.strerror}",
                                   hint="sriovctl keeps its PF locks there; check the directory") from None

@@ -222,14 +222,18 @@ def status(root: str, expected: list[Item] | None) -> PersistReport:
     return rep
 
 
+# Configuration of other tools that `persist install` scans for a second owner of a PF's SR-IOV: (directory,
+# file suffix, what marks SR-IOV in it, the key that names the interface).
+OTHER_OWNER_FILES = (("etc/systemd/network", ".network", "[SR-IOV]", "Name="),
+                     ("etc/systemd/network", ".link", "SR-IOVVirtualFunctions=", "OriginalName="),
+                     ("etc/NetworkManager/system-connections", ".nmconnection", "[sriov]", "interface-name="))
+
+
 def other_owners(root: str, names: set[str]) -> list[str]:
     """NetworkManager or systemd-networkd configuring SR-IOV on a PF this state also configures: two owners
     fight (each re-applies its own VF count and attributes). A name we cannot tell is not reported."""
     found = []
-    for d, ext, section, key in (("etc/systemd/network", ".network", "[SR-IOV]", "Name="),
-                                 ("etc/systemd/network", ".link", "SR-IOVVirtualFunctions=", "OriginalName="),
-                                 ("etc/NetworkManager/system-connections", ".nmconnection", "[sriov]",
-                                  "interface-name=")):
+    for d, ext, section, key in OTHER_OWNER_FILES:
         try:
             entries = safefs.listdir(root, d, 1000)
         except OSError:
