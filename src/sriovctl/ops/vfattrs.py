@@ -207,17 +207,18 @@ def check_macs_free(inv: Inventory, settings: list[tuple[VfTarget, VfSettings]],
 
 
 def plan_set(host: Host, inv: Inventory, settings: list[tuple[VfTarget, VfSettings]],
-             clear_mac: bool = False, force: bool = True) -> SetPlan:
-    """Per-VF settings for VFs of one PF → the kernel requests in the kernel's order. ``force=False`` (the
-    command line without --force) refuses a MAC another VF on the host keeps; the desired-state engine checks
-    that itself (and a rollback must restore whatever the host held)."""
+             clear_mac: bool = False, force: bool = False, macs_checked: bool = False) -> SetPlan:
+    """Per-VF settings for VFs of one PF → the kernel requests in the kernel's order. A MAC given to two VFs,
+    or that another VF on the host keeps, is refused (``force``: the second a warning) — unless the caller has
+    judged MACs itself (``macs_checked``: the desired-state planner, whose rollback must put back whatever the
+    host held, shared MACs included)."""
     for v, st in settings:
         st.validate(v.address or f"{v.ifname}#{v.vf}", 1, clear_mac)
     macs = [st.mac.lower() for _, st in settings if st.mac and st.mac != ZERO_MAC]
-    if len(set(macs)) != len(macs):
+    if len(set(macs)) != len(macs) and not macs_checked:
         first = settings[0][0]
         raise UsageError(f"{first.address or first.pf}: the same MAC given to two VFs", hint="give each VF its own MAC")
-    warnings = check_macs_free(inv, settings, force) if macs else []
+    warnings = check_macs_free(inv, settings, force) if macs and not macs_checked else []
     if len({v.lock for v, _ in settings}) != 1:
         raise UsageError(f"{', '.join(v.address or f'{v.ifname}#{v.vf}' for v, _ in settings[:3])}: "
                          "VFs of one PF per call", hint="use PF#N ranges, e.g. enp11s0f0#0-3")

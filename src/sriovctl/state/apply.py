@@ -9,7 +9,7 @@ host gets no write at all (sriovctl's own state directory excepted).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sriovctl.errors import (
@@ -262,7 +262,7 @@ def _phase_attrs(s: Session, sp: StatePlan, out: StateOutcome) -> None:
             targets = pci_targets(s.inv, [vfs[i] for i in sorted(per_vf)])
         settings = [(t, VfSettings(**per_vf[t.vf])) for t in targets]  # type: ignore[arg-type]
         try:
-            res = apply_set(s.host, plan_set(s.host, s.inv, settings, clear_mac=True))
+            res = apply_set(s.host, plan_set(s.host, s.inv, settings, clear_mac=True, macs_checked=True))
         except PartialError as e:
             if e.outcome is not None:
                 out.applied += e.outcome.applied  # type: ignore[attr-defined]
@@ -318,7 +318,7 @@ def _rollback(s: Session, checkpoint: dict[str, dict[str, Any]], opts: ApplyOpti
     out.rolled_back = True
     undo = StateOutcome(out.plan)
     try:
-        back = parse({"pfs": list(checkpoint.values())}, "checkpoint")
+        back = replace(parse({"pfs": list(checkpoint.values())}, "checkpoint"), restore=True)
         s.reread()
         _run(s, back, None, opts, undo)
         _verify(s, back, None, opts, undo)

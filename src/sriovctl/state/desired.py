@@ -91,6 +91,9 @@ class PfState:
 class DesiredState:
     source: str
     pfs: tuple[PfState, ...] = field(default=())
+    # A checkpoint (the host as a run found it) being restored: whatever the host held is put back, so the
+    # planner's policy on MACs (no new shared MAC, none another VF keeps) does not apply to it.
+    restore: bool = False
 
 
 def load(text: str | bytes, source: str) -> DesiredState:

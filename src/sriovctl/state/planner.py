@@ -300,7 +300,8 @@ def _check(inv: Inventory, state: DesiredState, matched: list[Matched], counts: 
                                      hint="raise total-vfs" if not e.externally_managed else None)
             if v.driver is not None and isinstance(pf, NetPf):
                 raise StateError(src, f"{v.path}.driver", f"{m.label} is not on PCI: its VFs have no driver", v.driver)
-    _check_macs(inv, state, matched, counts)
+    if not state.restore:
+        _check_macs(inv, state, matched, counts)
 
 
 def _check_macs(inv: Inventory, state: DesiredState, matched: list[Matched], counts: dict[str, tuple[int, int]]) -> None:
