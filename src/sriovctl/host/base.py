@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sriovctl import safefs
 from sriovctl.errors import BugError, HostIOError, HostPermissionError, ReadOnlyError, UsageError
-from sriovctl.untrusted import plain_name, sanitize_line
+from sriovctl.untrusted import is_plain_name, plain_name, sanitize_line
 
 if TYPE_CHECKING:
     from sriovctl.host.netlink import Netlink
@@ -204,6 +204,32 @@ class Host:
                     os.ftruncate(held[0], 0)
                 fcntl.flock(held[0], fcntl.LOCK_UN)
                 os.close(held[0])
+
+    # ---- drivers ----
+    def driver_available(self, name: str) -> bool | None:
+        """Whether ``modprobe NAME`` + the PCI core can give a device this driver: registered now, loaded, or a
+        module (or built in) of the running kernel per modules.dep / modules.builtin. None: cannot tell (no
+        readable module index: a snapshot, a container) — the caller then lets the bind itself decide."""
+        if not is_plain_name(name):
+            return False
+        if self.exists(f"sys/bus/pci/drivers/{name}") or self.exists(f"sys/module/{name.replace('-', '_')}"):
+            return True
+        release = (self.read_text("proc/sys/kernel/osrelease") or "").strip()
+        if not is_plain_name(release):
+            return None
+        want = name.replace("-", "_")
+        found_index = False
+        for index in ("modules.dep", "modules.builtin"):
+            raw = self.read_bytes(f"lib/modules/{release}/{index}", 16 << 20)
+            if raw is None:
+                continue
+            found_index = True
+            for line in raw.decode("utf-8", "replace").split("\n"):
+                path = line.split(":", 1)[0]
+                base = path.rsplit("/", 1)[-1].split(".ko", 1)[0]
+                if base.replace("-", "_") == want:
+                    return True
+        return False if found_index else None
 
     # ---- netlink ----
     def netlink(self) -> Netlink:

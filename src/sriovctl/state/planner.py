@@ -135,7 +135,7 @@ def make_plan(host: Host, inv: Inventory, state: DesiredState, only: list[PciDev
     sp = StatePlan(Plan("state-apply", host.label), matched)
     users = _LazyScan(lambda: scan(host)) if scan_users else None  # read only when something is destroyed or taken
     counts = {m.key: target_count(m) for m in matched}
-    _check(inv, state, matched, counts)
+    _check(inv, state, matched, counts, host)
     vf_attr: list[Change] = []
     binds: list[Change] = []
     for m in matched:
@@ -268,7 +268,8 @@ def _plan_count(inv: Inventory, m: Matched, now: int, after: int, sp: StatePlan,
         sp.impact.append(Impact("stop-vm", vm, tuple(vfs), "its VFs are destroyed: stop it (or detach them) first"))
 
 
-def _check(inv: Inventory, state: DesiredState, matched: list[Matched], counts: dict[str, tuple[int, int]]) -> None:
+def _check(inv: Inventory, state: DesiredState, matched: list[Matched], counts: dict[str, tuple[int, int]],
+           host: Host | None = None) -> None:
     """What the file alone cannot tell: the host's limits and the other VFs' MACs."""
     src = state.source
     params: dict[str, tuple[int, str]] = {}
@@ -300,6 +301,11 @@ def _check(inv: Inventory, state: DesiredState, matched: list[Matched], counts: 
                                      hint="raise total-vfs" if not e.externally_managed else None)
             if v.driver is not None and isinstance(pf, NetPf):
                 raise StateError(src, f"{v.path}.driver", f"{m.label} is not on PCI: its VFs have no driver", v.driver)
+            if v.driver not in (None, "host", "none") and not state.restore and host is not None \
+                    and host.driver_available(str(v.driver)) is False:
+                raise StateError(src, f"{v.path}.driver", "no such driver on this host (not registered, and no "
+                                 "module of that name for the running kernel)", v.driver,
+                                 hint="check the name (lsmod, modinfo)")
     if not state.restore:
         _check_macs(inv, state, matched, counts)
 

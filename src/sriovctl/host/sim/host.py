@@ -58,6 +58,10 @@ class SimHost(Host):
     def ledger_rel(self) -> str:
         return "state"
 
+    def driver_available(self, name: str) -> bool | None:
+        """The simulated kernel's modprobe knows exactly the drivers it registered (sim/host.py _sim_run)."""
+        return name in self.tree.state.get("drivers", {}) or name.replace("_", "-") in self.tree.state.get("drivers", {})
+
     def _make_netlink(self) -> Netlink:
         return SimNetlink(self.tree)
 
