@@ -303,8 +303,9 @@ def load_yaml(raw: bytes | str, source: str, limits: DocLimits = SPEC_LIMITS) ->
         Strict.add_implicit_resolver(tag, re.compile(regexp), list(first))
     Strict.add_constructor(_INT_TAG, Strict.construct_yaml_int)
 
-    loader = Strict(text)
+    loader: Strict | None = None
     try:
+        loader = Strict(text)  # PyYAML's Reader checks characters here: inside the try (a ReaderError was exit 70)
         data = loader.get_single_data()
         walk_limits(data, source, limits.max_expanded)
         return data
@@ -316,7 +317,8 @@ def load_yaml(raw: bytes | str, source: str, limits: DocLimits = SPEC_LIMITS) ->
     except RecursionError:
         raise DataError(f"{source}: nested too deeply") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 class _NotStrictJson(ValueError):

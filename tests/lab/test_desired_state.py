@@ -133,6 +133,48 @@ def test_a_failure_midway_rolls_back_to_the_same_status(host, pfs) -> None:  # t
 
 
 @pytest.mark.lab("default")
+def test_rollback_restores_shared_and_unknown_macs_and_the_count(host, pfs) -> None:  # type: ignore[no-untyped-def]
+    """Issue 18 on igb: two VFs share a MAC (`vf set --force`; refused without it), a third has a MAC no state
+    names, the state changes the count (4 → 0 → 3) and then fails (igb refuses a minimum rate): exit 7, and
+    the checkpoint — the host as it was, shared MAC included — is what `ip` and `state show` read afterwards."""
+    (pf,) = pfs
+    set_numvfs(host, pf, 4)
+    ifname = pf_netdev(pf)
+    shared, unknown = "52:54:00:5a:02:aa", "52:54:00:5a:02:bb"
+    assert run("vf", "set", f"{ifname}#0", "--mac", shared)[0] == 0
+    code, out, err, _ = run("vf", "set", f"{ifname}#1", "--mac", shared)
+    assert code == 77 and "already the MAC of" in err, out + err
+    code, out, err, _ = run("vf", "set", f"{ifname}#1", "--mac", shared, "--force")
+    assert code == 0, out + err
+    assert run("vf", "set", f"{ifname}#2", "--mac", unknown)[0] == 0
+    code, before, err, _ = run("state", "show", pf, "--json")
+    assert code == 0, err
+    shown = LAB_OUT / "state-shared-macs.yaml"
+    shown.write_text(run("state", "show", pf)[1])
+    assert run("state", "validate", str(shown))[0] == 0  # the host as it is is a valid state
+    f = LAB_OUT / "state-fails-shared.yaml"
+    f.write_text(json.dumps({"pfs": [{"name": ifname, "total-vfs": 3, "vfs": [
+        {"id": 0, "mac-address": "52:54:00:5a:02:cc", "vlan-id": 34}, {"id": 1, "min-tx-rate": 10}]}]}))
+    t0 = time.monotonic()
+    code, out, err, _ = run("state", "apply", str(f), "--json")
+    took = time.monotonic() - t0
+    (LAB_OUT / "state-rollback-shared.json").write_text(out)
+    assert code == 7, out + err
+    doc = json.loads(out)["state_apply"]
+    assert doc["rolled_back"] and doc["restored"] and doc["result"] == "Failed"
+    assert [c["after"] for c in doc["applied"] if c["kind"] == "vf-count"] == [0, 3]
+    code, after, err, _ = run("state", "show", pf, "--json")
+    assert code == 0 and json.loads(after)["state"] == json.loads(before)["state"], after
+    ip = sh("ip", "-d", "link", "show", "dev", ifname)
+    lines = {int(m.group(1)): m.group(0) for m in re.finditer(r"vf (\d+)\s.*", ip)}
+    assert sorted(lines) == [0, 1, 2, 3], ip
+    assert f"link/ether {shared}" in lines[0] and f"link/ether {shared}" in lines[1], ip
+    assert f"link/ether {unknown}" in lines[2], ip
+    (LAB_OUT / "state-rollback-shared.txt").write_text(f"exit {code} in {took:.2f} s\n{ip}")
+    set_numvfs(host, pf, 0)
+
+
+@pytest.mark.lab("default")
 def test_persist_install_and_a_pf_reset_brought_back_by_udev(host, pfs) -> None:  # type: ignore[no-untyped-def]
     (pf,) = pfs
     set_numvfs(host, pf, 0)
