@@ -156,10 +156,10 @@ def test_rollback_restores_shared_and_unknown_macs_and_the_count(host, pfs) -> N
     f.write_text(json.dumps({"pfs": [{"name": ifname, "total-vfs": 3, "vfs": [
         {"id": 0, "mac-address": "52:54:00:5a:02:cc", "vlan-id": 34}, {"id": 1, "min-tx-rate": 10}]}]}))
     t0 = time.monotonic()
-    code, out, err, _ = run("state", "apply", str(f), "--json")
+    applied, out, err, _ = run("state", "apply", str(f), "--json")
     took = time.monotonic() - t0
     (LAB_OUT / "state-rollback-shared.json").write_text(out)
-    assert code == 7, out + err
+    assert applied == 7, out + err
     doc = json.loads(out)["state_apply"]
     assert doc["rolled_back"] and doc["restored"] and doc["result"] == "Failed"
     assert [c["after"] for c in doc["applied"] if c["kind"] == "vf-count"] == [0, 3]
@@ -170,7 +170,7 @@ def test_rollback_restores_shared_and_unknown_macs_and_the_count(host, pfs) -> N
     assert sorted(lines) == [0, 1, 2, 3], ip
     assert f"link/ether {shared}" in lines[0] and f"link/ether {shared}" in lines[1], ip
     assert f"link/ether {unknown}" in lines[2], ip
-    (LAB_OUT / "state-rollback-shared.txt").write_text(f"exit {code} in {took:.2f} s\n{ip}")
+    (LAB_OUT / "state-rollback-shared.txt").write_text(f"state apply: exit {applied} in {took:.2f} s\n{ip}")
     set_numvfs(host, pf, 0)
 
 

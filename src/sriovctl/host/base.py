@@ -212,7 +212,9 @@ class Host:
         readable module index: a snapshot, a container) — the caller then lets the bind itself decide."""
         if not is_plain_name(name):
             return False
-        if self.exists(f"sys/bus/pci/drivers/{name}") or self.exists(f"sys/module/{name.replace('-', '_')}"):
+        from sriovctl.host import sysfs
+
+        if self.exists(sysfs.driver_dir(name)) or self.exists(sysfs.module_dir(name.replace("-", "_"))):
             return True
         release = (self.read_text("proc/sys/kernel/osrelease") or "").strip()
         if not is_plain_name(release):
