@@ -384,3 +384,19 @@ def test_a_signal_under_json_ends_with_one_json_document(sig: int, code: int, tm
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_state_status_reads_this_hosts_stored_state_without_following_links(tmp_path: Path) -> None:
+    """`--sim X state status` (no FILE) reads the state `persist install --sim X` stored under the simulated
+    root — not the machine's /etc — and as sriovctl's own file: a link planted there is refused, not shown."""
+    f = _file(tmp_path, {"pfs": [{"name": "enp11s0f0", "total-vfs": 7}]})
+    assert cli(*S, "persist", "install", f, "--exec", "/bin/true").code == 0
+    stored = Path(open_sim(IGB).root) / "etc/sriovctl/state.yaml"
+    r = cli(*S, "--json", "state", "status")
+    assert r.code == 0 and r.json()["source"] == str(stored), r.out
+    secret = tmp_path / "secret"
+    secret.write_text("root:SECRET-LINE\n")
+    stored.unlink()
+    stored.symlink_to(secret)
+    r = cli(*S, "state", "status")
+    assert r.code == 74 and "symbolic link" in r.err and "SECRET" not in r.out + r.err, r.err

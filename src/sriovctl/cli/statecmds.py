@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sriovctl.cli.context import Ctx
 from sriovctl.errors import UsageError
 from sriovctl.model import NetPf, PciDevice
+
+if TYPE_CHECKING:
+    from sriovctl.state.desired import DesiredState
 
 
 def cmd_state_show(ctx: Ctx) -> int:
@@ -111,14 +114,20 @@ def cmd_state_apply(ctx: Ctx) -> int:
 
 
 def cmd_state_status(ctx: Ctx) -> int:
-    import os
-
     from sriovctl.errors import EX_DRIFTED
-    from sriovctl.ops.state import read_state_file, status
+    from sriovctl.ops.state import read_state_file, read_stored_state, status
 
-    path = ctx.args.file or (DEFAULT_STATE if os.path.exists(DEFAULT_STATE) else None)
-    st, digest = read_state_file(path) if path else (None, None)
-    doc = status(ctx.open_host(), st, digest)
+    host = ctx.open_host()
+    path: str | None = None
+    st: DesiredState | None = None
+    digest: str | None = None
+    if ctx.args.file:
+        path = ctx.args.file
+        st, digest = read_state_file(ctx.args.file)
+    else:  # the state stored on *this* host (a simulated host's under its root, not the machine's /etc)
+        stored = read_stored_state(host.root)
+        st, digest, path = stored if stored is not None else (None, None, None)
+    doc = status(host, st, digest)
     rec = doc["record"] or {}
     # drifted: the host differs from the state; or this state's last apply failed
     bad = st is not None and (bool(doc["drifted"]) or (bool(doc.get("same_as_applied")) and rec.get("result") != "Succeeded"))

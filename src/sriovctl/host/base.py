@@ -458,32 +458,10 @@ class Host:
             raise HostIOError(f"/{rel}: cannot write: {e.strerror}", hint="check the directory and its permissions") from None
 
     def _write_file(self, rel: str, content: str, mode: int) -> None:
-        # Inside a confined tree, directories are made and entered one component at a time without following
-        # symlinks (on the live host, /etc is root's and its links are the administrator's). The file is
-        # written beside its final name with an explicit mode (not the umask's) and renamed over it.
-        parent, _, base = rel.rpartition("/")
-        if self.confined:
-            dfd = os.open(self.root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-            for part in [p for p in parent.split("/") if p]:
-                try:
-                    with contextlib.suppress(FileExistsError):
-                        os.mkdir(part, 0o755, dir_fd=dfd)
-                    nfd = os.open(part, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
-                finally:
-                    os.close(dfd)
-                dfd = nfd
-        else:
-            os.makedirs(self._abs(parent), mode=0o755, exist_ok=True)
-            dfd = os.open(self._abs(parent), os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            tmp = f".{base}.sriovctl-{os.getpid()}.tmp"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=dfd)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                os.fchmod(f.fileno(), mode)
-                f.write(content)
-            os.replace(tmp, base, src_dir_fd=dfd, dst_dir_fd=dfd)
-        finally:
-            os.close(dfd)
+        # safefs: directories made and entered one component at a time without following a link (on the live
+        # host too: a link planted on the way to /etc/modprobe.d is refused, not followed); the file written
+        # beside its final name with an explicit mode (not the umask's), fsynced and renamed over it.
+        safefs.write_atomic(self.root, rel, content.encode(), mode, 0o755)
 
     def run(self, argv: list[str]) -> str:
         """Run a program (argv, never a shell string); logged as a write, dry-run aware."""

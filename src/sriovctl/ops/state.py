@@ -22,13 +22,44 @@ def show(inv: Inventory, pfs: list[PciDevice | NetPf] | None = None) -> dict[str
     return current_state(inv, pfs)
 
 
+STORED_STATE = "etc/sriovctl/state.yaml"  # persist/render.STATE_PATH: where `persist install` keeps it
+
+
+def read_stored_state(root: str) -> tuple[DesiredState, str, str] | None:
+    """The state `persist install` stored under ``root`` (the host's, a simulated host's, an image tree's), read
+    through safefs — it is sriovctl's own file: a link at any component, a FIFO or a device there is refused
+    (74) and nothing it leads to is read or shown. None when there is none."""
+    from sriovctl import safefs
+    from sriovctl.state.journal import file_hash
+    from sriovctl.untrusted import STATE_MAX_BYTES
+
+    raw = safefs.read(root, STORED_STATE, STATE_MAX_BYTES)
+    if raw is None:
+        return None
+    where = safefs.display(root, STORED_STATE)
+    return load(raw, where), file_hash(raw), where
+
+
 def read_state_source(path: str) -> tuple[DesiredState, str, str]:
     """A state file, parsed and checked; the SHA-256 of its bytes (what the applied record keeps); its text
-    (what `persist install` stores). Bounded: untrusted.read_regular and the YAML loader's limits."""
+    (what `persist install` stores). Bounded: untrusted.read_regular and the YAML loader's limits. The stored
+    state (/etc/sriovctl/state.yaml: what the boot unit and the udev rule name) is read as sriovctl's own file,
+    through safefs; a file the user names is theirs to name (a link they made is followed)."""
+    import os
+
+    from sriovctl import safefs
     from sriovctl.state.journal import file_hash
     from sriovctl.untrusted import STATE_MAX_BYTES, read_regular, shown
 
-    raw = read_regular(path, STATE_MAX_BYTES, what=shown(path))
+    if os.path.abspath(path) == "/" + STORED_STATE:
+        raw_or_none = safefs.read("/", STORED_STATE, STATE_MAX_BYTES)
+        if raw_or_none is None:
+            from sriovctl.errors import NoInputError
+
+            raise NoInputError(f"{shown(path)}: no such file", hint="`sriovctl persist install FILE` puts it there")
+        raw = raw_or_none
+    else:
+        raw = read_regular(path, STATE_MAX_BYTES, what=shown(path))
     state = load(raw, path)
     return state, file_hash(raw), raw.decode("utf-8")
 
