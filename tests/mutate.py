@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from importdocs import NETWORK, NMSTATE, PLUGIN
+
 from helpers import cli, tree_hash
 
 SIM = "igb-82576"
@@ -40,49 +42,6 @@ STATE = """pfs:
   - {id: 4, mac-address: "02:00:00:00:10:02", spoof-check: true}
 """
 
-NMSTATE = """interfaces:
-- name: enp11s0f0
-  type: ethernet
-  state: up
-  ethernet:
-    sr-iov:
-      total-vfs: 4
-      vfs:
-      - id: 0
-        mac-address: 02:11:22:33:44:55
-        spoof-check: true
-        trust: false
-        vlan-id: 100
-        qos: 5
-      - id: 1
-        vlan-id: 7
-"""
-
-NETWORK = """# a comment
-[Match]
-Name=enp11s0f0
-
-[Network]
-DHCP=no
-
-[SR-IOV]
-VirtualFunction=0
-VLANId=5
-MACSpoofCheck=no
-LinkState=yes
-
-[SR-IOV]
-VirtualFunction=1
-MACAddress=02:00:00:00:00:02
-Trust=true
-QueryReceiveSideScaling=yes
-"""
-
-PLUGIN = json.dumps({"resourceList": [
-    {"resourceName": "intel_sriov_dpdk", "selectors": {"pfNames": ["enp11s0f0#0-1"], "drivers": ["vfio-pci"]}},
-    {"resourceName": "intel_sriov_netdevice", "selectors": [{"pfNames": ["enp11s0f1#2-3,5"], "drivers": ["igbvf"]}]}]},
-    indent=1)
-
 # name, the file's name, its text, the verb it goes through
 KINDS: dict[str, tuple[str, str, str]] = {
     "state-yaml": ("want.yaml", STATE, "apply"),
@@ -90,7 +49,7 @@ KINDS: dict[str, tuple[str, str, str]] = {
                    "apply"),
     "nmstate": ("nm.yaml", NMSTATE, "import"),
     "networkd": ("a.network", NETWORK, "import"),
-    "device-plugin": ("config.json", PLUGIN, "import"),
+    "device-plugin": ("config.json", json.dumps(PLUGIN, indent=1), "import"),
 }
 
 # bytes a hostile editor likes: structure, controls, encodings, long numbers

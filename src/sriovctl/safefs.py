@@ -156,32 +156,44 @@ def read(root: str, rel: str, limit: int = MAX_FILE) -> bytes | None:
     if fd is None:
         return None
     try:
-        chunks: list[bytes] = []
-        total = 0
-        while total <= limit:
-            b = os.read(fd, min(1 << 20, limit + 1 - total))
-            if not b:
-                break
-            chunks.append(b)
-            total += len(b)
+        data = read_fd(fd, limit)
     except OSError as e:
         raise HostIOError(f"{display(root, rel)}: cannot read: {e.strerror}") from None
     finally:
         os.close(fd)
-    if total > limit:
+    if data is None:
         raise HostIOError(f"{display(root, rel)}: larger than the {limit}-byte limit")
-    return b"".join(chunks)
+    return data
 
 
-def mode_of(root: str, rel: str) -> int | None:
-    """The permission bits of ``root/rel`` when it is a regular file reached without links (None otherwise)."""
+def read_fd(fd: int, limit: int) -> bytes | None:
+    """At most ``limit`` bytes from an open file, in chunks of 1 MiB; None when there is more."""
+    chunks: list[bytes] = []
+    total = 0
+    while total <= limit:
+        b = os.read(fd, min(1 << 20, limit + 1 - total))
+        if not b:
+            break
+        chunks.append(b)
+        total += len(b)
+    return None if total > limit else b"".join(chunks)
+
+
+def _regular_stat(root: str, rel: str) -> os.stat_result | None:
+    """lstat of ``root/rel`` reached without links, when it is a regular file (None otherwise)."""
     try:
         folder, base = _split(rel)
         with directory(root, folder) as dfd:
             st = None if dfd is None else _lstat(dfd, base)
     except (HostIOError, OSError):
         return None
-    return stat.S_IMODE(st.st_mode) if st is not None and stat.S_ISREG(st.st_mode) else None
+    return st if st is not None and stat.S_ISREG(st.st_mode) else None
+
+
+def mode_of(root: str, rel: str) -> int | None:
+    """The permission bits of ``root/rel`` when it is a regular file reached without links (None otherwise)."""
+    st = _regular_stat(root, rel)
+    return None if st is None else stat.S_IMODE(st.st_mode)
 
 
 def write_atomic(root: str, rel: str, data: bytes, mode: int = 0o644, dir_mode: int = 0o755,
@@ -265,10 +277,5 @@ def unlink(root: str, rel: str) -> bool:
 
 def stamp(root: str, rel: str) -> tuple[int, int] | None:
     """(size, mtime) of a regular file reached without links; None otherwise."""
-    try:
-        folder, base = _split(rel)
-        with directory(root, folder) as dfd:
-            st = None if dfd is None else _lstat(dfd, base)
-    except (HostIOError, OSError):
-        return None
-    return (st.st_size, st.st_mtime_ns) if st is not None and stat.S_ISREG(st.st_mode) else None
+    st = _regular_stat(root, rel)
+    return None if st is None else (st.st_size, st.st_mtime_ns)

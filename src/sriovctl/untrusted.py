@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 from sriovctl.errors import DataError, NoInputError, SriovctlError, UsageError
+from sriovctl.safefs import read_fd
 
 NAME_PATTERN = r"[A-Za-z0-9_.:@+-]{1,64}"
 NETDEV_PATTERN = r"[A-Za-z0-9_.:@+-]{1,15}"  # dev_valid_name(): shorter than IFNAMSIZ (16)
@@ -101,17 +102,10 @@ def read_regular(path: str, limit: int, what: str = "") -> bytes:
                             hint="save it to a file first")
         if st.st_size > limit:
             raise DataError(f"{name}: {st.st_size} bytes, larger than the {limit}-byte limit")
-        chunks: list[bytes] = []
-        total = 0
-        while total <= limit:
-            b = os.read(fd, min(1 << 20, limit + 1 - total))
-            if not b:
-                break
-            chunks.append(b)
-            total += len(b)
-        if total > limit:
+        data = read_fd(fd, limit)
+        if data is None:
             raise DataError(f"{name}: larger than the {limit}-byte limit")
-        return b"".join(chunks)
+        return data
     except OSError as e:
         raise DataError(f"{name}: cannot read: {e.strerror}") from None
     finally:

@@ -4,17 +4,14 @@ that touches it: no hang, no write outside the root, nothing read through the li
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import signal
 import stat
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from mutate import deadline
 
 from helpers import Result, cli
 from sriovctl.host.sim.catalog import open_sim
@@ -35,20 +32,6 @@ def _table() -> list[OwnPath]:
 
 
 CASES = [(p, k) for p in _table() for k in KINDS]
-
-
-@contextlib.contextmanager
-def deadline(seconds: int, what: str) -> Iterator[None]:
-    def hung(_sig: int, _frame: Any) -> None:
-        raise TimeoutError(f"{what}: still running after {seconds} s (blocked on a FIFO?)")
-
-    old = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def _snapshot(d: Path) -> dict[str, str]:
