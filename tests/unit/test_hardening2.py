@@ -400,3 +400,15 @@ def test_state_status_reads_this_hosts_stored_state_without_following_links(tmp_
     stored.symlink_to(secret)
     r = cli(*S, "state", "status")
     assert r.code == 74 and "symbolic link" in r.err and "SECRET" not in r.out + r.err, r.err
+
+
+@pytest.mark.parametrize(("name", "verb"), [("s.yaml", "validate"), ("a.network", "import"), ("nm.yaml", "import")])
+def test_a_file_that_is_not_a_document_is_not_shown(name: str, verb: str, tmp_path: Path) -> None:
+    """A path that leads to another kind of file (a link to /etc/shadow named as a state or .network file): the
+    error says what is wrong and where, never what the file holds."""
+    secret = tmp_path / "shadow"
+    secret.write_text("root:$6$SECRET-HASH:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n")
+    link = tmp_path / name
+    link.symlink_to(secret)
+    r = cli("state", verb, str(link))
+    assert r.code == 65 and "SECRET" not in r.out + r.err and "$6$" not in r.err, r.err

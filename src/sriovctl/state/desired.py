@@ -8,6 +8,7 @@ MAX_VF_ENTRIES VF entries.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,14 @@ class StateError(DataError):
         self.path, self.value, self.problem = path, value, problem
         got = "" if value is ... else f", got {_as_written(value)}"
         super().__init__(f"{source}: {path}: {problem}{got}", hint=hint)
+
+
+_KEY_LIKE = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
+
+
+def _kind_word(value: object) -> str:
+    return {str: "text", list: "a list", bool: "a boolean", int: "a number", float: "a number"}.get(
+        type(value), "another kind of value")
 
 
 def _as_written(value: object) -> str:
@@ -109,7 +118,9 @@ def parse(data: Any, source: str) -> DesiredState:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise StateError(source, "(top)", "must be a mapping with a pfs: list", data)
+        # the value is not shown: a document that is one scalar is a file that is not a state at all (a link to
+        # /etc/shadow reads as one line of text), and its content is none of the message's business
+        raise StateError(source, "(top)", f"must be a mapping with a pfs: list, not {_kind_word(data)}")
     r.only(data, ("pfs",), "")
     pfs_raw = data.get("pfs", [])
     if not isinstance(pfs_raw, list):
@@ -136,9 +147,12 @@ class _Reader:
     def only(self, d: dict[Any, Any], keys: tuple[str, ...], path: str) -> None:
         for k in d:
             if k not in keys:
-                where = f"{path}.{k}" if path and isinstance(k, str) else (path or "(top)")
-                raise self.fail(where if isinstance(k, str) else path or "(top)", "unknown key", k,
-                                hint="known: " + ", ".join(keys))
+                # a key is shown only when it looks like one: a line of another kind of file read as a key (a
+                # link to /etc/shadow named as the state) must not be printed
+                named = isinstance(k, str) and _KEY_LIKE.fullmatch(k) is not None
+                where = f"{path}.{k}" if path and named else (path or "(top)")
+                raise self.fail(where, "unknown key" if named else "unknown key (not shown: not a key name)",
+                                k if named else ..., hint="known: " + ", ".join(keys))
 
     def boolean(self, d: dict[str, Any], key: str, path: str) -> bool | None:
         v = d.get(key)

@@ -149,7 +149,8 @@ def _sections(text: str, source: str) -> list[tuple[str, int, list[tuple[str, st
             continue
         key, eq, value = line.partition("=")
         if not eq or not out:
-            raise _fail(source, f"line {start}", "not KEY=VALUE inside a [section]", raw)
+            raise _fail(source, f"line {start}", "not KEY=VALUE inside a [section]")  # the line is not shown:
+            # a file that is not systemd's at all (a link to another file) must not have its content printed
         out[-1][2].append((key.strip(_WS), value.strip(_WS), start))
     if pending is not None:
         raise _fail(source, f"line {pending[1]}", "a continuation (trailing backslash) at the end of the file")
