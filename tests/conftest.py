@@ -151,11 +151,20 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
             "outcome": report.outcome, "when": report.when,
             "longrepr": str(report.longrepr)[-6000:] if report.longrepr else "",
             "seconds": f"{report.duration:.3f}"}
+        _write_report()  # after every test: a later test that hangs the guest loses no earlier result, and the
+        # host side reads the report's growth as progress (labkit: the deadline follows progress)
+
+
+def _write_report() -> None:
+    target = os.environ.get("SRIOVCTL_LAB_REPORT")
+    if IN_GUEST and target:
+        tmp = Path(f"{target}.tmp")
+        tmp.write_text(json.dumps(_GUEST_RESULTS, indent=1))
+        tmp.replace(target)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if IN_GUEST and os.environ.get("SRIOVCTL_LAB_REPORT"):
-        Path(os.environ["SRIOVCTL_LAB_REPORT"]).write_text(json.dumps(_GUEST_RESULTS, indent=1))
+    _write_report()
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

@@ -133,22 +133,46 @@ class GuestRun:
 BOOT_DEADLINE = 240  # seconds until the guest must have started its script (a boot takes ~15 s under TCG)
 
 
+STALL_DEADLINE = 600  # seconds without progress (a test finished, the guest wrote its log) before a boot is
+# given up: 8x the slowest lab test on an idle machine (75 s); a loaded machine is slower but still progresses
+HARD_DEADLINE = 3600  # a boot that keeps progressing but never ends (CI's whole budget is 5,400 s)
+
+
+def _progress(rw: Path) -> tuple[int, int]:
+    """What grows while the guest works: its log and the per-test report (tests/conftest.py)."""
+    out = []
+    for name in ("guest.log", "report.json"):
+        try:
+            st = (rw / name).stat()
+            out.append(st.st_size + st.st_mtime_ns)
+        except OSError:
+            out.append(0)
+    return out[0], out[1]
+
+
 def _boot(topo: Topology, command: str, rw: Path, timeout: float) -> tuple[int, str, bool]:
-    """Boot once; (exit code, virtme output, whether the guest script started)."""
+    """Boot once; (exit code, virtme output, whether the guest script started). The deadline follows progress:
+    a boot is given up when the guest has not started its script within BOOT_DEADLINE, or has made no progress
+    for STALL_DEADLINE, or runs past ``timeout`` — not at a fixed budget a slow machine's whole run may need."""
     log = rw / "guest.log"
     if log.exists():
         log.unlink()
     proc = subprocess.Popen(vng_argv(topo, command, rw), env=boot_env(), cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    t0 = time.monotonic()
+    t0 = last = time.monotonic()
+    seen = _progress(rw)
     try:
         while True:
             try:
                 out, _ = proc.communicate(timeout=2)
                 return proc.returncode, out or "", True if log.exists() else bool(out)
             except subprocess.TimeoutExpired:
-                elapsed = time.monotonic() - t0
-                if (not log.exists() and elapsed > BOOT_DEADLINE) or elapsed > timeout:
+                now = time.monotonic()
+                elapsed = now - t0
+                if _progress(rw) != seen:
+                    seen, last = _progress(rw), now
+                stalled = log.exists() and now - last > STALL_DEADLINE
+                if (not log.exists() and elapsed > BOOT_DEADLINE) or stalled or elapsed > timeout:
                     os.killpg(proc.pid, 9)
                     out, _ = proc.communicate()
                     return 124, out or "", log.exists()
@@ -157,7 +181,7 @@ def _boot(topo: Topology, command: str, rw: Path, timeout: float) -> tuple[int, 
             os.killpg(proc.pid, 9)
 
 
-def run_guest_pytest(topo_name: str, nodeids: list[str], timeout: float = 900) -> GuestRun:
+def run_guest_pytest(topo_name: str, nodeids: list[str], timeout: float = HARD_DEADLINE) -> GuestRun:
     """Boot ``topo_name`` once and run the given lab tests in one pytest process inside it."""
     topo = TOPOLOGIES[topo_name]
     OUT.mkdir(parents=True, exist_ok=True)
