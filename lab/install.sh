@@ -22,6 +22,10 @@ command -v libvirtd >/dev/null || need_apt=1
 command -v busybox >/dev/null || need_apt=1
 command -v xmllint >/dev/null || need_apt=1
 command -v pkg-config >/dev/null || need_apt=1
+# libvirt's daemon and pkg-config without its development files (a common virtualization host): pip cannot
+# build libvirt-python ("Package libvirt was not found in the pkg-config search path") — probe the files too
+pkg-config --exists libvirt 2>/dev/null || need_apt=1
+command -v gcc >/dev/null || need_apt=1
 
 if [ "$need_apt" = 1 ]; then
     bp=/etc/apt/sources.list.d/sriovctl-backports.sources
@@ -41,15 +45,16 @@ if [ "$need_apt" = 1 ]; then
     as_root apt-get update -q || true   # third-party entries may be unreachable; Debian's must work
     as_root apt-get install -y -q -t bookworm-backports --no-install-recommends qemu-system-x86 ipxe-qemu qemu-system-data seabios
     as_root apt-get install -y -q --no-install-recommends linux-image-amd64 pciutils iproute2 kmod \
-        libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients libvirt-daemon busybox-static libxml2-utils libvirt-dev pkg-config || true
+        libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients libvirt-daemon busybox-static libxml2-utils libvirt-dev pkg-config gcc || true
     # The libvirt packages' post-install may fail without systemd: finish configuring what can be.
     as_root dpkg --configure -a || true
 fi
 qemu_ok || { echo "lab/install: QEMU >= 8 not installed" >&2; exit 69; }
 ls /boot/vmlinuz-* >/dev/null 2>&1 || { echo "lab/install: no kernel in /boot" >&2; exit 69; }
-for tool in lspci busybox virsh libvirtd virt-xml-validate xmllint pkg-config; do
+for tool in lspci busybox virsh libvirtd virt-xml-validate xmllint pkg-config gcc; do
     command -v "$tool" >/dev/null || { echo "lab/install: $tool missing after install" >&2; exit 69; }
 done
+pkg-config --exists libvirt || { echo "lab/install: libvirt-dev missing after install (pkg-config libvirt)" >&2; exit 69; }
 
 if ! "$venv/bin/python" -c "import libvirt" 2>/dev/null; then
     [ -x "$venv/bin/python" ] || python3 -m venv "$venv"

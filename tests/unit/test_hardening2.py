@@ -412,3 +412,15 @@ def test_a_file_that_is_not_a_document_is_not_shown(name: str, verb: str, tmp_pa
     link.symlink_to(secret)
     r = cli("state", verb, str(link))
     assert r.code == 65 and "SECRET" not in r.out + r.err and "$6$" not in r.err, r.err
+
+
+def test_state_apply_on_a_snapshot_is_refused_before_anything(tmp_path: Path) -> None:
+    """Issue 19's wart: `--root SNAPSHOT state apply` ran up to the first netlink write, "rolled back" and exited
+    7; a snapshot is read-only, refused (77) like every other write. `state plan` still reads it."""
+    snap = tmp_path / "igb.tar.gz"
+    assert cli(*S, "snapshot", str(snap)).code == 0
+    f = _file(tmp_path, {"pfs": [{"name": "enp11s0f0", "vfs": [{"id": 0, "vlan-id": 9}]}]})
+    r = cli("--root", str(snap), "state", "apply", f)
+    assert r.code == 77 and "read-only" in r.err, r.out + r.err
+    r = cli("--root", str(snap), "state", "plan", f)
+    assert r.code == 0 and "vlan" in r.out, r.out + r.err

@@ -15,6 +15,7 @@ from typing import Any
 from sriovctl.errors import (
     InterlockError,
     PartialError,
+    ReadOnlyError,
     RolledBackError,
     SriovctlError,
     UsageError,
@@ -92,6 +93,10 @@ def apply(host: Host, state: DesiredState, digest: str, opts: ApplyOptions,
           only_names: list[str] | None = None) -> StateOutcome:
     """Bring the host to ``state`` (``only_names``: those PFs' entries). Raises RolledBackError (7/8) when it
     failed midway, InterlockError (77) when in-use VFs would be destroyed without ``force``, StateError (65)."""
+    if host.read_only:  # a snapshot: refused before anything, like every other write (it ran up to the first
+        # netlink write, "rolled back" and exited 7)
+        raise ReadOnlyError(f"{host.label}: a snapshot is read-only, cannot apply a state",
+                            hint="`state plan` shows what it would change", remedy="read-only")
     s = Session(host)
     only = _only(s, only_names)
     first = make_plan(host, s.inv, state, only, scan_users=False)
