@@ -9,7 +9,7 @@ from sriovctl.errors import UsageError
 from sriovctl.model import NetPf, PciDevice
 
 if TYPE_CHECKING:
-    from sriovctl.state.desired import DesiredState
+    from sriovctl.ops.state import DesiredState
 
 
 def cmd_state_show(ctx: Ctx) -> int:

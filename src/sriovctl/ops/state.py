@@ -12,7 +12,7 @@ from sriovctl.state.apply import ApplyOptions, StateOutcome
 from sriovctl.state.desired import DesiredState, load
 from sriovctl.state.planner import StatePlan
 
-__all__ = ["ApplyOptions", "StateOutcome", "StatePlan", "apply", "plan", "read_state", "read_state_file", "show",
+__all__ = ["ApplyOptions", "DesiredState", "StateOutcome", "StatePlan", "apply", "plan", "read_state", "read_state_file", "show",
            "status", "to_yaml"]
 
 
