@@ -144,3 +144,28 @@ def test_hotplug_refuses_a_vf_another_process_holds(monitor: Monitor) -> None:
     assert not any(c[0] == "device_add" for c in monitor.commands)
     r = cli(*S, "qemu", "hotplug", "enp11s0f0#2", "--qmp", "/run/vm.qmp", "--force")
     assert r.code == 0 and "warning: --force" in r.out, (r.out, r.err)
+
+
+def test_hotplug_decides_from_the_vf_as_it_is_under_the_lock(monitor: Monitor, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 19: bind-or-guard was decided from the VF read before the lock. Here another sriovctl binds it to
+    vfio-pci and a QEMU opens its group while this one waits: the guard (not a bind that sees nothing to do)
+    runs, and refuses naming that QEMU."""
+    from helpers import hold_vfio
+    from sriovctl.ops.session import Session
+
+    real = Session.locked
+    done: list[int] = []
+
+    def locked(self: Session, *a: Any) -> Any:
+        if not done:
+            done.append(1)
+            assert cli(*S, "vf", "bind", "enp11s0f0#2", "vfio-pci").code == 0
+            group = open_sim("igb-82576").link_name(f"sys/bus/pci/devices/{VF2}/iommu_group")
+            assert group
+            hold_vfio(group, pid=5151, comm="qemu-system-x86", argv=("qemu-system-x86_64", "-name", "db1"))
+        return real(self, *a)
+
+    monkeypatch.setattr(Session, "locked", locked)
+    r = cli(*S, "qemu", "hotplug", "enp11s0f0#2", "--qmp", "/run/vm.qmp")
+    assert r.code == 77 and "QEMU guest db1 (pid 5151)" in r.err, r.out + r.err
+    assert not any(c[0] == "device_add" for c in monitor.commands)

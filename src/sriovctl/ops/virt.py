@@ -262,11 +262,18 @@ def detach(session: Session, domain: str, device: str, o: AttachOptions) -> Outc
 def hotplug(session: Session, device: str, sock: str, bus: str | None, force: bool) -> Outcome:
     from sriovctl.virt import qemu
 
-    host, inv = session.host, session.inv
-    d = vf_for_vm(session.find(device), force)
+    host = session.host
+    first = vf_for_vm(session.find(device), force)
     plan = Plan("qemu-hotplug", host.label)
     out = Outcome(plan)
-    with qemu.monitor(sock) as mon, session.locked(d.physfn or d.address, 10.0):
+    with qemu.monitor(sock) as mon, session.locked(first.physfn or first.address, 10.0) as inv:
+        # bind-or-guard is decided from the VF as it is under the lock (the inventory is read again when another
+        # sriovctl wrote meanwhile): a VF bound to vfio-pci, or destroyed, since it was resolved is seen here
+        now = inv.devices.get(first.address)
+        if now is None or now.physfn != first.physfn:
+            raise TemporaryError(f"{first.address}: gone or changed while this waited for its PF's lock",
+                                 hint="check the PF's VFs, then run it again")
+        d = vf_for_vm(now, force)
         port = qemu.choose_port(mon, sock, d.address, bus)
         if d.driver == "vfio-pci":  # no bind, whose guard would see another QEMU or a DPDK app holding it
             guard_take(host, d, [], force, plan, f"refusing to plug it into QMP {sock}")
