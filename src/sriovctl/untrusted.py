@@ -141,16 +141,16 @@ STATE_LIMITS = DocLimits(STATE_MAX_BYTES, STATE_MAX_NODES, STATE_MAX_NODES)
 # YAML 1.2's core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution), the schema nmstate documents are
 # written in. PyYAML resolves YAML 1.1: `0100` octal (VLAN 64), `0000:17:00.0` and unquoted MACs base-60
 # numbers, `yes`/`on` booleans, dates. Here everything that is not one of these forms is a string.
+_INT_TAG = "tag:yaml.org,2002:int"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
 _CORE_RESOLVERS: list[tuple[str, str, str]] = [
     ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
     ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", "~nN"),
-    ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
-    ("tag:yaml.org,2002:float",
+    (_INT_TAG, r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
+    (_FLOAT_TAG,
      r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
      "-+0123456789."),
 ]
-_INT_TAG = "tag:yaml.org,2002:int"
-_FLOAT_TAG = "tag:yaml.org,2002:float"
 # Refused anywhere in a document: C0 controls but tab and line ends, DEL, C1 controls, and the characters PyYAML
 # (YAML 1.1) takes as line breaks while an editor does not show one (NEL, U+2028, U+2029), bidi overrides.
 _BAD_CHAR = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")

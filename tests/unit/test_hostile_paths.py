@@ -233,3 +233,20 @@ def test_directories_made_by_persist_get_0755_under_umask_077(tmp_path: Path) ->
     r = cli("--json", *_run_args_install(want, tmp_path))
     assert r.code == 0 and "/etc/systemd/system/sriovctl.service" in r.json()["written"], r.out
     assert stat.S_IMODE(unit.stat().st_mode) == 0o644
+
+
+def test_host_write_file_names_a_refused_path(tmp_path: Path) -> None:
+    """Host.write_file (modprobe.d for `vf enable --module-param`) goes through safefs: a link on the way is
+    refused with what it is, not followed, and the message says why (not "cannot write: None")."""
+    from sriovctl.errors import HostIOError
+    from sriovctl.host.base import Host
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "etc").symlink_to(outside)
+    with pytest.raises(HostIOError, match=r"^/etc/modprobe.d/igb.conf: cannot write: .*/etc: a symbolic link "
+                                          r"where a directory belongs: refused"):
+        Host(str(root)).write_file("etc/modprobe.d/igb.conf", "options igb max_vfs=7\n")
+    assert list(outside.iterdir()) == []

@@ -126,7 +126,8 @@ def cmd_state_status(ctx: Ctx) -> int:
         st, digest = read_state_file(ctx.args.file)
     else:  # the state stored on *this* host (a simulated host's under its root, not the machine's /etc)
         stored = read_stored_state(host.root)
-        st, digest, path = stored if stored is not None else (None, None, None)
+        if stored is not None:
+            st, digest, path = stored.state, stored.digest, stored.where
     doc = status(host, st, digest)
     rec = doc["record"] or {}
     # drifted: the host differs from the state; or this state's last apply failed

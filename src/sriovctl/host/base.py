@@ -20,7 +20,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sriovctl import safefs
-from sriovctl.errors import BugError, HostIOError, HostPermissionError, ReadOnlyError, UsageError
+from sriovctl.errors import BugError, HostIOError, HostPermissionError, ReadOnlyError, SriovctlError, UsageError
 from sriovctl.untrusted import is_plain_name, plain_name, sanitize_line
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ class Host:
     _netlink: Any = field(default=None, repr=False)
     _devlink: Any = field(default=None, repr=False)
     _rootfd: int | None = field(default=None, repr=False)
-    _locks: dict[str, list[int]] = field(default_factory=dict, repr=False)  # path → [fd, depth]
+    _locks: dict[str, list[int]] = field(default_factory=dict, repr=False)  # lock file (rel) → [fd, depth]
     _log_fd: int | None = field(default=None, repr=False)  # the write log, once opened (-1: cannot be)
     # One opened host, one run: the write log tells the writes of two runs in one process apart
     run_id: str = field(default_factory=lambda: f"{os.getpid()}-{os.urandom(4).hex()}", repr=False)
@@ -94,7 +94,9 @@ class Host:
         """Records that outlive a boot: the write log, journals, the applied record (``/var/lib/sriovctl``)."""
         return "var/lib/sriovctl"
 
-    WRITE_LOG = "writes.jsonl"  # in ledger_rel()
+    def write_log_file(self) -> str:
+        """The write log, relative to the root."""
+        return f"{self.ledger_rel()}/writes.jsonl"
 
     def lock_file(self, key: str) -> str:
         """A PF's lock file, relative to the root."""
@@ -126,7 +128,7 @@ class Host:
             # Opened once per Host: in the lab guest (9p root under TCG) an open per write cost ~3 ms, as much as
             # the netlink request it records.
             try:  # safefs: a planted link, FIFO or device at any component is refused, never followed or opened
-                fd = safefs.open_file(self.root, f"{self.ledger_rel()}/{self.WRITE_LOG}",
+                fd = safefs.open_file(self.root, self.write_log_file(),
                                       os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             except OSError:
                 self._log_fd = -1  # the log is a record, not a precondition: a read-only /var must not stop a change
@@ -139,12 +141,12 @@ class Host:
 
     def ledger_stamp(self) -> tuple[int, int] | None:
         """Changes whenever any sriovctl process logs a write here: (size, mtime) of the write log."""
-        return safefs.stamp(self.root, f"{self.ledger_rel()}/{self.WRITE_LOG}")
+        return safefs.stamp(self.root, self.write_log_file())
 
     def write_log(self) -> list[dict[str, Any]]:
         """The persistent write log (oldest first)."""
         try:
-            raw = safefs.read(self.root, f"{self.ledger_rel()}/{self.WRITE_LOG}")
+            raw = safefs.read(self.root, self.write_log_file())
         except OSError:
             return []
         out = []
@@ -169,11 +171,11 @@ class Host:
         if self.dry_run or self.read_only:
             yield
             return
-        path = os.path.join(self.lock_dir(), f"{address}.lock")
+        path = self.lock_file(str(address))
         held = self._locks.get(path)
         if held is None:
             try:  # a link at any component, a FIFO (ftruncate: EINVAL) or a device is refused, not followed
-                fd = safefs.open_file(self.root, self.lock_file(str(address)), os.O_RDWR | os.O_CREAT, 0o600)
+                fd = safefs.open_file(self.root, path, os.O_RDWR | os.O_CREAT, 0o600)
             except OSError as e:
                 raise HostIOError(f"{address}: cannot open its lock: {getattr(e, 'message', None) or e.strerror}",
                                   hint="sriovctl keeps its PF locks there; check the directory") from None
@@ -452,16 +454,15 @@ class Host:
         self.record(WriteKind.FILE, rel, content)
         if self.dry_run:
             return
-        try:
-            self._write_file(rel, content, mode)
-        except OSError as e:
-            raise HostIOError(f"/{rel}: cannot write: {e.strerror}", hint="check the directory and its permissions") from None
-
-    def _write_file(self, rel: str, content: str, mode: int) -> None:
         # safefs: directories made and entered one component at a time without following a link (on the live
         # host too: a link planted on the way to /etc/modprobe.d is refused, not followed); the file written
         # beside its final name with an explicit mode (not the umask's), fsynced and renamed over it.
-        safefs.write_atomic(self.root, rel, content.encode(), mode, 0o755)
+        try:
+            safefs.write_atomic(self.root, rel, content.encode(), mode, 0o755)
+        except OSError as e:  # safefs's own refusals (a link, a FIFO, a directory in the way) say what and where
+            why, hint = (e.message, e.hint) if isinstance(e, SriovctlError) else (e.strerror, None)
+            raise HostIOError(f"/{rel}: cannot write: {why}",
+                              hint=hint or "check the directory and its permissions") from None
 
     def run(self, argv: list[str]) -> str:
         """Run a program (argv, never a shell string); logged as a write, dry-run aware."""

@@ -26,7 +26,7 @@ def state_paths(host: Host, key: str) -> list[OwnPath]:
     ledger = host.ledger_rel()
     return [
         OwnPath(host.lock_file(key), "the PF's lock", ("vf set", "state apply")),
-        OwnPath(f"{ledger}/{host.WRITE_LOG}", "the write log", ("vf set", "state apply")),
+        OwnPath(host.write_log_file(), "the write log", ("vf set", "state apply")),
         OwnPath(f"{ledger}/{journal.RECORD}", "the last apply's record", ("state apply", "state status")),
         OwnPath(f"{ledger}/{journal.JOURNAL_DIR}/{key}.json", "the PF's checkpoint journal",
                 ("state apply", "state status")),

@@ -72,18 +72,15 @@ def uninstall(host: Host | None, destdir: str | None, dry_run: bool) -> PersistR
 
 def status(host: Host | None, destdir: str | None, exe: str | None) -> PersistReport:
     """What is installed; a file is *stale* when rendering the stored state now gives something else."""
-    from sriovctl import safefs
-    from sriovctl.state.desired import load
-    from sriovctl.untrusted import STATE_MAX_BYTES
+    from sriovctl.ops.state import read_stored_state
 
     root = _root(host, destdir)
     expected = None
-    # safefs: the stored state is read without following a link at any component (a planted
-    # etc/sriovctl/state.yaml -> /etc/shadow was read and its first line shown in the error) and never from a FIFO
-    raw = safefs.read(root, render.STATE_PATH, STATE_MAX_BYTES)
-    if raw is not None:
-        text = raw.decode("utf-8", "replace")
-        state = load(raw, safefs.display(root, render.STATE_PATH))
+    # read as sriovctl's own file: a planted etc/sriovctl/state.yaml -> /etc/shadow was read and its first line
+    # shown in the error; a FIFO there hung the command
+    stored = read_stored_state(root)
+    if stored is not None:
+        state, text = stored.state, stored.text
         try:
             run = inst.check_exe(exe) if exe is not None else inst.default_exe()
         except UsageError:

@@ -4,6 +4,7 @@ these)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sriovctl.host.base import Host
@@ -12,8 +13,8 @@ from sriovctl.state.apply import ApplyOptions, StateOutcome
 from sriovctl.state.desired import DesiredState, load
 from sriovctl.state.planner import StatePlan
 
-__all__ = ["ApplyOptions", "DesiredState", "StateOutcome", "StatePlan", "apply", "plan", "read_state", "read_state_file", "show",
-           "status", "to_yaml"]
+__all__ = ["ApplyOptions", "DesiredState", "StateOutcome", "StatePlan", "StoredState", "apply", "plan", "read_state",
+           "read_state_file", "read_stored_state", "show", "status", "to_yaml"]
 
 
 def show(inv: Inventory, pfs: list[PciDevice | NetPf] | None = None) -> dict[str, Any]:
@@ -22,46 +23,49 @@ def show(inv: Inventory, pfs: list[PciDevice | NetPf] | None = None) -> dict[str
     return current_state(inv, pfs)
 
 
-STORED_STATE = "etc/sriovctl/state.yaml"  # persist/render.STATE_PATH: where `persist install` keeps it
+@dataclass(frozen=True)
+class StoredState:
+    state: DesiredState
+    digest: str  # SHA-256 of its bytes (what the applied record keeps)
+    text: str  # what `persist install` stored
+    where: str  # its path as messages name it
 
 
-def read_stored_state(root: str) -> tuple[DesiredState, str, str] | None:
+def read_stored_state(root: str) -> StoredState | None:
     """The state `persist install` stored under ``root`` (the host's, a simulated host's, an image tree's), read
     through safefs — it is sriovctl's own file: a link at any component, a FIFO or a device there is refused
     (74) and nothing it leads to is read or shown. None when there is none."""
     from sriovctl import safefs
+    from sriovctl.persist.render import STATE_PATH
     from sriovctl.state.journal import file_hash
     from sriovctl.untrusted import STATE_MAX_BYTES
 
-    raw = safefs.read(root, STORED_STATE, STATE_MAX_BYTES)
+    raw = safefs.read(root, STATE_PATH, STATE_MAX_BYTES)
     if raw is None:
         return None
-    where = safefs.display(root, STORED_STATE)
-    return load(raw, where), file_hash(raw), where
+    where = safefs.display(root, STATE_PATH)
+    return StoredState(load(raw, where), file_hash(raw), raw.decode("utf-8"), where)
 
 
 def read_state_source(path: str) -> tuple[DesiredState, str, str]:
     """A state file, parsed and checked; the SHA-256 of its bytes (what the applied record keeps); its text
     (what `persist install` stores). Bounded: untrusted.read_regular and the YAML loader's limits. The stored
-    state (/etc/sriovctl/state.yaml: what the boot unit and the udev rule name) is read as sriovctl's own file,
-    through safefs; a file the user names is theirs to name (a link they made is followed)."""
+    state (/etc/sriovctl/state.yaml: what the boot unit and the udev rule name) is read as sriovctl's own file
+    (read_stored_state); a file the user names is theirs to name (a link they made is followed)."""
     import os
 
-    from sriovctl import safefs
+    from sriovctl.errors import NoInputError
+    from sriovctl.persist.render import STATE_PATH
     from sriovctl.state.journal import file_hash
     from sriovctl.untrusted import STATE_MAX_BYTES, read_regular, shown
 
-    if os.path.abspath(path) == "/" + STORED_STATE:
-        raw_or_none = safefs.read("/", STORED_STATE, STATE_MAX_BYTES)
-        if raw_or_none is None:
-            from sriovctl.errors import NoInputError
-
+    if os.path.abspath(path) == "/" + STATE_PATH:
+        stored = read_stored_state("/")
+        if stored is None:
             raise NoInputError(f"{shown(path)}: no such file", hint="`sriovctl persist install FILE` puts it there")
-        raw = raw_or_none
-    else:
-        raw = read_regular(path, STATE_MAX_BYTES, what=shown(path))
-    state = load(raw, path)
-    return state, file_hash(raw), raw.decode("utf-8")
+        return stored.state, stored.digest, stored.text
+    raw = read_regular(path, STATE_MAX_BYTES, what=shown(path))
+    return load(raw, path), file_hash(raw), raw.decode("utf-8")
 
 
 def read_state_file(path: str) -> tuple[DesiredState, str]:

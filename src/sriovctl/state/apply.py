@@ -9,6 +9,7 @@ host gets no write at all (sriovctl's own state directory excepted).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -175,7 +176,7 @@ def _selector_doc(m: Matched) -> dict[str, Any]:
     return {"vendor": sel.vendor, "device": sel.device, "index": sel.index}
 
 
-def _belongs(m: Matched) -> Any:
+def _belongs(m: Matched) -> Callable[[dict[str, Any]], bool]:
     """A journal's checkpoint is this PF's when it selects the PF the same way this run's entry does."""
     want = _selector_doc(m)
     return lambda entry: all(entry.get(k) == v for k, v in want.items()) \

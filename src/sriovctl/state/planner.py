@@ -269,7 +269,7 @@ def _plan_count(inv: Inventory, m: Matched, now: int, after: int, sp: StatePlan,
 
 
 def _check(inv: Inventory, state: DesiredState, matched: list[Matched], counts: dict[str, tuple[int, int]],
-           host: Host | None = None) -> None:
+           host: Host) -> None:
     """What the file alone cannot tell: the host's limits and the other VFs' MACs."""
     src = state.source
     params: dict[str, tuple[int, str]] = {}
@@ -301,7 +301,7 @@ def _check(inv: Inventory, state: DesiredState, matched: list[Matched], counts: 
                                      hint="raise total-vfs" if not e.externally_managed else None)
             if v.driver is not None and isinstance(pf, NetPf):
                 raise StateError(src, f"{v.path}.driver", f"{m.label} is not on PCI: its VFs have no driver", v.driver)
-            if v.driver not in (None, "host", "none") and not state.restore and host is not None \
+            if v.driver not in (None, "host", "none") and not state.restore \
                     and host.driver_available(str(v.driver)) is False:
                 raise StateError(src, f"{v.path}.driver", "no such driver on this host (not registered, and no "
                                  "module of that name for the running kernel)", v.driver,
@@ -355,12 +355,15 @@ def _check_shared_macs(inv: Inventory, state: DesiredState, matched: list[Matche
             mac = v.attrs.get("mac")
             if isinstance(mac, str) and mac != ZERO_MAC:
                 holders.setdefault(mac, []).extend((m, f"{v.path}.mac-address", i) for i in v.ids)
+    current: dict[str, dict[int, str]] = {}  # a PF's VFs' MACs now, read once (only when a MAC is asked twice)
     for mac, hs in holders.items():
         if len(hs) < 2:
             continue
         for m, path, i in hs:
-            now = None if m.key in recreated else _current_macs(inv, m).get(i)
-            if now != mac:
-                other = next(p for _, p, _ in hs if p != path) if any(p != path for _, p, _ in hs) else path
+            if m.key not in recreated and m.key not in current:
+                current[m.key] = _current_macs(inv, m)
+            if current.get(m.key, {}).get(i) != mac:
+                # parse refuses one MAC for several ids of one entry: two holders are two entries, two paths
+                other = next(p for _, p, _ in hs if p != path)
                 raise StateError(state.source, path, f"the same MAC as {other}", mac,
                                  hint="give each VF its own MAC")
