@@ -17,13 +17,10 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sriovctl.drivers import is_net
 from sriovctl.host.base import Host
 from sriovctl.model import PciDevice, Use, UseKind
 from sriovctl.pci.address import PciAddress
-
-# Drivers that create a netdev for the function they bind
-NET_DRIVERS = frozenset({"igb", "igbvf", "ice", "iavf", "ixgbe", "ixgbevf", "i40e", "i40evf", "mlx5_core", "e1000e",
-                         "bnxt_en", "qede", "enic", "virtio_net"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +136,7 @@ class UsageScan:
                 uses.append(Use(UseKind.ADDRESSES, n.name, f"netdev {n.name} is up with {', '.join(self.addrs[n.name])}"))
             elif self.addrs.get(n.name):
                 uses.append(Use(UseKind.ADDRESSES, n.name, f"netdev {n.name} has {', '.join(self.addrs[n.name])}"))
-        if d.driver in NET_DRIVERS and not d.netdevs:
+        if is_net(d.driver) and not d.netdevs:
             uses.append(Use(UseKind.NAMESPACE, str(d.address),
                             f"bound to {d.driver} but its netdev is not in this network namespace "
                             "(moved into another one, or not created yet)"))

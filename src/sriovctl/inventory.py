@@ -10,11 +10,11 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sriovctl.drivers import is_vm_safe
 from sriovctl.host import sysfs
 from sriovctl.host.base import Host
 from sriovctl.host.netlink import VfNetlink
 from sriovctl.model import (
-    VM_SAFE_DRIVERS,
     Assignability,
     Inventory,
     IommuGroup,
@@ -243,7 +243,7 @@ def _assignability(addr: PciAddress, r: _Raw, raw: dict[PciAddress, _Raw],
     members = groups[r.group].members
     for m in members:
         o = raw.get(m)
-        if m == addr or o is None or o.cls >> 8 == 0x0604 or o.driver is None or o.driver in VM_SAFE_DRIVERS:
+        if m == addr or o is None or o.cls >> 8 == 0x0604 or o.driver is None or is_vm_safe(o.driver):
             continue
         role = " (its PF)" if r.physfn == m else ""
         blockers.append(f"{m}{role} driven by {o.driver}")

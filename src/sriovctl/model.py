@@ -67,10 +67,6 @@ class Use:
         return self.text
 
 
-# Drivers that leave a device safe to share a group with one given to a VM.
-VM_SAFE_DRIVERS = frozenset({"vfio-pci", "pci-stub"})
-
-
 class SriovState(StrEnum):
     ENABLED = "enabled"  # VFs exist
     DISABLED = "disabled"  # sriov_numvfs is 0

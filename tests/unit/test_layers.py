@@ -2,7 +2,10 @@
 - cli/ calls the operations layer: it imports only ops/, model, errors, the attribute table, the untrusted-text
   helpers and its own modules;
 - no sysfs path or sysfs attribute name is spelled outside host/sysfs.py and the simulator (host/sim/);
-- no import cycle; model.py imports nothing from host/; inuse.py nothing from virt/."""
+- no import cycle; model.py imports nothing from host/; inuse.py nothing from virt/;
+- packages (and the top-level modules, each a unit of its own) stand in layers: a unit imports only units of
+  its own layer or below, and no cycle runs between units — state/ is data below the engine in ops/, persist/
+  depends on state data, never on ops/."""
 
 from __future__ import annotations
 
@@ -140,3 +143,65 @@ def test_cli_line_counts_are_reported() -> None:
     # documents.py declares types only (one TypedDict per JSON object, the schemas' source): no logic to split
     assert lines["main.py"] <= 200 and max(n for name, n in lines.items() if name != "documents.py") <= 500
     assert lines["documents.py"] <= 700
+
+
+# The layers, lowest first: a unit may import units of its own layer or a lower one (never a higher one)
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("errors", "leftovers", "sriovctl"),
+    ("safefs", "untrusted", "attrs", "drivers", "pci"),
+    ("model", "archive"),
+    ("host",),
+    ("host.sim", "netpfs", "inventory", "inuse", "nodedev", "doctor", "resolve", "snapshot", "virt"),
+    ("state",),
+    ("persist",),
+    ("ops",),
+    ("cli", "__main__"),
+)
+RANK = {u: i for i, layer in enumerate(LAYERS) for u in layer}
+
+
+def unit_of(module: str) -> str:
+    """host.sim for the simulator, the package for a module inside one, the module's own name at the top."""
+    parts = module.split(".")[1:]
+    if not parts:
+        return "sriovctl"
+    if parts[:2] == ["host", "sim"]:
+        return "host.sim"
+    return parts[0]
+
+
+def unit_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for m, deps in graph.items():
+        out.setdefault(unit_of(m), set()).update(unit_of(d) for d in deps if unit_of(d) != unit_of(m))
+    return out
+
+
+UNITS = unit_graph(GRAPH)
+
+
+def test_every_unit_has_a_layer() -> None:
+    assert not sorted(set(UNITS) - set(RANK))
+
+
+def test_no_unit_imports_a_higher_layer() -> None:
+    up = {u: sorted(d for d in deps if RANK[d] > RANK[u]) for u, deps in UNITS.items()}
+    assert not {u: d for u, d in up.items() if d}
+
+
+def test_no_cycle_between_packages() -> None:
+    assert not find_cycles(UNITS)
+
+
+def test_the_package_check_sees_an_upward_import() -> None:
+    """state/ reaching into ops/ (as state/apply.py once did) is one the checks above refuse."""
+    graph = {**GRAPH, "sriovctl.state.desired": GRAPH["sriovctl.state.desired"] | {"sriovctl.ops.plan"}}
+    units = unit_graph(graph)
+    assert "ops" in units["state"] and RANK["ops"] > RANK["state"]
+    assert find_cycles(units)  # ops imports state: the knot ops <-> state is back
+
+
+def test_the_state_package_is_data() -> None:
+    """The desired-state engine (planner, apply, journal) lives in ops/desired; state/ holds no Host."""
+    assert not [m for m in MODULES if m.startswith("sriovctl.state.") and
+                any(d.startswith(("sriovctl.host", "sriovctl.ops")) for d in GRAPH[m])]

@@ -77,29 +77,4 @@ def kernel_order(changes: list[VfChange]) -> list[VfChange]:
     return sorted(changes, key=lambda c: (c.vf, _RANK[c.attr]))
 
 
-@dataclass(frozen=True, slots=True)
-class DriverVfSupport:
-    """What a PF driver's ndo_set_vf_* callbacks accept (the simulated host's table; the real kernel answers
-    for itself). Values are errno numbers for attributes the driver refuses."""
-
-    refuses: dict[str, int]
-    vlan_8021ad: bool
-    min_tx_rate: bool
-    reports_rss: bool
-    rate_needs_link: bool = False  # igb: EINVAL while the PF has no link (seen in the lab)
-
-
-def _e(name: str) -> int:
-    import errno
-
-    return int(getattr(errno, name))
-
-
-DRIVER_VF_SUPPORT: dict[str, DriverVfSupport] = {
-    # igb (82576): no ndo_set_vf_link_state nor rss query; 802.1Q only; no minimum rate (seen in the lab)
-    "igb": DriverVfSupport({"link_state": _e("EOPNOTSUPP"), "rss_query_en": _e("EOPNOTSUPP")}, False, False, False,
-                           rate_needs_link=True),
-    "ice": DriverVfSupport({}, True, True, True),
-}
-
 __all__ = ["LinkState", "VfNetlink"]  # re-exported: the model owns them

@@ -12,6 +12,7 @@ live here; the words a front end adds (option names, hints naming them) live in 
     binding.py   bind / unbind drivers
     virt.py      libvirt XML and attach/detach, QEMU arguments and QMP hot(un)plug
     reads.py     doctor, node devices, dumps, snapshots, the simulated-host catalog
-    state.py     the desired state: show, read, plan, apply (checkpoint, verify, rollback), status (state/)
+    state.py     the desired state: show, read, plan, apply (checkpoint, verify, rollback), status
+    desired/     the desired-state engine: planner, apply, journal (the document is data in state/)
     persist.py   install / uninstall / status of the state, boot unit, udev rule and modprobe.d (persist/)
 """

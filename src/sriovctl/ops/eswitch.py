@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sriovctl import drivers
 from sriovctl.errors import UnavailableError, UsageError, VerificationError
 from sriovctl.host.base import Host, WriteKind
 from sriovctl.host.netlink import NetlinkError
@@ -20,15 +21,6 @@ from sriovctl.ops.kernel import errname
 from sriovctl.ops.plan import Change, ChangeKind, Outcome, Plan
 
 MODES = ("legacy", "switchdev")
-
-# What each driver needs before a mode change (the hint when the kernel refuses one)
-DRIVER_ORDER = {
-    "mlx5_core": "mlx5 changes to switchdev with its VFs created and their drivers unbound "
-                 "(unbind them, change the mode, bind them again)",
-    "ice": "ice changes mode only while the PF has no VFs (disable them, change the mode, enable them again)",
-    "netdevsim": "netdevsim changes mode at any VF count (disabling its VFs returns it to legacy)",
-}
-
 
 @dataclass(frozen=True)
 class EswitchTarget:
@@ -71,7 +63,7 @@ def _refusal(t: EswitchTarget, what: str, e: NetlinkError) -> UnavailableError:
     if e.errno == errno.EOPNOTSUPP and not e.message:
         return UnavailableError(f"{t.name}: {t.handle}: {what}: not supported by {t.driver or 'its driver'}")
     return UnavailableError(f"{t.name}: {t.handle}: {what}: the driver refused: {e.message or errname(e.errno)} "
-                            f"({errname(e.errno)})", hint=DRIVER_ORDER.get(t.driver or ""))
+                            f"({errname(e.errno)})", hint=drivers.driver(t.driver).eswitch_rule)
 
 
 def plan_eswitch(host: Host, inv: Inventory, pf: PciDevice | NetPf, mode: str, force: bool) -> Plan:

@@ -7,6 +7,7 @@ import errno
 import os
 from collections.abc import Callable
 
+from sriovctl.drivers import is_net
 from sriovctl.errors import (
     HostIOError,
     HostPermissionError,
@@ -17,7 +18,7 @@ from sriovctl.errors import (
 )
 from sriovctl.host import sysfs
 from sriovctl.host.base import Host
-from sriovctl.inuse import NET_DRIVERS, vfio_holders
+from sriovctl.inuse import vfio_holders
 from sriovctl.model import PciDevice
 
 Progress = Callable[[int, int], None]
@@ -79,7 +80,7 @@ def settled(host: Host, pf: PciDevice, n: int, autoprobe: bool) -> list[str]:
             drv = host.link_name(sysfs.device_attr(va, sysfs.DRIVER))
             if drv is None:
                 waiting.append(f"VF {i} ({va}) not bound yet")
-            elif drv in NET_DRIVERS and not host.listdir(sysfs.net_dir(va)):
+            elif is_net(drv) and not host.listdir(sysfs.net_dir(va)):
                 waiting.append(f"VF {i} ({va}) has no netdev yet")
     return waiting
 
@@ -113,7 +114,7 @@ def wait_bound(host: Host, d: PciDevice, driver: str | None, wait: float) -> str
     def probe() -> str | None:
         now[0] = driver_of(host, d.address)
         ready = now[0] is not None and (driver is None or now[0] == driver)
-        if ready and (now[0] not in NET_DRIVERS or host.listdir(sysfs.net_dir(d.address))):
+        if ready and (not is_net(now[0]) or host.listdir(sysfs.net_dir(d.address))):
             return now[0]
         return None
 

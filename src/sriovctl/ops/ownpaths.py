@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sriovctl.host.base import Host
+from sriovctl.ops.desired import journal
 from sriovctl.persist import render
 from sriovctl.persist.install import OTHER_OWNER_FILES
-from sriovctl.state import journal
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,8 +29,8 @@ def _root(host: Host | None, destdir: str | None) -> str:
 def _on_host(host: Host, state: DesiredState) -> tuple[dict[int, str], set[str]]:
     """Each entry's PF driver on this host (modprobe.d names the module) and the PFs' netdev names (a second
     owner's files are looked up by them), from one read of the host; checks the state against the host."""
+    from sriovctl.ops.desired.planner import make_plan
     from sriovctl.ops.session import Session
-    from sriovctl.state.planner import make_plan
 
     s = Session(host)
     sp = make_plan(host, s.inv, state, scan_users=False)

@@ -9,9 +9,9 @@ from typing import Any
 
 from sriovctl.host.base import Host
 from sriovctl.model import Inventory, NetPf, PciDevice
-from sriovctl.state.apply import ApplyOptions, StateOutcome
+from sriovctl.ops.desired.engine import ApplyOptions, StateOutcome
+from sriovctl.ops.desired.planner import StatePlan
 from sriovctl.state.desired import DesiredState, load
-from sriovctl.state.planner import StatePlan
 
 __all__ = ["ApplyOptions", "DesiredState", "StateOutcome", "StatePlan", "StoredState", "apply", "plan", "read_state",
            "read_state_file", "read_stored_state", "show", "status", "to_yaml"]
@@ -36,8 +36,8 @@ def read_stored_state(root: str) -> StoredState | None:
     through safefs — it is sriovctl's own file: a link at any component, a FIFO or a device there is refused
     (74) and nothing it leads to is read or shown. None when there is none."""
     from sriovctl import safefs
+    from sriovctl.ops.desired.journal import file_hash
     from sriovctl.persist.render import STATE_PATH
-    from sriovctl.state.journal import file_hash
     from sriovctl.untrusted import STATE_MAX_BYTES
 
     raw = safefs.read(root, STATE_PATH, STATE_MAX_BYTES)
@@ -55,8 +55,8 @@ def read_state_source(path: str) -> tuple[DesiredState, str, str]:
     import os
 
     from sriovctl.errors import NoInputError
+    from sriovctl.ops.desired.journal import file_hash
     from sriovctl.persist.render import STATE_PATH
-    from sriovctl.state.journal import file_hash
     from sriovctl.untrusted import STATE_MAX_BYTES, read_regular, shown
 
     if os.path.abspath(path) == "/" + STATE_PATH:
@@ -78,19 +78,19 @@ def read_state(path: str) -> DesiredState:
 
 
 def plan(host: Host, state: DesiredState, pfs: list[str] | None = None) -> StatePlan:
-    from sriovctl.state import apply as engine
+    from sriovctl.ops.desired import engine
 
     return engine.plan(host, state, pfs)
 
 
 def apply(host: Host, state: DesiredState, digest: str, opts: ApplyOptions, pfs: list[str] | None = None) -> StateOutcome:
-    from sriovctl.state import apply as engine
+    from sriovctl.ops.desired import engine
 
     return engine.apply(host, state, digest, opts, pfs)
 
 
 def status(host: Host, state: DesiredState | None, digest: str | None) -> dict[str, Any]:
-    from sriovctl.state import apply as engine
+    from sriovctl.ops.desired import engine
 
     return engine.status(host, state, digest)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from sriovctl import drivers
 from sriovctl.attrs import BY_KEY, REQUEST_LABEL, ZERO_MAC, AttrValueError, check_mac, check_value
 from sriovctl.errors import InterlockError, PartialError, TemporaryError, UnavailableError, UsageError
 from sriovctl.host.base import Host, WriteKind
@@ -119,13 +120,6 @@ def fmt(c: VfChange) -> str:
 
 
 LOGGED_CHANGES = 32  # changes named in a vf-set's write log line
-
-# Why a driver refuses a VF attribute "not now" (seen in the lab): the hint of a partial failure
-REFUSAL_HINTS = {
-    "igb": "igb sets rates only while the PF has link",
-    "netdevsim": "netdevsim sets VF rates only in legacy mode; in switchdev they are devlink rates",
-}
-
 
 @dataclass(frozen=True, slots=True)
 class VfTarget:
@@ -338,7 +332,7 @@ def apply_set(host: Host, sp: SetPlan) -> Outcome:
                            + "; ".join(details[:4]) + (f" (+{len(details) - 4})" if len(details) > 4 else ""),
                            details + out.messages,
                            hint="the driver refused these (not supported, or not now"
-                                + (f": {REFUSAL_HINTS[sp.driver]}" if sp.driver in REFUSAL_HINTS else "")
+                                + (f": {hint}" if (hint := drivers.driver(sp.driver).refusal_hint) else "")
                                 + "); the rest was applied", outcome=out)
     return out
 

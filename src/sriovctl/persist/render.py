@@ -4,6 +4,7 @@ modprobe.d options for `create: module-param` PFs. Pure functions: text in, text
 
 from __future__ import annotations
 
+from sriovctl.drivers import vf_count_param
 from sriovctl.state.desired import DesiredState
 
 STATE_PATH = "etc/sriovctl/state.yaml"
@@ -102,13 +103,11 @@ def render_rule(exe: str) -> str:
 def render_modprobe(state: DesiredState, drivers: dict[int, str]) -> str | None:
     """``options MODULE PARAM=N`` for `create: module-param` PFs (``drivers``: entry index → its PF's driver,
     as found on the host; without a host, none is known and nothing is written)."""
-    from sriovctl.state.planner import MODULE_PARAMS
-
     opts: dict[str, str] = {}
     for i, p in enumerate(state.pfs):
         drv = drivers.get(i)
-        if p.create == "module-param" and p.total_vfs is not None and drv in MODULE_PARAMS:
-            opts[drv] = f"options {drv} {MODULE_PARAMS[drv]}={p.total_vfs}"
+        if p.create == "module-param" and p.total_vfs is not None and drv is not None and (param := vf_count_param(drv)):
+            opts[drv] = f"options {drv} {param}={p.total_vfs}"
     if not opts:
         return None
     return HEADER + "".join(f"{line}\n" for _, line in sorted(opts.items()))

@@ -19,11 +19,10 @@ from collections.abc import Sequence
 from typing import Self
 from xml.sax.saxutils import quoteattr
 
-from sriovctl import attrs
+from sriovctl import attrs, drivers
 from sriovctl.errors import FieldError, UsageError
 from sriovctl.pci.address import PciAddress
 
-PORT_PROFILE_DRIVERS = frozenset({"enic"})  # drivers implementing ndo_set_vf_port (802.1Qbh)
 _MAC = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}", re.ASCII)
 _NAME = re.compile(r"[A-Za-z0-9_.+-]{1,64}", re.ASCII)
 
@@ -236,7 +235,7 @@ class HostdevInterface(_Device):
             if kind == "802.1Qbg":
                 raise UsageError("interface: 802.1Qbg port profiles are refused by libvirt on hostdev interfaces",
                                  hint="use 802.1Qbh on an adapter that supports it, or drop the profile")
-            if kind == "802.1Qbh" and pf_driver not in PORT_PROFILE_DRIVERS:
+            if kind == "802.1Qbh" and not drivers.driver(pf_driver).port_profiles:
                 raise UsageError(f"interface: an 802.1Qbh port profile needs a PF driver that implements port profiles "
                                  f"(Cisco enic); this VF's PF is driven by {pf_driver or 'no driver'}",
                                  hint="drop the port profile, or force it", remedy="drop-profile")

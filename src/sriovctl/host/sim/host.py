@@ -14,10 +14,9 @@ import re
 import subprocess
 from dataclasses import dataclass, field
 
+from sriovctl import drivers
 from sriovctl.host.base import Host
 from sriovctl.host.netlink import (
-    DRIVER_VF_SUPPORT,
-    DriverVfSupport,
     Netlink,
     NetlinkError,
     RequestCounter,
@@ -167,7 +166,7 @@ class SimHost(Host):
 
 class SimNetlink(RequestCounter):
     """The simulated host's rtnetlink: the VF view kept in sim.json, with the PF driver's rules
-    (DRIVER_VF_SUPPORT) and the kernel's behaviour of stopping at the first refused attribute."""
+    (drivers.py) and the kernel's behaviour of stopping at the first refused attribute."""
 
     def __init__(self, tree: SimTree) -> None:
         super().__init__()
@@ -190,7 +189,7 @@ class SimNetlink(RequestCounter):
 
     def _get_vfs(self, ifname: str) -> list[VfNetlink]:
         addr, driver = self._pf(ifname)
-        support = DRIVER_VF_SUPPORT.get(driver or "")
+        support = drivers.driver(driver).vf
         out = []
         for i, d in enumerate(self.tree.state.get("vfinfo", {}).get(str(addr), [])):
             fields = {k: v for k, v in d.items() if k in VfNetlink.__slots__}
@@ -215,7 +214,7 @@ class SimNetlink(RequestCounter):
 
     def _set_vfs(self, ifname: str, changes: list[VfChange]) -> None:
         addr, driver = self._pf(ifname)
-        support = DRIVER_VF_SUPPORT.get(driver or "", DriverVfSupport({}, True, True, True))
+        support = drivers.driver(driver).vf or drivers.ACCEPTS_ALL
         vfs = self.tree.state.get("vfinfo", {}).get(str(addr), [])
         try:
             for c in kernel_order(changes):

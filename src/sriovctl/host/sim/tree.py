@@ -17,6 +17,7 @@ import signal
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
+from sriovctl.drivers import is_net
 from sriovctl.host.base import safe_name
 from sriovctl.leftovers import owner_gone
 from sriovctl.pci.address import PciAddress
@@ -25,7 +26,6 @@ from sriovctl.pci.config import PortType, decode
 PCI_DEVICES = "sys/bus/pci/devices"
 PCI_DRIVERS = "sys/bus/pci/drivers"
 GROUPS = "sys/kernel/iommu_groups"
-NET_DRIVERS = frozenset({"igb", "igbvf", "ice", "iavf", "ixgbe", "ixgbevf", "i40e", "mlx5_core", "e1000e"})
 REQ_ACS = 0b11101  # SV RR CR UF: what the kernel requires for isolation (REQ_ACS_FLAGS)
 STATE_FILE = "sim.json"
 JOURNAL = "sim-journal.json"  # an sriov_numvfs change in progress: completed by the next holder of the lock
@@ -291,7 +291,7 @@ class SimTree:
         d = self.devdir(addr)
         self.link(f"{d}/driver", f"{PCI_DRIVERS}/{driver}")
         self.link(f"{PCI_DRIVERS}/{driver}/{addr}", d)
-        if driver in NET_DRIVERS:
+        if is_net(driver):
             self.create_netdev(addr)
         if driver == "vfio-pci":
             grp = self.group_of(addr)

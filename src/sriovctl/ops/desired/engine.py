@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from sriovctl.drivers import vf_count_param
 from sriovctl.errors import (
     InterlockError,
     PartialError,
@@ -25,13 +26,13 @@ from sriovctl.errors import (
 from sriovctl.host import sysfs
 from sriovctl.host.base import Host
 from sriovctl.model import Inventory, NetPf, PciDevice
+from sriovctl.ops.desired import journal
+from sriovctl.ops.desired.planner import StatePlan, make_plan
 from sriovctl.ops.plan import JSON, Change, ChangeKind
 from sriovctl.ops.session import Session
-from sriovctl.state import journal
 from sriovctl.state.current import net_pf, pci_pf
 from sriovctl.state.desired import DesiredState, parse
 from sriovctl.state.match import Matched
-from sriovctl.state.planner import MODULE_PARAMS, StatePlan, make_plan
 from sriovctl.untrusted import shown
 
 VERIFY_BASE = 5.0  # seconds to read back a converged host, plus per VF (nmstate grows its verify timeout too)
@@ -250,7 +251,7 @@ def _phase_counts(s: Session, sp: StatePlan, changes: list[Change], opts: ApplyO
         n = min(m.entry.total_vfs, pf.sriov.totalvfs or m.entry.total_vfs)
         autoprobe = pf.sriov.drivers_autoprobe if pf.sriov.drivers_autoprobe is not None else True
         wait_settled(host, pf, m.label, n, autoprobe, opts.wait)
-        out.messages.append(f"{m.label}: {n} VFs" + (f" ({MODULE_PARAMS.get(pf.driver or '', 'module')} at load)"
+        out.messages.append(f"{m.label}: {n} VFs" + (f" ({vf_count_param(pf.driver) or 'module'} at load)"
                                                      if m.entry.create == "module-param" else ""))
 
 

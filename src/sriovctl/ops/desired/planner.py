@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sriovctl.attrs import BY_KEY, ZERO_MAC, defaults
+from sriovctl.drivers import is_vm_safe, vf_count_param
 from sriovctl.host.base import Host
-from sriovctl.model import VM_SAFE_DRIVERS, Inventory, NetPf, PciDevice, Use, UseKind, VfNetlink
+from sriovctl.model import Inventory, NetPf, PciDevice, Use, UseKind, VfNetlink
 from sriovctl.ops.plan import JSON, Change, ChangeKind, Plan
 from sriovctl.state.desired import DesiredState, PfState, StateError
 from sriovctl.state.keys import VF_KEYS
@@ -22,7 +23,6 @@ from sriovctl.state.match import Matched, match_all
 
 # Module parameters that create VFs at load (create: module-param), per PF driver. One value for every port
 # the module drives (igb_probe reads max_vfs for each adapter).
-MODULE_PARAMS = {"igb": "max_vfs", "ixgbe": "max_vfs"}
 
 _STATE_ATTRS = tuple(a.key for a in VF_KEYS.values())  # the VF attributes a state file can ask for
 _DEFAULTS = defaults()
@@ -114,7 +114,7 @@ def driver_ok(current: str | None, want: str) -> bool:
     if want == "none":
         return current is None
     if want == "host":  # its own driver, whichever the kernel matched: bound, and not to a VM's stub
-        return current is not None and current not in VM_SAFE_DRIVERS
+        return current is not None and not is_vm_safe(current)
     return current == want
 
 
@@ -243,7 +243,7 @@ def _plan_count(inv: Inventory, m: Matched, now: int, after: int, sp: StatePlan,
                     vms.setdefault(u.id, []).append(str(v.address))
     if m.entry.create == "module-param" and isinstance(pf, PciDevice):
         module = pf.module or pf.driver or "?"
-        param = MODULE_PARAMS.get(pf.driver or "", "max_vfs")
+        param = vf_count_param(pf.driver) or "max_vfs"
         port_names = sorted(str(d.address) for d in inv.devices.values() if d.driver == pf.driver and not d.is_vf)
         sp.plan.changes.append(Change(ChangeKind.MODULE_RELOAD, module, f"{param}={now}", f"{param}={after}",
                                       f"create: module-param ({module} creates the VFs when it loads)"))
@@ -284,12 +284,12 @@ def _check(inv: Inventory, state: DesiredState, matched: list[Matched], counts: 
                 raise StateError(src, f"{e.path}.total-vfs", f"{m.label} exposes no sriov_totalvfs (no driver with "
                                  "SR-IOV support bound)", e.total_vfs)
             if e.create == "module-param" and after != now:
-                if pf.driver not in MODULE_PARAMS:
+                if pf.driver is None or vf_count_param(pf.driver) is None:
                     raise StateError(src, f"{e.path}.create", f"{pf.driver or 'no driver'} has no VF-count module "
                                      "parameter sriovctl knows", "module-param", hint="use create: sysfs")
                 prior = params.setdefault(pf.driver, (after, e.path))
                 if prior[0] != after:
-                    raise StateError(src, f"{e.path}.total-vfs", f"{pf.driver}'s {MODULE_PARAMS[pf.driver]} is one "
+                    raise StateError(src, f"{e.path}.total-vfs", f"{pf.driver}'s {vf_count_param(pf.driver)} is one "
                                      f"value for every port: {prior[1]} asks for {prior[0]}", after)
         elif e.create == "module-param":
             raise StateError(src, f"{e.path}.create", f"{m.label} is not a PCI device", "module-param")
