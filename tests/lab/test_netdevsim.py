@@ -8,6 +8,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
+import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -200,6 +204,103 @@ def test_benchmark_vf_set_vs_ip_processes() -> None:
         set_numvfs(bus, 0)
     (LAB_OUT / "bench-netdevsim.json").write_text(json.dumps(results, indent=1))
     assert all(r["netlink_requests"] <= 4 for r in results)
+
+
+def test_vf_enable_and_disable_by_the_pfs_netdev() -> None:
+    """`vf enable` / `vf disable` on netdevsim's PF named by its netdev (issue 19: only `state apply` could
+    set its count): its device's sriov_numvfs, through 0 with --reset, read back by the kernel's own view."""
+    bus, port = netdevsim()
+
+    def count() -> int:
+        return int(Path(f"{bus}/sriov_numvfs").read_text())
+
+    code, out, err = cli("vf", "enable", port, "8", "--json")
+    assert code == 0, err
+    assert json.loads(out)["outcome"]["verified"] is True and count() == 8 and read_vfs(port).num_vf == 8
+    code, out, err = cli("vf", "enable", port, "16")
+    assert code == 64 and f"{port}: cannot set 16 VFs: 8 already enabled" in err and count() == 8
+    code, out, err = cli("vf", "enable", port, "16", "--reset")
+    assert code == 0 and count() == 16 and read_vfs(port).num_vf == 16, err
+    code, out, err = cli("vf", "enable", port, "8", "--module-param", "max_vfs")
+    assert code == 64 and "not a PCI device" in err and count() == 16
+    code, out, err = cli("vf", "disable", port)
+    assert code == 0 and count() == 0 and not read_vfs(port).vfs, err
+    code, out, err = cli("vf", "enable", port, "4096")  # past max_vfs (1,024): netdevsim's own refusal
+    assert code != 0 and err.count("\n") == 1 and port in err and count() == 0, (code, err)
+    with open(LAB_OUT / "netdevsim-vf-enable.txt", "w") as f:
+        f.write(f"vf enable {port} 4096 past max_vfs: exit {code}: {err}")
+
+
+SRIOVCTL = str(Path(sys.executable).parent / "sriovctl")
+
+
+def _drop_caches() -> None:
+    """A cold page cache, as a udev-triggered or boot-time run meets it (for both sides alike)."""
+    os.sync()
+    Path("/proc/sys/vm/drop_caches").write_text("3")
+
+
+def _whole_vf_set(port: str, count: int, vlan: int) -> float:
+    _drop_caches()
+    argv = [SRIOVCTL, "vf", "set", f"{port}#0-{count - 1}", "--macs-from", mac(count, vlan), "--vlan", str(vlan)]
+    t0 = time.perf_counter()
+    r = subprocess.run(argv, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - t0
+    assert r.returncode == 0, r.stderr
+    return seconds
+
+
+def _ip_batch(port: str, count: int, vlan: int) -> float:
+    lines = "".join(f"link set dev {port} vf {i} mac {mac(count, 0x800 + vlan * 0x10 + i)} vlan {vlan}\n"
+                    for i in range(count))
+    batch = LAB_OUT / f"ip-batch-{count}.txt"
+    batch.write_text(lines)
+    _drop_caches()
+    t0 = time.perf_counter()
+    r = subprocess.run(["ip", "-batch", str(batch)], capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - t0
+    assert r.returncode == 0, r.stderr
+    return seconds
+
+
+def _imports(port: str, count: int) -> dict[str, object]:
+    """One whole `vf set` process under -X importtime: what it imports (pyroute2 must not be among it)."""
+    argv = [sys.executable, "-X", "importtime", SRIOVCTL, "vf", "set", f"{port}#0-{count - 1}", "--vlan", "7"]
+    r = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = [m.groups() for m in re.finditer(r"import time:\s+\d+ \|\s+(\d+) \|( *)(\S+)", r.stderr)]
+    modules = sorted(name for _, _, name in rows)
+    top = sum(int(cum) for cum, indent, name in rows if indent == " " and name not in ("site", "encodings"))
+    return {"modules": len(modules), "sriovctl_modules": sum(m.startswith("sriovctl") for m in modules),
+            "pyroute2": [m for m in modules if m.startswith("pyroute2")], "top_level_cumulative_ms": top / 1000}
+
+
+def test_cold_whole_process_vf_set_vs_ip_batch() -> None:
+    """MAC + VLAN on every VF as whole processes with a cold page cache, side by side in one boot, medians of 3
+    (alternating): `sriovctl vf set PF#0-N --macs-from … --vlan …` (inventory, plan, RTM_SETLINK, read-back,
+    verification) vs one `ip -batch` process with the same N `link set … vf …` lines (which verifies nothing).
+    At 1,024 VFs sriovctl must be faster; at 256 both are recorded. Results: lab/out/netdevsim/coldstart.json."""
+    bus, port = netdevsim()
+    results: list[dict[str, object]] = []
+    for count in (256, 1024):
+        set_numvfs(bus, count)
+        ours, theirs = [], []
+        for i in range(3):
+            ours.append(_whole_vf_set(port, count, 40 + i))
+            theirs.append(_ip_batch(port, count, 50 + i))
+        raw = read_vfs(port)
+        assert all(raw.vfs[i].mac == mac(count, 0x800 + 52 * 0x10 + i) and raw.vfs[i].vlan == 52 for i in range(count))
+        results.append({"vfs": count, "sriovctl_s": [round(x, 3) for x in ours], "ip_batch_s": [round(x, 3) for x in theirs],
+                        "sriovctl_median_s": round(statistics.median(ours), 3),
+                        "ip_batch_median_s": round(statistics.median(theirs), 3)})
+        if count == 256:
+            results.append({"imports": _imports(port, count)})
+        set_numvfs(bus, 0)
+    (LAB_OUT / "coldstart.json").write_text(json.dumps(results, indent=1))
+    imports = next(r["imports"] for r in results if "imports" in r)
+    assert imports["pyroute2"] == [], imports  # type: ignore[index]
+    at_1024 = next(r for r in results if r.get("vfs") == 1024)
+    assert at_1024["sriovctl_median_s"] < at_1024["ip_batch_median_s"], results
 
 
 def test_refusals_across_messages_name_every_vf_and_attribute() -> None:

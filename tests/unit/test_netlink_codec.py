@@ -338,3 +338,45 @@ def test_the_struct_encoder_matches_pyroute2_for_every_1024_vf_batch() -> None:
     for seq, part in enumerate(parts, 1):
         ours = setlink(seq, 12, part, 5)
         assert ours == _pyroute2_setlink(seq, 12, part) and len(ours) < 65536
+
+
+def test_getlink_is_the_request_pyroute2_encodes() -> None:
+    """RTM_GETLINK packed by host/vfencode.py: byte for byte what pyroute2 sent before our own socket."""
+    from pyroute2.netlink import NLM_F_REQUEST
+    from pyroute2.netlink.rtnl import RTM_GETLINK
+
+    from sriovctl.host.vfencode import getlink
+
+    for index, mask in ((7, 1), (123456, 1 | 8)):
+        msg = ifinfmsg()
+        msg["family"] = 0
+        msg["index"] = index
+        msg["attrs"] = [("IFLA_EXT_MASK", mask)]
+        msg["header"]["type"] = RTM_GETLINK
+        msg["header"]["flags"] = NLM_F_REQUEST
+        msg["header"]["sequence_number"] = 42
+        msg.encode()
+        assert getlink(42, index, mask, NLM_F_REQUEST) == bytes(msg.data[: msg["header"]["length"]])
+
+
+def test_our_socket_against_this_kernel() -> None:
+    """The request/ack cycle of host/netlink_real.py on the kernel this test runs on (no SR-IOV device here:
+    the loopback answers a VF read with no VF list and a VF write with the kernel's own refusal)."""
+    import errno
+
+    from sriovctl.host.netlink_real import RtNetlink
+
+    nl = RtNetlink()
+    try:
+        assert nl.get_vfs("lo") == [] and nl.last_num_vf is None
+        assert nl.get_vfs("lo", stats=True) == []
+        with pytest.raises(NetlinkError) as e:
+            nl.get_vfs("sriovctl-none0")
+        assert e.value.errno == errno.ENODEV
+        with pytest.raises(NetlinkError) as e:  # do_setvfinfo(): lo has no ndo_set_vf_mac
+            nl.set_vfs("lo", [VfChange(0, "mac", "52:54:00:00:00:01")])
+        assert e.value.errno == errno.EOPNOTSUPP, e.value
+        assert nl.get_vfs("lo") == []  # the socket is still in step after an error: the next reply is ours
+        assert nl.requests == 4  # the unknown name is refused by its ifindex lookup, before any request
+    finally:
+        nl.close()

@@ -143,3 +143,35 @@ def test_a_pci_pf_in_switchdev_mode_keeps_its_own_netdev_and_maps_its_represento
     assert "VF 1: " in r.out and "representor aaa_rep1" in r.out, r.out
     r = cli("--root", str(root), "status", "--json")
     assert "net_pfs" not in r.json()  # a PCI PF's representors are not PFs of their own
+
+
+def test_vf_enable_and_disable_take_a_pf_not_on_pci_by_its_netdev(tmp_path: Path) -> None:
+    """One VF-count step for PCI and non-PCI PFs (issue 19): `vf enable eni10np1 N` writes its device's
+    sriov_numvfs on its own bus (through 0: the kernel's EBUSY rule), under the PF's lock, and reads it back;
+    the module-parameter way is refused for it; `vf disable` writes 0. (The lab does the same on netdevsim.)"""
+    from sriovctl.errors import UsageError as Usage
+    from sriovctl.ops.session import Session
+    from sriovctl.ops.vfcount import EnableOptions, disable, enable
+
+    root = nsim_tree(tmp_path)
+    (root / "sys/bus/netdevsim/devices").mkdir()
+    os.symlink("../../../devices/netdevsim10", root / "sys/bus/netdevsim/devices/netdevsim10")  # as the kernel has it
+    numvfs = root / "sys/devices/netdevsim10/sriov_numvfs"
+    host = Host(root=str(root), label="t")
+    with pytest.raises(Usage, match="4 already enabled"):
+        enable(Session(host), "eni10np1", 8, EnableOptions())
+    out = enable(Session(host), "eni10np1", 8, EnableOptions(reset=True))
+    assert [(c.kind, c.target, c.before, c.after) for c in out.applied] == [
+        ("vf-count", "netdevsim-netdevsim10", 4, 0), ("vf-count", "netdevsim-netdevsim10", 0, 8)]
+    assert out.verified and numvfs.read_text().strip() == "8"
+    assert [w.path for w in host.writes] == ["/sys/bus/netdevsim/devices/netdevsim10/sriov_numvfs"] * 2
+    assert enable(Session(host), "eni10np1", 8, EnableOptions()).plan.notes == ["eni10np1: 8 VFs already enabled, "
+                                                                                "nothing to do"]
+    with pytest.raises(Usage, match="eni10np1: not a PCI device"):
+        enable(Session(host), "eni10np1", 8, EnableOptions(reset=True), module_param="max_vfs")
+    assert numvfs.read_text().strip() == "8"
+    out = disable(Session(host), "eni10np1", EnableOptions())
+    assert out.verified and numvfs.read_text().strip() == "0"
+    dry = Host(root=str(root), label="t", dry_run=True)
+    enable(Session(dry), "eni10np1", 2, EnableOptions())
+    assert numvfs.read_text().strip() == "0" and [w.value for w in dry.writes] == ["2"]

@@ -70,31 +70,20 @@ def _progress(ctx: Ctx) -> Callable[[int, int], None] | None:
 
 
 def cmd_vf_enable(ctx: Ctx) -> int:
-    from sriovctl.ops.vfcount import EnableOptions, apply_count, apply_module_param, plan_enable, plan_module_param
+    from sriovctl.ops.vfcount import EnableOptions, enable
 
     a = ctx.args
-    s = ctx.session()
-    pf = s.find(a.pf)
     opts = EnableOptions(reset=a.reset, autoprobe=not a.no_autoprobe, force=a.force, wait=a.wait,
                          progress=_progress(ctx))
-    with s.locked(pf.address, a.wait) as inv:
-        pf = inv.devices[pf.address]
-        if a.module_param:
-            plan = plan_module_param(s.host, inv, pf, a.count, a.module_param, a.force)
-            return report(ctx, s.host, apply_module_param(s.host, pf, plan, a.count, a.wait))
-        plan = plan_enable(s.host, inv, pf, a.count, opts)
-        return report(ctx, s.host, apply_count(s.host, pf, plan, opts))
+    s = ctx.session()
+    return report(ctx, s.host, enable(s, a.pf, a.count, opts, a.module_param))
 
 
 def cmd_vf_disable(ctx: Ctx) -> int:
-    from sriovctl.ops.vfcount import EnableOptions, apply_count, plan_disable
+    from sriovctl.ops.vfcount import EnableOptions, disable
 
     s = ctx.session()
-    pf = s.find(ctx.args.pf)
-    with s.locked(pf.address, ctx.args.wait) as inv:
-        pf = inv.devices[pf.address]
-        plan = plan_disable(s.host, inv, pf, ctx.args.force)
-        return report(ctx, s.host, apply_count(s.host, pf, plan, EnableOptions(force=ctx.args.force)))
+    return report(ctx, s.host, disable(s, ctx.args.pf, EnableOptions(force=ctx.args.force, wait=ctx.args.wait)))
 
 
 def cmd_vf_set(ctx: Ctx) -> int:

@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import stat
-import subprocess
 import time
 import weakref
 from collections.abc import Callable, Iterator
@@ -24,6 +23,8 @@ from sriovctl.errors import BugError, HostIOError, HostPermissionError, ReadOnly
 from sriovctl.untrusted import is_plain_name, plain_name, sanitize_line
 
 if TYPE_CHECKING:
+    import subprocess
+
     from sriovctl.host.netlink import Netlink
 
 def safe_name(value: str, what: str) -> str:
@@ -255,9 +256,9 @@ class Host:
     def _make_netlink(self) -> Netlink:
         if self.read_only:
             return SnapshotNetlink(self)
-        from sriovctl.host.netlink_real import PyrouteNetlink
+        from sriovctl.host.netlink_real import RtNetlink
 
-        return PyrouteNetlink()
+        return RtNetlink()
 
     def _abs(self, rel: str) -> str:
         if rel.startswith("/") or (".." in rel and "/../" in f"/{rel}/") or "\x00" in rel:
@@ -478,6 +479,8 @@ class Host:
         return p.stdout
 
     def _run(self, argv: list[str]) -> subprocess.CompletedProcess[str]:
+        import subprocess  # only a command needs it: 3 ms of a cold start that runs none
+
         return subprocess.run(argv, capture_output=True, text=True, check=False)
 
     def _do_write(self, rel: str, value: str) -> None:

@@ -27,7 +27,8 @@ from sriovctl.host.vfinfo import (
     IFLA_VFINFO_LIST,
 )
 
-RTM_SETLINK = 19
+RTM_GETLINK, RTM_SETLINK = 18, 19  # linux/rtnetlink.h
+IFLA_EXT_MASK = 29
 _FLAGS = {"spoofchk": IFLA_VF_SPOOFCHK, "trust": IFLA_VF_TRUST, "rss_query_en": IFLA_VF_RSS_QUERY_EN}
 
 
@@ -72,3 +73,9 @@ def setlink(seq: int, index: int, changes: list[VfChange], flags: int) -> bytes:
         entries.append(_nla(IFLA_VF_INFO, current))
     body = struct.pack("=BxHiII", 0, 0, index, 0, 0) + _nla(IFLA_VFINFO_LIST, b"".join(entries))
     return struct.pack("=IHHII", 16 + len(body), RTM_SETLINK, flags, seq, 0) + body
+
+
+def getlink(seq: int, index: int, ext_mask: int, flags: int) -> bytes:
+    """RTM_GETLINK for one link by ifindex with IFLA_EXT_MASK (which VF facts the reply carries)."""
+    body = struct.pack("=BxHiII", 0, 0, index, 0, 0) + _nla(IFLA_EXT_MASK, struct.pack("=I", ext_mask))
+    return struct.pack("=IHHII", 16 + len(body), RTM_GETLINK, flags, seq, 0) + body

@@ -1,18 +1,29 @@
-"""How many VFs a PF has: enable N (sriov_numvfs), disable, and the legacy module-parameter way."""
+"""How many VFs a PF has: enable N (sriov_numvfs), disable, and the legacy module-parameter way — for a PCI
+PF and for a PF not on PCI (netdevsim, named by its netdev: its device's sriov_numvfs on its own bus). The one
+VF-count step (:func:`write_count`) is used by `vf enable`, `vf disable` and the desired-state engine.
+
+:func:`enable` and :func:`disable` are the entry points a front end calls with names: the PF's lock, the PF
+resolved again under it, one in-use scan, the plan, the writes, the outcome."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sriovctl.errors import FieldError, TemporaryError, UnavailableError, UsageError, VerificationError
 from sriovctl.host import sysfs
 from sriovctl.host.base import Host
 from sriovctl.inventory import read_inventory
-from sriovctl.model import Inventory, PciDevice
+from sriovctl.model import Inventory, NetPf, PciDevice
 from sriovctl.ops.guards import device_name, refuse_if_in_use
 from sriovctl.ops.kernel import Progress, wait_settled, write
 from sriovctl.ops.plan import Change, ChangeKind, Notice, NoticeKind, Outcome, Plan
+
+if TYPE_CHECKING:
+    from sriovctl.ops.session import Session
+
+AnyPf = PciDevice | NetPf
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,12 +44,51 @@ def require_pf(pf: PciDevice) -> None:
                                hint="the driver lacks SR-IOV support, or SR-IOV is disabled in the firmware")
 
 
-def plan_enable(host: Host, inv: Inventory, pf: PciDevice, n: int, opts: EnableOptions) -> Plan:
-    require_pf(pf)
-    assert pf.sriov is not None and pf.sriov.totalvfs is not None
-    total, cur = pf.sriov.totalvfs, pf.sriov.numvfs or 0
-    name = device_name(pf)
-    if not 1 <= n <= total:
+def pf_name(pf: AnyPf) -> str:
+    return pf.name if isinstance(pf, NetPf) else device_name(pf)
+
+
+def pf_key(pf: AnyPf) -> str:
+    """The key of the PF's lock and the target of its count changes."""
+    return pf.lock if isinstance(pf, NetPf) else str(pf.address)
+
+
+def count_attr(pf: AnyPf) -> str:
+    """The PF's sriov_numvfs: under its PCI address, or under its device on its own bus (netdevsim)."""
+    if isinstance(pf, NetPf):
+        return sysfs.bus_device_attr(pf.bus, pf.device, sysfs.SRIOV_NUMVFS)
+    return sysfs.device_attr(pf.address, sysfs.SRIOV_NUMVFS)
+
+
+def current_count(pf: AnyPf) -> int:
+    return (pf.numvfs if isinstance(pf, NetPf) else (pf.sriov.numvfs if pf.sriov else 0)) or 0
+
+
+def write_count(host: Host, pf: AnyPf, n: int, label: str) -> None:
+    """The one VF-count write: sriov_numvfs (the kernel's sriov_numvfs_store, or netdevsim's
+    nsim_bus_dev_numvfs_store: both refuse a non-zero to non-zero change with EBUSY)."""
+    write(host, count_attr(pf), str(n), f"{label}: sriov_numvfs")
+
+
+def write_autoprobe(host: Host, pf: PciDevice, on: bool, label: str) -> None:
+    write(host, sysfs.device_attr(pf.address, sysfs.SRIOV_DRIVERS_AUTOPROBE), "1" if on else "0",
+          f"{label}: sriov_drivers_autoprobe")
+
+
+def _vfs_of(inv: Inventory, pf: AnyPf) -> list[PciDevice]:
+    return [] if isinstance(pf, NetPf) else inv.vfs_of(pf)  # a netdevsim VF is no device anything can hold
+
+
+def plan_enable(host: Host, inv: Inventory, pf: AnyPf, n: int, opts: EnableOptions) -> Plan:
+    name = pf_name(pf)
+    if isinstance(pf, NetPf):
+        total = None  # netdevsim has no sriov_totalvfs (its max_vfs is in debugfs): the kernel's answer decides
+    else:
+        require_pf(pf)
+        assert pf.sriov is not None
+        total = pf.sriov.totalvfs
+    cur = current_count(pf)
+    if n < 1 or (total is not None and n > total):
         raise UsageError(f"{name}: cannot enable {n} VFs: sriov_totalvfs is {total}", hint=f"choose 1..{total}",
                          remedy="count")
     plan = Plan("vf-enable", host.label)
@@ -49,45 +99,48 @@ def plan_enable(host: Host, inv: Inventory, pf: PciDevice, n: int, opts: EnableO
         raise UsageError(f"{name}: cannot set {n} VFs: {cur} already enabled",
                          hint="write 0 first: that destroys the existing VFs (refused if any is in use)",
                          remedy="reset")
-    target = str(pf.address)
+    target = pf_key(pf)
     if cur:
-        refuse_if_in_use(host, inv.vfs_of(pf), f"{name}: destroying {cur} VFs", opts.force, plan)
+        refuse_if_in_use(host, _vfs_of(inv, pf), f"{name}: destroying {cur} VFs", opts.force, plan)
         plan.changes.append(Change(ChangeKind.VF_COUNT, target, cur, 0, "the kernel changes a non-zero count only "
                                    "through 0 (sriov_numvfs_store: EBUSY)"))
-    ap = pf.sriov.drivers_autoprobe
-    if ap is not None and ap != opts.autoprobe:
-        plan.changes.append(Change(ChangeKind.AUTOPROBE, target, ap, opts.autoprobe,
-                                   "new VFs are bound to their driver" if opts.autoprobe else "new VFs stay unbound"))
+    if isinstance(pf, PciDevice) and pf.sriov is not None:
+        ap = pf.sriov.drivers_autoprobe
+        if ap is not None and ap != opts.autoprobe:
+            plan.changes.append(Change(ChangeKind.AUTOPROBE, target, ap, opts.autoprobe,
+                                       "new VFs are bound to their driver" if opts.autoprobe else
+                                       "new VFs stay unbound"))
     plan.changes.append(Change(ChangeKind.VF_COUNT, target, 0, n, f"{n} VFs asked for"))
     return plan
 
 
-def plan_disable(host: Host, inv: Inventory, pf: PciDevice, force: bool) -> Plan:
-    require_pf(pf)
-    assert pf.sriov is not None
+def plan_disable(host: Host, inv: Inventory, pf: AnyPf, force: bool) -> Plan:
+    if isinstance(pf, PciDevice):
+        require_pf(pf)
     plan = Plan("vf-disable", host.label)
-    cur = pf.sriov.numvfs or 0
+    cur = current_count(pf)
     if not cur:
-        plan.notes.append(f"{device_name(pf)}: no VFs enabled, nothing to do")
+        plan.notes.append(f"{pf_name(pf)}: no VFs enabled, nothing to do")
         return plan
-    refuse_if_in_use(host, inv.vfs_of(pf), f"{device_name(pf)}: destroying {cur} VFs", force, plan)
-    plan.changes.append(Change(ChangeKind.VF_COUNT, str(pf.address), cur, 0, "VFs disabled on request"))
+    refuse_if_in_use(host, _vfs_of(inv, pf), f"{pf_name(pf)}: destroying {cur} VFs", force, plan)
+    plan.changes.append(Change(ChangeKind.VF_COUNT, pf_key(pf), cur, 0, "VFs disabled on request"))
     return plan
 
 
-def apply_count(host: Host, pf: PciDevice, plan: Plan, opts: EnableOptions) -> Outcome:
-    """Apply a vf-enable / vf-disable plan: the writes in order, then the wait for the VFs to settle, then the
-    count read back."""
+def apply_count(host: Host, pf: AnyPf, plan: Plan, opts: EnableOptions) -> Outcome:
+    """Apply a vf-enable / vf-disable plan: the writes in order, then the wait for the VFs to settle (PCI: they
+    exist and are bound), then the count read back."""
     out = Outcome(plan, messages=list(plan.notes))
-    name = device_name(pf)
-    autoprobe = pf.sriov.drivers_autoprobe if pf.sriov and pf.sriov.drivers_autoprobe is not None else True
+    name = pf_name(pf)
+    autoprobe = True
+    if isinstance(pf, PciDevice) and pf.sriov and pf.sriov.drivers_autoprobe is not None:
+        autoprobe = pf.sriov.drivers_autoprobe
     for c in plan.changes:
-        if c.kind is ChangeKind.AUTOPROBE:
-            write(host, sysfs.device_attr(pf.address, sysfs.SRIOV_DRIVERS_AUTOPROBE), "1" if c.after else "0",
-                  f"{name}: sriov_drivers_autoprobe")
+        if c.kind is ChangeKind.AUTOPROBE and isinstance(pf, PciDevice):
+            write_autoprobe(host, pf, bool(c.after), name)
             autoprobe = bool(c.after)
         elif c.kind is ChangeKind.VF_COUNT:
-            write(host, sysfs.device_attr(pf.address, sysfs.SRIOV_NUMVFS), str(c.after), f"{name}: sriov_numvfs")
+            write_count(host, pf, int(c.after), name)
         out.applied.append(c)
     if not plan.changes:
         return out
@@ -96,17 +149,46 @@ def apply_count(host: Host, pf: PciDevice, plan: Plan, opts: EnableOptions) -> O
         out.messages.append(f"{name}: would enable {n} VFs" if n else
                             f"{name}: would disable its {plan.changes[-1].before} VFs")
     else:
-        if n:
+        if n and isinstance(pf, PciDevice):
             wait_settled(host, pf, name, n, autoprobe, opts.wait, opts.progress)
-        now = host.read_int(sysfs.device_attr(pf.address, sysfs.SRIOV_NUMVFS))
+        now = host.read_int(count_attr(pf))
         if now != n:
             raise VerificationError(f"{name}: sriov_numvfs reads {now} after writing {n}",
                                     hint="another writer, or the driver changed it: check dmesg")
         out.verified = True
         out.messages.append(f"{name}: {n} VFs enabled" if n else f"{name}: VFs disabled")
-    if n and not opts.autoprobe:
+    if n and not opts.autoprobe and isinstance(pf, PciDevice):
         out.messages[-1] += " (left unbound: autoprobe off)"
     return out
+
+
+def enable(s: Session, name: str, n: int, opts: EnableOptions, module_param: str | None = None) -> Outcome:
+    """`vf enable NAME N`: a PCI PF by address, netdev or nodedev name, or a PF not on PCI by its netdev."""
+    pf = s.find_pf(name)
+    with s.locked(pf_key(pf), opts.wait) as inv:
+        pf = _again(s, name, pf)  # as it is now: another sriovctl may have changed it while this waited
+        if module_param is not None:
+            if isinstance(pf, NetPf):
+                raise UsageError(f"{pf.name}: not a PCI device: its VFs are created through sriov_numvfs only",
+                                 hint="drop the module parameter")
+            plan = plan_module_param(s.host, inv, pf, n, module_param, opts.force)
+            return apply_module_param(s.host, pf, plan, n, opts.wait)
+        return apply_count(s.host, pf, plan_enable(s.host, inv, pf, n, opts), opts)
+
+
+def disable(s: Session, name: str, opts: EnableOptions) -> Outcome:
+    pf = s.find_pf(name)
+    with s.locked(pf_key(pf), opts.wait) as inv:
+        pf = _again(s, name, pf)
+        return apply_count(s.host, pf, plan_disable(s.host, inv, pf, opts.force), opts)
+
+
+def _again(s: Session, name: str, before: AnyPf) -> AnyPf:
+    now = s.find_pf(name)
+    if pf_key(now) != pf_key(before):
+        raise TemporaryError(f"{name}: now names another PF than when this started ({pf_key(before)} → "
+                             f"{pf_key(now)})", hint="check the PF, then run it again")
+    return now
 
 
 _PARAM = re.compile(r"[a-z_][a-z0-9_]{0,31}", re.ASCII)

@@ -23,7 +23,6 @@ from sriovctl.errors import (
     UsageError,
     VerificationError,
 )
-from sriovctl.host import sysfs
 from sriovctl.host.base import Host
 from sriovctl.model import Inventory, NetPf, PciDevice
 from sriovctl.ops.desired import journal
@@ -214,7 +213,8 @@ def _run(s: Session, state: DesiredState, only: list[PciDevice | NetPf] | None, 
 
 
 def _phase_counts(s: Session, sp: StatePlan, changes: list[Change], opts: ApplyOptions, out: StateOutcome) -> None:
-    from sriovctl.ops.kernel import wait_settled, write
+    from sriovctl.ops.kernel import wait_settled
+    from sriovctl.ops.vfcount import write_autoprobe, write_count
 
     host = s.host
     by_key = {m.key: m for m in sp.matched}
@@ -228,14 +228,10 @@ def _phase_counts(s: Session, sp: StatePlan, changes: list[Change], opts: ApplyO
             out.applied.append(c)
             continue
         m = by_key[c.target]
-        if isinstance(m.pf, NetPf):
-            rel = sysfs.bus_device_attr(m.pf.bus, m.pf.device, sysfs.SRIOV_NUMVFS)
-            write(host, rel, str(c.after), f"{m.label}: sriov_numvfs")
-        elif c.kind is ChangeKind.AUTOPROBE:
-            write(host, sysfs.device_attr(m.pf.address, sysfs.SRIOV_DRIVERS_AUTOPROBE), "1" if c.after else "0",
-                  f"{m.label}: sriov_drivers_autoprobe")
-        else:
-            write(host, sysfs.device_attr(m.pf.address, sysfs.SRIOV_NUMVFS), str(c.after), f"{m.label}: sriov_numvfs")
+        if c.kind is ChangeKind.AUTOPROBE and isinstance(m.pf, PciDevice):
+            write_autoprobe(host, m.pf, bool(c.after), m.label)
+        else:  # the VF-count step `vf enable` and `vf disable` take, for a PCI PF or one on another bus
+            write_count(host, m.pf, int(c.after), m.label)
         out.applied.append(c)
     # each PF's new VFs exist (and are bound, with autoprobe) before their attributes are set
     touched = {c.target for c in changes}
