@@ -32,16 +32,19 @@ class Driver:
     vm_safe: bool = False  # a device it drives may share an IOMMU group with one given to a VM
     vf_count_param: str | None = None  # the module parameter that creates VFs at load (legacy way)
     vf: VfSupport | None = None  # its VF callbacks, when known (None: not known here)
-    vf_stats: bool = False  # implements ndo_get_vf_stats; without it the kernel reports no IFLA_VF_STATS
+    # implements ndo_get_vf_stats (None: not known here). Without it rtnl_fill_vfinfo() still sends IFLA_VF_STATS,
+    # all zeros: the counters of a driver known not to count are dropped, not shown as zeros
+    vf_stats: bool | None = None
     eswitch_rule: str | None = None  # what it needs before a devlink eswitch mode change (the refusal's hint)
     port_profiles: bool = False  # implements ndo_set_vf_port (802.1Qbh port profiles)
     refusal_hint: str | None = None  # why it refuses a VF attribute "not now" (a partial failure's hint)
+    count_hint: str | None = None  # why it refuses a VF count (when it is not the PCI core's MMIO or bus numbers)
 
 
 _DRIVERS = (
     # igb (82576): no ndo_set_vf_link_state nor rss query; 802.1Q only; no minimum rate; rates only with link
     # (all seen in the lab); no ndo_get_vf_stats; max_vfs at load (igb_probe_vfs)
-    Driver("igb", net=True, vf_count_param="max_vfs",
+    Driver("igb", net=True, vf_count_param="max_vfs", vf_stats=False,
            vf=VfSupport({"link_state": errno.EOPNOTSUPP, "rss_query_en": errno.EOPNOTSUPP}, vlan_8021ad=False,
                         min_tx_rate=False, reports_rss=False, rate_needs_link=True),
            refusal_hint="igb sets rates only while the PF has link"),
@@ -53,7 +56,9 @@ _DRIVERS = (
     Driver("mlx5_core", net=True, vf_stats=True,
            eswitch_rule="mlx5 changes to switchdev with its VFs created and their drivers unbound (unbind them, "
                         "change the mode, bind them again)"),
-    Driver("netdevsim", eswitch_rule="netdevsim changes mode at any VF count (disabling its VFs returns it to "
+    # nsim_drv_configure_vfs(): ENOMEM past max_vfs (seen in the lab: `vf enable eni10np1 4096`)
+    Driver("netdevsim", vf_stats=False, count_hint="netdevsim creates at most max_vfs VFs (debugfs netdevsim/netdevsimN/max_vfs)",
+           eswitch_rule="netdevsim changes mode at any VF count (disabling its VFs returns it to "
                                      "legacy)",
            refusal_hint="netdevsim sets VF rates only in legacy mode; in switchdev they are devlink rates"),
     Driver("enic", net=True, port_profiles=True),

@@ -126,7 +126,7 @@ def _netlink_views(host: Host, raw: dict[PciAddress, _Raw], pf_vfs: dict[PciAddr
         own = raw[pf].netdevs  # the PF's own: in switchdev mode its net/ lists its VFs' representors too
         if not vfs or not own:
             continue
-        view, _ = vf_view(host, own[0].name, stats)
+        view, _ = vf_view(host, own[0].name, stats, raw[pf].driver)
         for v in view:
             if 0 <= v.vf < len(vfs):
                 out[vfs[v.vf]] = v
@@ -147,12 +147,89 @@ def host_ids(host: Host) -> tuple[PciIds, str | None]:
     return ids, None
 
 
+def _complete_pf(host: Host, addr: PciAddress, r: _Raw, vf_index: dict[PciAddress, tuple[PciAddress, int]],
+                 pf_vfs: dict[PciAddress, tuple[PciAddress, ...]]) -> bool:
+    """A function that is not a VF: its parent, its config space; when it is an SR-IOV PF, its VFs (virtfnN
+    links, in N order) and its representors. False when its config space is no more than the header."""
+    r.parent = _parent(host.readlink(r.dev))
+    r.has_sriov = host.exists(f"{r.dev}/{sysfs.SRIOV_TOTALVFS}")
+    data = host.read_bytes(f"{r.dev}/{sysfs.CONFIG}", 4096)
+    readable = True
+    if data is not None and len(data) >= 64:
+        r.config = decode(data, what=f"{addr} config")
+        readable = r.config.size > 64
+    if r.has_sriov or (r.config is not None and r.config.sriov is not None):
+        index = {n: i for n in host.listdir(r.dev) if (i := sysfs.virtfn_index(n)) is not None}
+        _, links = host.read_dir_attrs(r.dev, (), tuple(index))
+        vfs = []
+        for n in sorted(links, key=index.__getitem__):
+            va = PciAddress.try_parse(link_name(links[n]) or "")
+            if va is not None:
+                vfs.append(va)
+                vf_index[va] = (addr, index[n])
+        pf_vfs[addr] = tuple(vfs)
+        r.netdevs, r.representors = split_representors(host, f"{r.dev}/{sysfs.NET}", r.netdevs)
+    return readable
+
+
+@dataclass(slots=True)
+class _Names:
+    """What names a device: the pci.ids (loaded on first use), its driver's module (one readlink per driver)."""
+
+    host: Host
+    ids: PciIds | None = None
+    ids_note: str | None = None
+    modules: dict[str, str | None] | None = None
+
+    def __post_init__(self) -> None:
+        self.modules = {}
+
+    def load(self) -> PciIds:
+        if self.ids is None:
+            self.ids, self.ids_note = host_ids(self.host)
+        return self.ids
+
+    def module(self, driver: str | None) -> str | None:
+        assert self.modules is not None
+        if driver is None:
+            return None
+        if driver not in self.modules:
+            self.modules[driver] = self.host.link_name(sysfs.driver_file(driver, sysfs.MODULE))
+        return self.modules[driver]
+
+
+def _device(host: Host, addr: PciAddress, r: _Raw, names: _Names, escape: Callable[[str], str],
+            assignability: Assignability, vf_index: dict[PciAddress, tuple[PciAddress, int]],
+            pf_vfs: dict[PciAddress, tuple[PciAddress, ...]], views: dict[PciAddress, VfNetlink],
+            reps_by_vf: dict[PciAddress, dict[int, Representor]], like: PciDevice | None = None) -> PciDevice:
+    """The model of one device from what was read. ``like``: the same function as read before (a VF whose
+    identity the scoped re-read kept): its names are kept too, no pci.ids lookup."""
+    pf = vf_index.get(addr)
+    rep = reps_by_vf.get(pf[0], {}).get(pf[1]) if pf else None
+    if like is not None:
+        vendor_name, device_name, class_name = like.vendor_name, like.device_name, like.class_name
+    else:
+        ids = names.load()
+        vendor_name = escape(ids.vendor_str(r.vendor))
+        device_name = escape(ids.device(r.vendor, r.device) or f"Device {r.device:04x}")
+        class_name = escape(ids.class_str(r.cls))
+    return PciDevice(
+        address=addr, vendor_id=r.vendor, device_id=r.device, subsystem_vendor_id=r.subsystem[0],
+        subsystem_id=r.subsystem[1], class_code=r.cls, revision=r.revision,
+        vendor_name=vendor_name, device_name=device_name, class_name=class_name, driver=r.driver,
+        module=names.module(r.driver), driver_override=r.override, numa_node=r.numa, iommu_group=r.group,
+        parent=r.parent, netdevs=r.netdevs, config=r.config, is_bridge=r.cls >> 8 == 0x0604,
+        sriov=_sriov_info(host, r.dev, r.config, r.has_sriov) if addr in pf_vfs else None,
+        physfn=pf[0] if pf else r.physfn, vf_index=pf[1] if pf else None, vfs=pf_vfs.get(addr, ()),
+        assignability=assignability, netlink=views.get(addr), representors=r.representors, representor=rep,
+    )
+
+
 def read_inventory(host: Host, ids: PciIds | None = None, netlink: bool = True, stats: bool = False) -> Inventory:
     """Everything on the host. ``netlink``: each VF's netlink view (one RTM_GETLINK per PF); ``stats``: with
     the per-VF traffic counters where the kernel reports them (costlier: off for listings)."""
-    ids_note = None
-    if ids is None:
-        ids, ids_note = host_ids(host)
+    names = _Names(host, ids)
+    names.load()
     raw: dict[PciAddress, _Raw] = {}
     for name in host.listdir(sysfs.PCI_DEVICES):
         addr = PciAddress.try_parse(name)
@@ -165,23 +242,7 @@ def read_inventory(host: Host, ids: PciIds | None = None, netlink: bool = True, 
     for addr, r in raw.items():
         if r.physfn is not None:
             continue  # a VF: its config space adds nothing here, its parent is its PF's
-        r.parent = _parent(host.readlink(r.dev))
-        r.has_sriov = host.exists(f"{r.dev}/{sysfs.SRIOV_TOTALVFS}")
-        data = host.read_bytes(f"{r.dev}/{sysfs.CONFIG}", 4096)
-        if data is not None and len(data) >= 64:
-            r.config = decode(data, what=f"{addr} config")
-            config_readable = config_readable and r.config.size > 64
-        if r.has_sriov or (r.config is not None and r.config.sriov is not None):
-            index = {n: i for n in host.listdir(r.dev) if (i := sysfs.virtfn_index(n)) is not None}
-            _, links = host.read_dir_attrs(r.dev, (), tuple(index))
-            vfs = []
-            for n in sorted(links, key=index.__getitem__):
-                va = PciAddress.try_parse(link_name(links[n]) or "")
-                if va is not None:
-                    vfs.append(va)
-                    vf_index[va] = (addr, index[n])
-            pf_vfs[addr] = tuple(vfs)
-            r.netdevs, r.representors = split_representors(host, f"{r.dev}/{sysfs.NET}", r.netdevs)
+        config_readable = _complete_pf(host, addr, r, vf_index, pf_vfs) and config_readable
     for r in raw.values():
         if r.physfn is not None and r.physfn in raw:
             r.parent = raw[r.physfn].parent
@@ -194,36 +255,136 @@ def read_inventory(host: Host, ids: PciIds | None = None, netlink: bool = True, 
 
     views = _netlink_views(host, raw, pf_vfs, stats) if netlink else {}
     reps_by_vf = {a: {x.vf: x for x in r.representors} for a, r in raw.items() if r.representors}
-    names = _escaped_names() if host.confined else str
-    modules: dict[str, str | None] = {}
-    devices: dict[PciAddress, PciDevice] = {}
-    for addr in sorted(raw):
-        r = raw[addr]
-        if r.driver is not None and r.driver not in modules:
-            modules[r.driver] = host.link_name(sysfs.driver_file(r.driver, sysfs.MODULE))
-        pf = vf_index.get(addr)
-        rep = reps_by_vf.get(pf[0], {}).get(pf[1]) if pf else None
-        devices[addr] = PciDevice(
-            address=addr, vendor_id=r.vendor, device_id=r.device, subsystem_vendor_id=r.subsystem[0],
-            subsystem_id=r.subsystem[1], class_code=r.cls, revision=r.revision,
-            vendor_name=names(ids.vendor_str(r.vendor)),
-            device_name=names(ids.device(r.vendor, r.device) or f"Device {r.device:04x}"),
-            class_name=names(ids.class_str(r.cls)), driver=r.driver, module=modules.get(r.driver) if r.driver else None,
-            driver_override=r.override, numa_node=r.numa, iommu_group=r.group, parent=r.parent,
-            netdevs=r.netdevs, config=r.config, is_bridge=r.cls >> 8 == 0x0604,
-            sriov=_sriov_info(host, r.dev, r.config, r.has_sriov) if addr in pf_vfs else None,
-            physfn=pf[0] if pf else r.physfn, vf_index=pf[1] if pf else None, vfs=pf_vfs.get(addr, ()),
-            assignability=_assignability(addr, r, raw, group_objs), netlink=views.get(addr),
-            representors=r.representors, representor=rep,
-        )
-    notes = [ids_note] if ids_note else []
+    escape = _escaped_names() if host.confined else str
+    facts = _facts(raw)
+    devices = {addr: _device(host, addr, raw[addr], names, escape, _assignability(addr, raw[addr], facts, group_objs),
+                             vf_index, pf_vfs, views, reps_by_vf) for addr in sorted(raw)}
+    notes = [names.ids_note] if names.ids_note else []
     if not config_readable:
-        notes.append("config space beyond the 64-byte header is readable by root only: "
-                     "SR-IOV/ACS/ARI capabilities not decoded (run as root)")
+        notes.append(CONFIG_NOTE)
     known = {n.name for r in raw.values() for n in r.netdevs} | {p.name for r in raw.values() for p in r.representors}
     net_pfs = read_net_pfs(host, known, functools.partial(_read_netdev, host), netlink, stats)
     return Inventory(host.label, devices, group_objs, bool(host.listdir(sysfs.IOMMU_GROUPS)),
                      config_readable, tuple(notes), net_pfs)
+
+
+CONFIG_NOTE = ("config space beyond the 64-byte header is readable by root only: "
+               "SR-IOV/ACS/ARI capabilities not decoded (run as root)")
+
+
+def _facts(raw: dict[PciAddress, _Raw]) -> Callable[[PciAddress], tuple[int, str | None] | None]:
+    """(class, driver) of a device, for the assignability rule."""
+    def get(a: PciAddress) -> tuple[int, str | None] | None:
+        r = raw.get(a)
+        return None if r is None else (r.cls, r.driver)
+    return get
+
+
+def _read_vf_state(host: Host, va: PciAddress, like: PciDevice, pf: PciAddress) -> _Raw:
+    """What can change on a VF that still exists under the same PF at the same address: its driver, its
+    driver_override, its IOMMU group, its netdevs — one directory walk, 3 reads. Its identity is its PF's
+    (pci_iov_add_virtfn(): vendor from the PF, device from the PF's SR-IOV capability, the same bus and NUMA
+    node; class, revision and subsystem are the hardware's): kept from the earlier read."""
+    dev = sysfs.device(str(va))
+    v, lk, nets = host.read_dir_tree(dev, (sysfs.DRIVER_OVERRIDE,), (sysfs.DRIVER, sysfs.IOMMU_GROUP), sysfs.NET,
+                                     sysfs.NETDEV_FILES)
+    override = _str(v.get(sysfs.DRIVER_OVERRIDE))
+    group = link_name(lk.get(sysfs.IOMMU_GROUP))
+    return _Raw(dev=dev, vendor=like.vendor_id, device=like.device_id, cls=like.class_code, revision=like.revision,
+                subsystem=(like.subsystem_vendor_id, like.subsystem_id), driver=link_name(lk.get(sysfs.DRIVER)),
+                override=None if override in (None, "(null)", "") else override, numa=like.numa_node,
+                group=int(group) if group and group.isdigit() else None, physfn=pf, has_sriov=False, config=None,
+                netdevs=_netdevs(nets))
+
+
+def _order(a: PciAddress) -> tuple[int, int, int, int]:
+    return a.domain, a.bus, a.slot, a.function
+
+
+def reread_pfs(host: Host, inv: Inventory, pfs: list[PciAddress], stats: bool = False) -> Inventory | None:
+    """``inv`` with these PCI PFs read again (what a writer holding their locks needs after another sriovctl
+    wrote): each PF, its VFs as they are now (a VF still at its address keeps its identity: only its driver,
+    override, group and netdevs are read), the driver of every other member of their IOMMU groups (the
+    assignability rule), and one RTM_GETLINK per PF. Nothing else on the host is read. None when a PF is gone
+    or is no longer one: the caller reads the whole host."""
+    names = _Names(host)
+    old_modules = {d.driver: d.module for d in inv.devices.values() if d.driver is not None}
+    assert names.modules is not None
+    names.modules.update(old_modules)
+    raw: dict[PciAddress, _Raw] = {}
+    like: dict[PciAddress, PciDevice] = {}
+    vf_index: dict[PciAddress, tuple[PciAddress, int]] = {}
+    pf_vfs: dict[PciAddress, tuple[PciAddress, ...]] = {}
+    for pf in pfs:
+        old = inv.devices.get(pf)
+        if old is None or not old.is_pf:
+            return None
+        r = _read_device(host, str(pf))
+        if not r.vendor or r.physfn is not None:
+            return None
+        _complete_pf(host, pf, r, vf_index, pf_vfs)
+        if pf not in pf_vfs:
+            return None
+        raw[pf] = r
+        for va in pf_vfs[pf]:
+            prev = inv.devices.get(va)
+            if prev is not None and prev.physfn == pf:
+                raw[va], like[va] = _read_vf_state(host, va, prev, pf), prev
+            else:  # a new VF (the count changed): read whole
+                raw[va] = _read_device(host, str(va))
+            raw[va].parent = r.parent
+    gone = {a for pf in pfs for a in inv.devices[pf].vfs} - raw.keys()
+    # the groups the re-read devices were or are in: made again; every other group is kept as it was
+    touched: set[int] = {g for a in (*raw, *gone) if (d := inv.devices.get(a)) is not None and
+                         (g := d.iommu_group) is not None}
+    touched |= {r.group for r in raw.values() if r.group is not None}
+    members: dict[int, set[PciAddress]] = {n: {m for m in inv.groups[n].members if m not in raw and m not in gone}
+                                           if n in inv.groups else set() for n in touched}
+    for a, r in raw.items():
+        if r.group is not None:
+            members[r.group].add(a)
+    group_objs = dict(inv.groups)
+    for n, m in members.items():
+        if m:
+            group_objs[n] = IommuGroup(n, tuple(sorted(m, key=_order)))
+        else:
+            group_objs.pop(n, None)
+    if any(n not in inv.groups for n in members):
+        group_objs = dict(sorted(group_objs.items()))
+    drivers: dict[PciAddress, str | None] = {}  # the other members of those groups: their driver now
+    for m in members.values():
+        for a in m:
+            if a not in raw:
+                drivers[a] = host.link_name(sysfs.device_attr(a, sysfs.DRIVER))
+
+    def facts(a: PciAddress) -> tuple[int, str | None] | None:
+        if a in raw:
+            return raw[a].cls, raw[a].driver
+        d = inv.devices.get(a)
+        return None if d is None or a in gone else (d.class_code, drivers.get(a, d.driver))
+
+    views = _netlink_views(host, raw, pf_vfs, stats)
+    reps_by_vf = {a: {x.vf: x for x in r.representors} for a, r in raw.items() if r.representors}
+    escape = _escaped_names() if host.confined else str
+    devices = dict(inv.devices)  # a copy keeps the address order without hashing every address again
+    for a in gone:
+        del devices[a]
+    for a, r in raw.items():
+        devices[a] = _device(host, a, r, names, escape, _assignability(a, r, facts, group_objs), vf_index, pf_vfs,
+                             views, reps_by_vf, like.get(a))
+    from dataclasses import replace
+
+    for a, drv in drivers.items():  # the other members of the touched groups: their driver and verdict now
+        d = devices[a]
+        r = _Raw(dev="", vendor=d.vendor_id, device=d.device_id, cls=d.class_code, revision=d.revision,
+                 subsystem=(None, None), driver=drv, override=None, numa=None, group=d.iommu_group,
+                 physfn=d.physfn, has_sriov=False, config=None)
+        devices[a] = replace(d, driver=drv, module=names.module(drv), assignability=_assignability(a, r, facts,
+                                                                                                   group_objs))
+    if gone or len(devices) != len(inv.devices) or any(a not in inv.devices for a in raw):
+        devices = dict(sorted(devices.items(), key=lambda kv: _order(kv[0])))  # the VFs changed: address order
+    return Inventory(inv.host, devices, group_objs, inv.iommu_groups_present, inv.config_readable, inv.notes,
+                     inv.net_pfs)
 
 
 def _escaped_names() -> Callable[[str], str]:
@@ -231,7 +392,7 @@ def _escaped_names() -> Callable[[str], str]:
     return functools.lru_cache(maxsize=4096)(sanitize_line)
 
 
-def _assignability(addr: PciAddress, r: _Raw, raw: dict[PciAddress, _Raw],
+def _assignability(addr: PciAddress, r: _Raw, facts: Callable[[PciAddress], tuple[int, str | None] | None],
                    groups: dict[int, IommuGroup]) -> Assignability:
     """The one rule: a device can go to a VM only if every other member of its IOMMU group is a PCI
     bridge/port or is bound to vfio-pci, pci-stub or no driver."""
@@ -242,11 +403,11 @@ def _assignability(addr: PciAddress, r: _Raw, raw: dict[PciAddress, _Raw],
     blockers = []
     members = groups[r.group].members
     for m in members:
-        o = raw.get(m)
-        if m == addr or o is None or o.cls >> 8 == 0x0604 or o.driver is None or is_vm_safe(o.driver):
+        o = facts(m)
+        if m == addr or o is None or o[0] >> 8 == 0x0604 or o[1] is None or is_vm_safe(o[1]):
             continue
         role = " (its PF)" if r.physfn == m else ""
-        blockers.append(f"{m}{role} driven by {o.driver}")
+        blockers.append(f"{m}{role} driven by {o[1]}")
     if blockers:
         return Assignability(False, f"shares IOMMU group {r.group} with " + ", ".join(blockers))
     if len(members) == 1:
@@ -273,4 +434,4 @@ def netdev_index(inv: Inventory) -> dict[str, PciAddress]:
     return {n.name: d.address for d in inv.devices.values() for n in d.netdevs}
 
 
-__all__ = ["netdev_index", "read_inventory"]
+__all__ = ["netdev_index", "read_inventory", "reread_pfs"]

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 
+from sriovctl import drivers
 from sriovctl.errors import SriovctlError
 from sriovctl.host import sysfs
 from sriovctl.host.base import Host
@@ -88,15 +90,17 @@ def read_net_pfs(host: Host, known: set[str], read_netdev: Callable[[str, str], 
         own, reps = _split(tuple(read_netdev(netdir, n) for n in sorted(names)), ports)
         for nd in own:
             port, switch = ports[nd.name]
-            vfs, num_vf = vf_view(host, nd.name, stats) if netlink and numvfs else ((), None)
+            vfs, num_vf = vf_view(host, nd.name, stats, driver) if netlink and numvfs else ((), None)
             mine = tuple(r for r in reps if r.switch_id == switch)
             found[nd.name] = NetPf(nd, bus, dev.rsplit("/", 1)[-1], driver, numvfs, port, switch, num_vf, vfs, mine)
     return found
 
 
-def vf_view(host: Host, ifname: str, stats: bool) -> tuple[tuple[VfNetlink, ...], int | None]:
+def vf_view(host: Host, ifname: str, stats: bool, driver: str | None = None,
+            ) -> tuple[tuple[VfNetlink, ...], int | None]:
     """A PF's VF list over netlink and its IFLA_NUM_VF; nothing when it cannot be read (the inventory then
-    shows no netlink values, and nothing counts as verified against it)."""
+    shows no netlink values, and nothing counts as verified against it). The counters of a PF ``driver`` known
+    not to count (no ndo_get_vf_stats: rtnl_fill_vfinfo() sends zeros) are dropped: zeros are not a count."""
     from sriovctl.host.netlink import NetlinkError
 
     nl = host.netlink()
@@ -104,4 +108,6 @@ def vf_view(host: Host, ifname: str, stats: bool) -> tuple[tuple[VfNetlink, ...]
         vfs = tuple(nl.get_vfs(ifname, stats=stats))
     except (NetlinkError, OSError, ImportError, SriovctlError):
         return (), None
+    if stats and drivers.driver(driver).vf_stats is False:
+        vfs = tuple(replace(v, stats=None) for v in vfs)
     return vfs, getattr(nl, "last_num_vf", None)

@@ -151,7 +151,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("safefs", "untrusted", "attrs", "drivers", "pci"),
     ("model", "archive"),
     ("host",),
-    ("host.sim", "netpfs", "inventory", "inuse", "nodedev", "doctor", "resolve", "snapshot", "virt"),
+    ("host.sim", "netpfs", "inventory", "vfstats", "inuse", "nodedev", "doctor", "resolve", "snapshot", "virt"),
     ("state",),
     ("persist",),
     ("ops",),

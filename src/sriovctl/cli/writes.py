@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sriovctl.cli.context import Ctx
-from sriovctl.errors import TemporaryError, UsageError
+from sriovctl.errors import UsageError
 
 if TYPE_CHECKING:
     from sriovctl.ops.plan import Notice, Outcome
@@ -87,53 +87,23 @@ def cmd_vf_disable(ctx: Ctx) -> int:
 
 
 def cmd_vf_set(ctx: Ctx) -> int:
-    from dataclasses import replace
-
-    from sriovctl.ops.vfattrs import (
-        VfSettings,
-        apply_set,
-        plan_set,
-        same_vfs,
-        sequential_macs,
-        validate_same,
-        vf_targets,
-    )
+    from sriovctl.ops.vfattrs import VfSettings, set_named
 
     a = ctx.args
     s = ctx.session()
     settings = VfSettings(**{k: getattr(a, k) for k in VfSettings.field_names()})
-    targets = vf_targets(s.inv, a.devices)
-    if a.macs_from is not None:
-        if settings.mac is not None:
-            raise UsageError("--mac and --macs-from: choose one", hint="--mac for one VF, --macs-from for a range")
-        macs = sequential_macs(targets[0].pf, a.macs_from, len(targets))  # each one checked there
-    else:
-        macs = None
-    validate_same(targets, settings, macs=macs is not None)
-    with s.locked(targets[0].lock, a.wait) as inv:
-        fresh = same_vfs(targets, vf_targets(inv, a.devices))
-        per_vf = [replace(settings, mac=m) for m in macs] if macs else [settings] * len(fresh)
-        return report(ctx, s.host, apply_set(s.host, plan_set(s.host, inv, list(zip(fresh, per_vf, strict=True)),
-                                                              force=a.force)))
+    if a.macs_from is not None and settings.mac is not None:
+        raise UsageError("--mac and --macs-from: choose one", hint="--mac for one VF, --macs-from for a range")
+    return report(ctx, s.host, set_named(s, a.devices, settings, a.macs_from, a.force, a.wait))
 
 
 def _per_device(ctx: Ctx, unbinding: bool) -> int:
-    from sriovctl.ops.binding import BindOptions, bind, unbind
+    from sriovctl.ops.binding import BindOptions, bind_named
 
     a = ctx.args
     s = ctx.session()
     opts = BindOptions(force=a.force, wait=a.wait)
-    outcomes = []
-    devices = s.find_all(a.device)
-    with s.locked_all(devices, a.wait) as inv:  # one lock per PF for the whole range: no writer in between
-        for d in devices:
-            fresh = inv.devices.get(d.address)
-            if fresh is None or fresh.is_vf != d.is_vf or fresh.physfn != d.physfn:
-                # destroyed (or re-created under another PF) by another sriovctl while this waited for the lock
-                raise TemporaryError(f"{d.address}: gone or changed while this waited for its PF's lock",
-                                     hint="check the PF's VFs, then run it again")
-            outcomes.append(unbind(s.host, inv, fresh, opts) if unbinding else bind(s.host, inv, fresh, a.driver, opts))
-    return report(ctx, s.host, outcomes)
+    return report(ctx, s.host, bind_named(s, a.device, None if unbinding else a.driver, opts))
 
 
 def cmd_vf_bind(ctx: Ctx) -> int:
@@ -145,10 +115,8 @@ def cmd_vf_unbind(ctx: Ctx) -> int:
 
 
 def cmd_pf_eswitch(ctx: Ctx) -> int:
-    from sriovctl.ops.eswitch import apply_eswitch, plan_eswitch, target_of
+    from sriovctl.ops.eswitch import set_mode
 
     a = ctx.args
     s = ctx.session()
-    with s.locked(target_of(s.find_pf(a.pf)).lock, a.wait) as inv:
-        fresh = s.find_pf(a.pf)  # from what is there now (the inventory is read again if another wrote)
-        return report(ctx, s.host, apply_eswitch(s.host, fresh, plan_eswitch(s.host, inv, fresh, a.mode, a.force)))
+    return report(ctx, s.host, set_mode(s, a.pf, a.mode, a.force, a.wait))

@@ -4,14 +4,27 @@ and unbind, behind the interlocks."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sriovctl.errors import HostIOError, NoInputError, SriovctlError, UnavailableError, UsageError, VerificationError
+from sriovctl.errors import (
+    HostIOError,
+    NoInputError,
+    SriovctlError,
+    TemporaryError,
+    UnavailableError,
+    UsageError,
+    VerificationError,
+)
 from sriovctl.host import sysfs
 from sriovctl.host.base import Host, safe_name
+from sriovctl.inuse import UsageScan
 from sriovctl.model import Inventory, PciAddress, PciDevice
-from sriovctl.ops.guards import device_name, guard_take, require_assignable
+from sriovctl.ops.guards import device_name, guard_take, require_assignable, scan
 from sriovctl.ops.kernel import driver_of, wait_bound, write
 from sriovctl.ops.plan import Change, ChangeKind, Outcome, Plan
+
+if TYPE_CHECKING:
+    from sriovctl.ops.session import Session
 
 NATIVE = "host"  # "its host driver": whatever the kernel matches when no override is set
 
@@ -22,7 +35,8 @@ class BindOptions:
     wait: float = 10.0  # seconds for the driver to bind (and for the PF's lock)
 
 
-def plan_bind(host: Host, inv: Inventory, d: PciDevice, driver: str, opts: BindOptions, plan: Plan) -> None:
+def plan_bind(host: Host, inv: Inventory, d: PciDevice, driver: str, opts: BindOptions, plan: Plan,
+              users: UsageScan | None = None) -> None:
     """Add the changes that bind ``d`` to ``driver`` (``host``: its native driver) to ``plan``."""
     native = driver == NATIVE
     if not native:
@@ -33,7 +47,7 @@ def plan_bind(host: Host, inv: Inventory, d: PciDevice, driver: str, opts: BindO
     if driver == "vfio-pci" and d.assignability is not None:
         require_assignable(d, opts.force, plan)
     if d.driver is not None and (native or d.driver != driver):
-        guard_take(host, d, [], opts.force, plan)
+        guard_take(host, d, [], opts.force, plan, users=users)
     if not native and d.driver == driver:
         plan.notes.append(f"{name}: already bound to {driver}")
         return
@@ -44,26 +58,47 @@ def plan_bind(host: Host, inv: Inventory, d: PciDevice, driver: str, opts: BindO
                                "its native driver" if native else f"{driver} asked for"))
 
 
-def plan_unbind(host: Host, inv: Inventory, d: PciDevice, force: bool, plan: Plan) -> None:
+def plan_unbind(host: Host, inv: Inventory, d: PciDevice, force: bool, plan: Plan,
+                users: UsageScan | None = None) -> None:
     if d.driver is None:
         plan.notes.append(f"{device_name(d)}: not bound, nothing to do")
         return
-    guard_take(host, d, inv.vfs_of(d), force, plan)
+    guard_take(host, d, inv.vfs_of(d), force, plan, users=users)
     plan.changes.append(Change(ChangeKind.DRIVER, str(d.address), d.driver, None, "unbind asked for"))
 
 
-def bind(host: Host, inv: Inventory, d: PciDevice, driver: str, opts: BindOptions) -> Outcome:
+def bind(host: Host, inv: Inventory, d: PciDevice, driver: str, opts: BindOptions,
+         users: UsageScan | None = None) -> Outcome:
     """Plan and apply one device's binding to ``driver`` (``host``: its native driver)."""
     plan = Plan("vf-bind", host.label)
-    plan_bind(host, inv, d, driver, opts, plan)
+    plan_bind(host, inv, d, driver, opts, plan, users)
     return apply_binding(host, inv, plan, opts)
 
 
-def unbind(host: Host, inv: Inventory, d: PciDevice, opts: BindOptions) -> Outcome:
+def unbind(host: Host, inv: Inventory, d: PciDevice, opts: BindOptions, users: UsageScan | None = None) -> Outcome:
     """Plan and apply unbinding one device from its driver."""
     plan = Plan("vf-unbind", host.label)
-    plan_unbind(host, inv, d, opts.force, plan)
+    plan_unbind(host, inv, d, opts.force, plan, users)
     return apply_binding(host, inv, plan, opts, unbind=True)
+
+
+def bind_named(s: Session, name: str, driver: str | None, opts: BindOptions) -> list[Outcome]:
+    """`vf bind NAME DRIVER` / `vf unbind NAME` (``driver`` None): every device NAME resolves to (a range too),
+    under the locks of every PF they belong to (held for the whole range: no writer in between), each resolved
+    again under them, one in-use scan for all of them."""
+    devices = s.find_all(name)
+    outcomes = []
+    with s.locked_all(devices, opts.wait) as inv:
+        users = scan(s.host)
+        for d in devices:
+            fresh = inv.devices.get(d.address)
+            if fresh is None or fresh.is_vf != d.is_vf or fresh.physfn != d.physfn:
+                # destroyed (or re-created under another PF) by another sriovctl while this waited for the lock
+                raise TemporaryError(f"{d.address}: gone or changed while this waited for its PF's lock",
+                                     hint="check the PF's VFs, then run it again")
+            outcomes.append(unbind(s.host, inv, fresh, opts, users) if driver is None else
+                            bind(s.host, inv, fresh, driver, opts, users))
+    return outcomes
 
 
 def apply_binding(host: Host, inv: Inventory, plan: Plan, opts: BindOptions, unbind: bool = False) -> Outcome:

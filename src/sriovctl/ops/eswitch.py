@@ -10,6 +10,7 @@ with what that driver wants.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sriovctl import drivers
 from sriovctl.errors import UnavailableError, UsageError, VerificationError
@@ -19,6 +20,9 @@ from sriovctl.model import Inventory, NetPf, PciDevice
 from sriovctl.ops.guards import device_name, refuse_if_in_use
 from sriovctl.ops.kernel import errname
 from sriovctl.ops.plan import Change, ChangeKind, Outcome, Plan
+
+if TYPE_CHECKING:
+    from sriovctl.ops.session import Session
 
 MODES = ("legacy", "switchdev")
 
@@ -101,3 +105,10 @@ def apply_eswitch(host: Host, pf: PciDevice | NetPf, plan: Plan) -> Outcome:
         out.messages.append(f"{t.handle}: eswitch mode {c.before} -> {c.after}")
     out.verified = True
     return out
+
+
+def set_mode(s: Session, name: str, mode: str, force: bool = False, wait: float = 10.0) -> Outcome:
+    """`pf eswitch NAME MODE`: under the PF's lock, the PF as it is now (read again if another wrote)."""
+    with s.locked(target_of(s.find_pf(name)).lock, wait) as inv:
+        fresh = s.find_pf(name)
+        return apply_eswitch(s.host, fresh, plan_eswitch(s.host, inv, fresh, mode, force))

@@ -30,23 +30,24 @@ def _refuse_or_note(plan: Plan, force: bool, message: str, hint: str, remedy: st
     plan.notices.append(Notice(NoticeKind.FORCED, message))
 
 
-def refuse_if_in_use(host: Host, devices: list[PciDevice], action: str, force: bool, plan: Plan) -> None:
-    """Destroying these devices (VFs) is refused while any is in use."""
-    s = scan(host)
-    users = {d: s.uses(d) for d in devices}
-    users = {d: u for d, u in users.items() if u}
-    if not users:
+def refuse_if_in_use(host: Host, devices: list[PciDevice], action: str, force: bool, plan: Plan,
+                     users: UsageScan | None = None) -> None:
+    """Destroying these devices (VFs) is refused while any is in use. ``users``: the operation's one scan."""
+    s = users or scan(host)
+    held = {d: u for d in devices if (u := s.uses(d))}
+    if not held:
         return
-    desc = "; ".join(f"{d.address}: {', '.join(map(str, u))}" for d, u in users.items())
+    desc = "; ".join(f"{d.address}: {', '.join(map(str, u))}" for d, u in held.items())
     message = f"{action}: refused, in use: {desc}" if not force else f"{action} although in use: {desc}"
-    _refuse_or_note(plan, force, message, "stop the users first", "force", [x for u in users.values() for x in u])
+    _refuse_or_note(plan, force, message, "stop the users first", "force", [x for u in held.values() for x in u])
 
 
 def guard_take(host: Host, d: PciDevice, also: list[PciDevice], force: bool, plan: Plan,
-               action: str | None = None) -> None:
+               action: str | None = None, users: UsageScan | None = None) -> None:
     """Taking a device from its driver or its user (to rebind it, or to give it to a guest) is refused while it,
-    or a VF that would go with it, is in use. ``action`` names what is refused (default: unbinding its driver)."""
-    s = scan(host)
+    or a VF that would go with it, is in use. ``action`` names what is refused (default: unbinding its driver);
+    ``users``: the operation's one scan (binding 256 VFs asks /proc and libvirt once, not 256 times)."""
+    s = users or scan(host)
     uses = [(None, u) for u in s.uses(d)] + [(v, u) for v in also for u in s.uses(v)]
     if not uses:
         return

@@ -9,8 +9,9 @@ from collections.abc import Iterator
 
 from sriovctl.errors import UsageError
 from sriovctl.host.base import Host
-from sriovctl.inventory import read_inventory
+from sriovctl.inventory import read_inventory, reread_pfs
 from sriovctl.model import Inventory, NetPf, PciDevice
+from sriovctl.pci.address import PciAddress
 from sriovctl.resolve import resolve, resolve_net, resolve_one
 
 
@@ -37,6 +38,7 @@ class Session:
         self.stats = stats
         self._stamp = host.ledger_stamp()
         self.inv: Inventory = read_inventory(host, stats=stats)
+        self.scoped_rereads = 0  # locked sections that read only their PFs again
 
     def find(self, name: str) -> PciDevice:
         return resolve_one(self.inv, name)
@@ -58,8 +60,17 @@ class Session:
         """A PF not on PCI named by its netdev, with the VF indices after ``#``; None when it is not one."""
         return resolve_net(self.inv, name)
 
-    def reread(self) -> Inventory:
+    def reread(self, keys: list[str] | None = None) -> Inventory:
+        """The host read again: only the PFs of these lock keys when they are PCI PFs (their VFs, the drivers
+        of their IOMMU groups' members: inventory.reread_pfs), else all of it."""
         self._stamp = self.host.ledger_stamp()
+        pfs = [a for k in keys or () if (a := PciAddress.try_parse(k)) is not None]
+        if keys and len(pfs) == len(keys):
+            scoped = reread_pfs(self.host, self.inv, pfs, stats=self.stats)
+            if scoped is not None:
+                self.inv = scoped
+                self.scoped_rereads += 1
+                return self.inv
         self.inv = read_inventory(self.host, stats=self.stats)
         return self.inv
 
@@ -83,7 +94,7 @@ class Session:
             for key in keys:
                 stack.enter_context(self.host.pf_lock(key, wait))
             if not self.host.dry_run and self.host.ledger_stamp() != self._stamp:
-                self.reread()
+                self.reread(keys)
             yield self.inv
 
 

@@ -4,6 +4,7 @@ RTM_GETLINK to read back and verify (two round trips for any VF count when the d
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
 from sriovctl import drivers
 from sriovctl.attrs import BY_KEY, REQUEST_LABEL, ZERO_MAC, AttrValueError, check_mac, check_value
@@ -14,6 +15,9 @@ from sriovctl.model import Inventory, NetPf, PciDevice, VfNetlink
 from sriovctl.ops.guards import device_name
 from sriovctl.ops.kernel import errname
 from sriovctl.ops.plan import JSON, Change, ChangeKind, Notice, NoticeKind, Outcome, Plan
+
+if TYPE_CHECKING:
+    from sriovctl.ops.session import Session
 
 
 @dataclass(frozen=True)
@@ -396,3 +400,24 @@ def sequential_macs(subject: str, base: str, count: int) -> list[str]:
         raise AttrValueError(subject, BY_KEY["mac"], base, f"leaves no room for {count} MACs before the OUI's end",
                              hint="start lower in the last three octets")
     return [":".join(f"{(low + i) >> s & 0xFF:02x}" for s in range(40, -1, -8)) for i in range(count)]
+
+
+def set_named(s: Session, names: list[str], settings: VfSettings, macs_from: str | None = None,
+              force: bool = False, wait: float = 10.0) -> Outcome:
+    """`vf set NAME… [--macs-from MAC]`: the VFs named (all of one PF), checked once, the PF's lock, the VFs
+    resolved again under it (the same VFs, else 75), the plan, the requests, the read-back."""
+    from dataclasses import replace
+
+    targets = vf_targets(s.inv, names)
+    if macs_from is not None:
+        if settings.mac is not None:
+            raise UsageError("one MAC and the first MAC of a range: choose one",
+                             hint="one MAC for one VF, a first MAC for a range")
+        macs: list[str] | None = sequential_macs(targets[0].pf, macs_from, len(targets))  # each one checked there
+    else:
+        macs = None
+    validate_same(targets, settings, macs=macs is not None)
+    with s.locked(targets[0].lock, wait) as inv:
+        fresh = same_vfs(targets, vf_targets(inv, names))
+        per_vf = [replace(settings, mac=m) for m in macs] if macs else [settings] * len(fresh)
+        return apply_set(s.host, plan_set(s.host, inv, list(zip(fresh, per_vf, strict=True)), force=force))

@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sriovctl.errors import FieldError, TemporaryError, UnavailableError, UsageError, VerificationError
+from sriovctl import drivers
+from sriovctl.errors import FieldError, SriovctlError, TemporaryError, UnavailableError, UsageError, VerificationError
 from sriovctl.host import sysfs
 from sriovctl.host.base import Host
 from sriovctl.inventory import read_inventory
@@ -67,7 +68,12 @@ def current_count(pf: AnyPf) -> int:
 def write_count(host: Host, pf: AnyPf, n: int, label: str) -> None:
     """The one VF-count write: sriov_numvfs (the kernel's sriov_numvfs_store, or netdevsim's
     nsim_bus_dev_numvfs_store: both refuse a non-zero to non-zero change with EBUSY)."""
-    write(host, count_attr(pf), str(n), f"{label}: sriov_numvfs")
+    try:
+        write(host, count_attr(pf), str(n), f"{label}: sriov_numvfs")
+    except SriovctlError as e:
+        if isinstance(pf, NetPf):  # not the PCI core: its MMIO and bus-number hints do not apply
+            e.hint = drivers.driver(pf.driver).count_hint or "see the driver's messages in dmesg"
+        raise
 
 
 def write_autoprobe(host: Host, pf: PciDevice, on: bool, label: str) -> None:

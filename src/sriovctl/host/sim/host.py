@@ -34,6 +34,7 @@ from sriovctl.host.sim.kernel import (
     os_error,
 )
 from sriovctl.host.sim.tree import PCI_DEVICES, SimTree
+from sriovctl.host.vfinfo import STATS_NAMES
 from sriovctl.pci.address import PciAddress
 
 _DEV_ATTR = re.compile(r"^sys/bus/pci/devices/([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7])/([a-z_]+)$")
@@ -185,16 +186,19 @@ class SimNetlink(RequestCounter):
     def get_vfs(self, ifname: str, stats: bool = False) -> list[VfNetlink]:
         self.count(f"RTM_GETLINK {ifname}")
         with self.tree.locked():  # the state as of now, not as this process first read it
-            return self._get_vfs(ifname)
+            return self._get_vfs(ifname, stats)
 
-    def _get_vfs(self, ifname: str) -> list[VfNetlink]:
+    def _get_vfs(self, ifname: str, stats: bool = False) -> list[VfNetlink]:
         addr, driver = self._pf(ifname)
         support = drivers.driver(driver).vf
         out = []
         for i, d in enumerate(self.tree.state.get("vfinfo", {}).get(str(addr), [])):
-            fields = {k: v for k, v in d.items() if k in VfNetlink.__slots__}
+            fields = {k: v for k, v in d.items() if k in VfNetlink.__slots__ and k != "stats"}
             if support is not None and not support.reports_rss:
                 fields["rss_query_en"] = None
+            if stats:  # rtnl_fill_vfinfo(): IFLA_VF_STATS always, zeros from a driver without ndo_get_vf_stats
+                counted = d.get("stats") if drivers.driver(driver).vf_stats else None
+                fields["stats"] = {k: int((counted or {}).get(k, 0)) for k in STATS_NAMES.values()}
             out.append(VfNetlink(vf=i, **fields))
         return out
 

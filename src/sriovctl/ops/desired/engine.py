@@ -276,15 +276,17 @@ def _phase_attrs(s: Session, sp: StatePlan, out: StateOutcome) -> None:
 
 def _phase_binds(s: Session, changes: list[Change], opts: ApplyOptions, out: StateOutcome) -> None:
     from sriovctl.ops.binding import NATIVE, BindOptions, bind, unbind
+    from sriovctl.ops.guards import scan
     from sriovctl.pci.address import PciAddress
 
     bopts = BindOptions(force=opts.force, wait=opts.wait)
+    users = scan(s.host) if changes else None  # one scan for the phase (was one per VF rebound)
     for c in changes:
         d = s.inv.devices[PciAddress.parse(c.target)]
         if c.after == "none":
-            unbind(s.host, s.inv, d, bopts)
+            unbind(s.host, s.inv, d, bopts, users)
         else:
-            bind(s.host, s.inv, d, NATIVE if c.after == "host" else str(c.after), bopts)
+            bind(s.host, s.inv, d, NATIVE if c.after == "host" else str(c.after), bopts, users)
         out.applied.append(c)
     if changes:
         out.messages.append(f"{len(changes)} VF bindings changed")
