@@ -29,6 +29,8 @@ def main() -> int:
     base = Path(tempfile.mkdtemp(prefix="sriovctl-baseline-"))
     subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(base / "tree"), a.rev], check=True,
                    capture_output=True)
+    for src in (REPO / "src", base / "tree" / "src"):  # both sides with bytecode, as scripts/setup leaves them
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(src)], check=True, capture_output=True)
     work, _ = workdir()
     env = dict(os.environ, SRIOVCTL_SIM_DIR=work)
     try:
