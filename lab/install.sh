@@ -9,23 +9,27 @@ export DEBIAN_FRONTEND=noninteractive
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 need_apt=0
+missing=""
+need() { need_apt=1; missing="$missing $1"; }
 qemu_ok() {
     command -v qemu-system-x86_64 >/dev/null || return 1
     local v; v=$(qemu-system-x86_64 --version | sed -n 's/.*version \([0-9]*\)\..*/\1/p' | head -1)
     [ "${v:-0}" -ge 8 ]
 }
-qemu_ok || need_apt=1
-ls /boot/vmlinuz-* >/dev/null 2>&1 || need_apt=1
-command -v lspci >/dev/null || need_apt=1
-command -v virsh >/dev/null || need_apt=1
-command -v libvirtd >/dev/null || need_apt=1
-command -v busybox >/dev/null || need_apt=1
-command -v xmllint >/dev/null || need_apt=1
-command -v pkg-config >/dev/null || need_apt=1
+qemu_ok || need qemu
+ls "${SRIOVCTL_BOOT_DIR:-/boot}"/vmlinuz-* >/dev/null 2>&1 || need kernel
+for tool in lspci virsh libvirtd busybox xmllint pkg-config gcc; do
+    command -v "$tool" >/dev/null || need "$tool"
+done
 # libvirt's daemon and pkg-config without its development files (a common virtualization host): pip cannot
 # build libvirt-python ("Package libvirt was not found in the pkg-config search path") — probe the files too
-pkg-config --exists libvirt 2>/dev/null || need_apt=1
-command -v gcc >/dev/null || need_apt=1
+if command -v pkg-config >/dev/null; then
+    pkg-config --exists libvirt 2>/dev/null || need libvirt.pc
+fi
+if [ "${1:-}" = "--probe" ]; then  # what would be installed, and why (tests/unit/test_lab_install_probe.py)
+    echo "apt=$need_apt missing:${missing:- none}"
+    exit 0
+fi
 
 if [ "$need_apt" = 1 ]; then
     bp=/etc/apt/sources.list.d/sriovctl-backports.sources

@@ -558,7 +558,7 @@ def test_config_files_are_never_written_through_a_link_out_of_the_tree(tmp_path:
     outside.mkdir()
     (root / "etc").symlink_to(outside)
     r = cli(*S, "vf", "enable", "enp11s0f0", "3", "--module-param", "max_vfs", "--force")
-    assert r.code == 74 and "/etc/modprobe.d/igb.conf: cannot write" in r.err, r.err
+    assert r.code == 74 and "/etc/modprobe.d/sriovctl.conf: cannot write" in r.err, r.err
     assert list(outside.iterdir()) == []
 
 
@@ -571,7 +571,7 @@ def test_files_get_explicit_modes_whatever_the_umask(tmp_path: Path) -> None:
         root = Path(open_sim("igb-82576").root)
         r = cli(*S, "vf", "enable", "enp11s0f0", "3", "--module-param", "max_vfs", "--force")
         assert r.code == 0, r.err
-        conf = root / "etc/modprobe.d/igb.conf"
+        conf = root / "etc/modprobe.d/sriovctl.conf"
         assert stat.S_IMODE(conf.stat().st_mode) == 0o644
         assert stat.S_IMODE((root / "etc/modprobe.d").stat().st_mode) == 0o755
         assert stat.S_IMODE((root / "sim.json").stat().st_mode) == 0o644

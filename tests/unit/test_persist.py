@@ -148,3 +148,28 @@ def test_hostile_trees_exec_paths_and_manifests(tmp_path: Path) -> None:
     (dest / "etc/sriovctl/persist.json").write_text(json.dumps({"files": {"victim": "0" * 64, "../victim": "1"}}))
     r = cli("persist", "uninstall", "--destdir", str(dest))
     assert r.code == 0 and victim.exists(), r.out + r.err
+
+
+def test_vf_enable_module_param_and_persist_keep_one_modprobe_file(tmp_path: Path) -> None:
+    """One owner of modprobe.d content (issue 19: `vf enable --module-param` wrote /etc/modprobe.d/igb.conf
+    while `persist install` wrote sriovctl.conf — two counts for one module, modprobe picking one): both
+    write sriovctl.conf's line for the module; while `persist install` keeps that file, changing it behind
+    the state's back is refused (77), --force warns and `persist status` then says what changed."""
+    root = Path(open_sim(IGB).root)
+    conf = root / "etc/modprobe.d/sriovctl.conf"
+    r = cli("--sim", IGB, "vf", "enable", "enp11s0f0", "3", "--module-param", "max_vfs", "--force")
+    assert r.code == 0, r.err
+    assert conf.read_text().splitlines()[-1] == "options igb max_vfs=3"
+    assert sorted(os.listdir(root / "etc/modprobe.d")) == ["sriovctl.conf"]
+    mp = {"pfs": [{"name": "enp11s0f0", "total-vfs": 5, "create": "module-param"}]}
+    assert cli("--sim", IGB, "persist", "install", _state(tmp_path, mp), "--exec", EXE).code == 0
+    assert conf.read_text().splitlines()[-1] == "options igb max_vfs=5"
+    before = conf.read_text()
+    r = cli("--sim", IGB, "vf", "enable", "enp11s0f0", "2", "--module-param", "max_vfs", "--reset")
+    assert r.code == 77 and "kept by the persisted state" in r.err and r.err.count("\n") <= 2, r.err
+    assert conf.read_text() == before
+    r = cli("--sim", IGB, "vf", "enable", "enp11s0f0", "2", "--module-param", "max_vfs", "--force")
+    assert r.code == 0 and "warning: --force: igb's VF count at boot is kept by the persisted state" in r.out, r.out
+    assert conf.read_text().splitlines()[-1] == "options igb max_vfs=2"
+    status = cli("--sim", IGB, "persist", "status")
+    assert status.code != 0 and "sriovctl.conf" in status.out + status.err, status.out + status.err

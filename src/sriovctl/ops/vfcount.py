@@ -12,7 +12,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sriovctl import drivers
-from sriovctl.errors import FieldError, SriovctlError, TemporaryError, UnavailableError, UsageError, VerificationError
+from sriovctl.errors import (
+    FieldError,
+    InterlockError,
+    SriovctlError,
+    TemporaryError,
+    UnavailableError,
+    UsageError,
+    VerificationError,
+)
 from sriovctl.host import sysfs
 from sriovctl.host.base import Host
 from sriovctl.inventory import read_inventory
@@ -219,10 +227,26 @@ def plan_module_param(host: Host, inv: Inventory, pf: PciDevice, n: int, param: 
     refuse_if_in_use(host, victims, f"reloading {module}", force, plan)
     plan.changes.append(Change(ChangeKind.MODULE_RELOAD, module, None, f"{param}={n}",
                                "the driver creates the VFs when it loads"))
-    conf = f"# written by sriovctl: VFs at module load (legacy; sriov_numvfs is preferred)\noptions {module} {param}={n}\n"
-    plan.changes.append(Change(ChangeKind.CONFIG_FILE, f"/etc/modprobe.d/{module}.conf",
-                               host.read_text(f"etc/modprobe.d/{module}.conf"), conf, "the count again at every boot"))
+    # sriovctl keeps module options in one file, the one `persist install` writes (persist/render.py): two files
+    # with two counts for one module would leave modprobe to pick one
+    from sriovctl.persist import render
+    from sriovctl.persist.install import managed_files
+
+    if render.MODPROBE_PATH in managed_files(host.root):
+        _refuse_or_note_persisted(plan, module, force)
+    current = host.read_text(render.MODPROBE_PATH)
+    conf = render.modprobe_with(current, module, param.partition("=")[0], n)
+    plan.changes.append(Change(ChangeKind.CONFIG_FILE, "/" + render.MODPROBE_PATH, current, conf,
+                               "the count again at every boot"))
     return plan
+
+
+def _refuse_or_note_persisted(plan: Plan, module: str, force: bool) -> None:
+    message = (f"{module}'s VF count at boot is kept by the persisted state (/etc/sriovctl/state.yaml, "
+               "`persist install`): this would change it behind the state's back")
+    if not force:
+        raise InterlockError(message, hint="change the state and install it again", remedy="force")
+    plan.notices.append(Notice(NoticeKind.FORCED, message))
 
 
 def apply_module_param(host: Host, pf: PciDevice, plan: Plan, n: int, wait: float) -> Outcome:

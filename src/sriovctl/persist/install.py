@@ -172,6 +172,17 @@ def _manifest(root: str) -> dict[str, str] | None:
     return {p: d for p, d in files.items() if p in ours and isinstance(d, str)}
 
 
+def managed_files(root: str) -> set[str]:
+    """The files a `persist install` keeps on this host (relative paths). A manifest that is there but cannot be
+    read counts as keeping every one of them: an interlock that is unsure refuses."""
+    if _current(root, Item(render.MANIFEST_PATH, "")) is None:
+        return set()
+    files = _manifest(root)
+    if files is None:
+        return {render.STATE_PATH, render.UNIT_PATH, render.WANTS_LINK, render.RULE_PATH, render.MODPROBE_PATH}
+    return set(files)
+
+
 def _drop(root: str, path: str, digest: str, rep: PersistReport) -> None:
     link = path == render.WANTS_LINK
     now = _current(root, Item(path, link=(link and "x") or None, content=None if link else ""))

@@ -100,6 +100,14 @@ def render_rule(exe: str) -> str:
             + 'LABEL="sriovctl_end"\n')
 
 
+def modprobe_line(module: str, param: str, count: int) -> str:
+    return f"options {module} {param}={count}"
+
+
+VF_ENABLE_HEADER = "# Written by `sriovctl vf enable --module-param` (VFs at module load; sriov_numvfs is preferred).\n" \
+                   "# One line per module; `sriovctl persist install` replaces this file with the state's.\n"
+
+
 def render_modprobe(state: DesiredState, drivers: dict[int, str]) -> str | None:
     """``options MODULE PARAM=N`` for `create: module-param` PFs (``drivers``: entry index → its PF's driver,
     as found on the host; without a host, none is known and nothing is written)."""
@@ -107,7 +115,20 @@ def render_modprobe(state: DesiredState, drivers: dict[int, str]) -> str | None:
     for i, p in enumerate(state.pfs):
         drv = drivers.get(i)
         if p.create == "module-param" and p.total_vfs is not None and drv is not None and (param := vf_count_param(drv)):
-            opts[drv] = f"options {drv} {param}={p.total_vfs}"
+            opts[drv] = modprobe_line(drv, param, p.total_vfs)
     if not opts:
         return None
     return HEADER + "".join(f"{line}\n" for _, line in sorted(opts.items()))
+
+
+def modprobe_with(current: str | None, module: str, param: str, count: int) -> str:
+    """sriovctl's modprobe.d file (MODPROBE_PATH) with ``module``'s line set: the one file sriovctl keeps
+    module options in, whoever writes it (`vf enable --module-param`, `persist install`); the other modules'
+    lines are kept."""
+    lines = {}
+    for line in (current or "").splitlines():
+        words = line.split()
+        if len(words) >= 3 and words[0] == "options":
+            lines[words[1]] = line
+    lines[module] = modprobe_line(module, param, count)
+    return VF_ENABLE_HEADER + "".join(f"{line}\n" for _, line in sorted(lines.items()))
