@@ -38,6 +38,19 @@ class VfAttr:
     choices: tuple[str, ...] = ()
     metavar: str | None = None
     help: str = ""
+    matters_with: str | None = None  # another key of its request group that must be non-zero for it to matter
+
+    def same(self, want: object, have: object, group: dict[str, object]) -> bool:
+        """Whether a VF that has ``have`` already has ``want`` (``group``: the values its request would carry):
+        MACs and choices compare without case (the kernel reports 802.1Q, nmstate writes 802.1q), and a value
+        that matters only with another (a VLAN's protocol without a VLAN) always matches."""
+        if self.matters_with is not None and not group.get(self.matters_with):
+            return True
+        if self.kind is ValueKind.MAC:
+            return str(want).lower() == str(have or ZERO_MAC).lower()
+        if self.kind is ValueKind.CHOICE:
+            return str(want).lower() == str(have).lower()
+        return want == have
 
 
 VF_ATTRS: tuple[VfAttr, ...] = (
@@ -48,7 +61,7 @@ VF_ATTRS: tuple[VfAttr, ...] = (
     VfAttr("qos", "--qos", "IFLA_VF_VLAN_LIST", "vlan", "QoS", "qos", ValueKind.INT, 0, 0, 7,
            help="802.1p priority of the port VLAN (needs --vlan)"),
     VfAttr("vlan_proto", "--proto", "IFLA_VF_VLAN_LIST", "vlan", "VLAN protocol", "vlan-proto", ValueKind.CHOICE,
-           "802.1Q", choices=("802.1Q", "802.1ad"), help="port VLAN protocol (needs --vlan)"),
+           "802.1Q", choices=("802.1Q", "802.1ad"), help="port VLAN protocol (needs --vlan)", matters_with="vlan"),
     VfAttr("min_tx_rate", "--min-rate", "IFLA_VF_RATE", "rate", "minimum rate", "min-tx-rate", ValueKind.INT, 0, 0,
            0xFFFFFFFF, metavar="MBPS", help="guaranteed transmit rate, Mbit/s"),
     VfAttr("max_tx_rate", "--max-rate", "IFLA_VF_RATE", "rate", "maximum rate", "max-tx-rate", ValueKind.INT, 0, 0,
@@ -68,6 +81,8 @@ BY_NMSTATE = {a.nmstate: a for a in VF_ATTRS if a.nmstate}
 
 # The kernel's request groups in do_setvfinfo()'s order, and their labels.
 KERNEL_ORDER = ("mac", "vlan", "rate", "spoofchk", "link_state", "rss_query_en", "trust")
+# Each request group's attributes: what one IFLA_VF_* carries together (a VLAN with its QoS and protocol)
+REQUEST_ATTRS: dict[str, tuple[VfAttr, ...]] = {r: tuple(a for a in VF_ATTRS if a.request == r) for r in KERNEL_ORDER}
 REQUEST_LABEL = {"mac": "MAC", "vlan": "VLAN", "rate": "rate", "spoofchk": "spoof check", "link_state": "link state",
                  "rss_query_en": "RSS query", "trust": "trust"}
 

@@ -305,3 +305,24 @@ def test_random_valid_states_apply_and_round_trip_through_state_show(total: int,
     again = cli("--sim", IGB, "state", "apply", g)
     assert again.code == 0 and again.out == "no changes\n", again.out + again.err
     assert again.ctx is not None and again.ctx.host is not None and again.ctx.host.writes == []
+
+
+def test_a_document_applied_as_a_dict_and_persisted_as_yaml_is_in_sync(tmp_path: Path) -> None:
+    """The state entry takes a dict (ops.state.apply_document, for front ends holding a document); its digest
+    is over canonical JSON, so the same document stored by `persist install` — YAML with comments, another key
+    order — reads as the state that was applied: `state status` says in sync."""
+    from sriovctl.ops.state import ApplyOptions, apply_document
+
+    doc = {"pfs": [{"name": "enp11s0f0", "total-vfs": 4, "vfs": [{"id": 1, "vlan-id": 12, "trust": True}]}]}
+    out = apply_document(open_sim(IGB), doc, ApplyOptions())
+    assert out.result == "Succeeded", out.error
+    f = tmp_path / "s.yaml"
+    f.write_text("# the same state, written by hand\npfs:\n  - vfs:\n      - trust: true\n        vlan-id: 12\n"
+                 "        id: 1\n    total-vfs: 4\n    name: enp11s0f0\n")
+    assert cli("--sim", IGB, "persist", "install", str(f), "--exec", "/usr/bin/sriovctl").code == 0
+    st = cli("--sim", IGB, "--json", "state", "status")
+    assert st.code == 0 and st.json()["in_sync"] is True and st.json()["same_as_applied"] is True, st.out
+    other = dict(doc, pfs=[dict(doc["pfs"][0], **{"total-vfs": 5})])  # one value differs: another document
+    from sriovctl.state.desired import parse
+
+    assert parse(other, "x").digest != parse(doc, "x").digest

@@ -9,7 +9,7 @@ from sriovctl.errors import UsageError
 from sriovctl.model import NetPf, PciDevice
 
 if TYPE_CHECKING:
-    from sriovctl.ops.state import DesiredState
+    pass
 
 
 def cmd_state_show(ctx: Ctx) -> int:
@@ -114,44 +114,31 @@ def cmd_state_apply(ctx: Ctx) -> int:
 
 
 def cmd_state_status(ctx: Ctx) -> int:
-    from sriovctl.errors import EX_DRIFTED
-    from sriovctl.ops.state import read_state_file, read_stored_state, status
+    from sriovctl.ops.state import status_of
 
     host = ctx.open_host()
-    path: str | None = None
-    st: DesiredState | None = None
-    digest: str | None = None
-    if ctx.args.file:
-        path = ctx.args.file
-        st, digest = read_state_file(ctx.args.file)
-    else:  # the state stored on *this* host (a simulated host's under its root, not the machine's /etc)
-        stored = read_stored_state(host.root)
-        if stored is not None:
-            st, digest, path = stored.state, stored.digest, stored.where
-    doc = status(host, st, digest)
-    rec = doc["record"] or {}
-    # drifted: the host differs from the state; or this state's last apply failed
-    bad = st is not None and (bool(doc["drifted"]) or (bool(doc.get("same_as_applied")) and rec.get("result") != "Succeeded"))
+    report = status_of(host, ctx.args.file or None)
+    doc, path, rec = report.doc, report.source, report.record
     if ctx.json:
-        ctx.emit_json(ctx.doc(host=ctx.open_host().label, source=path, **doc))
-        return EX_DRIFTED if bad else 0
+        ctx.emit_json(ctx.doc(host=host.label, source=path, **doc))
+        return report.exit_code
     last = (f"last apply: {rec.get('result')} ({rec.get('source')})" + (f": {rec['error']}" if rec.get("error") else "")
             if rec else "last apply: none recorded")
-    if st is None:
+    if report.verdict == "no-state":
         ctx.out.write(f"no state file ({DEFAULT_STATE} absent, none named); {last}\n")
-        return 0
-    if doc["drifted"]:
+        return report.exit_code
+    if report.verdict == "drifted":
         ctx.out.write(f"{path}: drifted: {len(doc['changes'])} changes to converge; {last}\n")
         for c in doc["changes"][:20]:
             ctx.out.write(_change_line(c) + "\n")
-    elif not doc["same_as_applied"]:
+    elif report.verdict == "not-last-applied":
         ctx.out.write(f"{path}: the host matches it, but it is not the last state applied; {last}\n")
-    else:
+    else:  # in sync, or in sync with this state's last apply failed (its record says so)
         ctx.out.write(f"{path}: in sync; {last}\n")
     if doc["pending_journals"]:
         ctx.out.write(f"interrupted applies (journals): {', '.join(doc['pending_journals'])}: the next apply "
                       "rolls forward\n")
-    return EX_DRIFTED if bad else 0
+    return report.exit_code
 
 
 def cmd_state_import(ctx: Ctx) -> int:

@@ -13,8 +13,22 @@ from sriovctl.ops.desired.engine import ApplyOptions, StateOutcome
 from sriovctl.ops.desired.planner import StatePlan
 from sriovctl.state.desired import DesiredState, load
 
-__all__ = ["ApplyOptions", "DesiredState", "StateOutcome", "StatePlan", "StoredState", "apply", "plan", "read_state",
-           "read_state_file", "read_stored_state", "show", "status", "to_yaml"]
+__all__ = [
+    "ApplyOptions",
+    "DesiredState",
+    "StateOutcome",
+    "StatePlan",
+    "StoredState",
+    "apply",
+    "apply_document",
+    "plan",
+    "read_state",
+    "read_state_file",
+    "read_stored_state",
+    "show",
+    "status",
+    "to_yaml",
+]
 
 
 def show(inv: Inventory, pfs: list[PciDevice | NetPf] | None = None) -> dict[str, Any]:
@@ -26,7 +40,7 @@ def show(inv: Inventory, pfs: list[PciDevice | NetPf] | None = None) -> dict[str
 @dataclass(frozen=True)
 class StoredState:
     state: DesiredState
-    digest: str  # SHA-256 of its bytes (what the applied record keeps)
+    digest: str  # SHA-256 of its document as canonical JSON (what the applied record keeps)
     text: str  # what `persist install` stored
     where: str  # its path as messages name it
 
@@ -36,7 +50,6 @@ def read_stored_state(root: str) -> StoredState | None:
     through safefs — it is sriovctl's own file: a link at any component, a FIFO or a device there is refused
     (74) and nothing it leads to is read or shown. None when there is none."""
     from sriovctl import safefs
-    from sriovctl.ops.desired.journal import file_hash
     from sriovctl.persist.render import STATE_PATH
     from sriovctl.untrusted import STATE_MAX_BYTES
 
@@ -44,18 +57,18 @@ def read_stored_state(root: str) -> StoredState | None:
     if raw is None:
         return None
     where = safefs.display(root, STATE_PATH)
-    return StoredState(load(raw, where), file_hash(raw), raw.decode("utf-8"), where)
+    state = load(raw, where)
+    return StoredState(state, state.digest, raw.decode("utf-8"), where)
 
 
 def read_state_source(path: str) -> tuple[DesiredState, str, str]:
-    """A state file, parsed and checked; the SHA-256 of its bytes (what the applied record keeps); its text
+    """A state file, parsed and checked; its digest (DesiredState.digest: what the applied record keeps); its text
     (what `persist install` stores). Bounded: untrusted.read_regular and the YAML loader's limits. The stored
     state (/etc/sriovctl/state.yaml: what the boot unit and the udev rule name) is read as sriovctl's own file
     (read_stored_state); a file the user names is theirs to name (a link they made is followed)."""
     import os
 
     from sriovctl.errors import NoInputError
-    from sriovctl.ops.desired.journal import file_hash
     from sriovctl.persist.render import STATE_PATH
     from sriovctl.untrusted import STATE_MAX_BYTES, read_regular, shown
 
@@ -65,7 +78,8 @@ def read_state_source(path: str) -> tuple[DesiredState, str, str]:
             raise NoInputError(f"{shown(path)}: no such file", hint="`sriovctl persist install FILE` puts it there")
         return stored.state, stored.digest, stored.text
     raw = read_regular(path, STATE_MAX_BYTES, what=shown(path))
-    return load(raw, path), file_hash(raw), raw.decode("utf-8")
+    state = load(raw, path)
+    return state, state.digest, raw.decode("utf-8")
 
 
 def read_state_file(path: str) -> tuple[DesiredState, str]:
@@ -89,10 +103,66 @@ def apply(host: Host, state: DesiredState, digest: str, opts: ApplyOptions, pfs:
     return engine.apply(host, state, digest, opts, pfs)
 
 
+def apply_document(host: Host, doc: dict[str, Any], opts: ApplyOptions, pfs: list[str] | None = None,
+                   source: str = "the document") -> StateOutcome:
+    """The state entry for a front end holding a document (the Ansible module, an API): the same checks as a
+    file's (state.desired.parse), the same digest as the file `persist install` stores for it."""
+    from sriovctl.state.desired import parse
+
+    state = parse(doc, source)
+    return apply(host, state, state.digest, opts, pfs)
+
+
 def status(host: Host, state: DesiredState | None, digest: str | None) -> dict[str, Any]:
     from sriovctl.ops.desired import engine
 
     return engine.status(host, state, digest)
+
+
+@dataclass(frozen=True)
+class StateStatus:
+    """`state status` as data, with its own verdict: which state was compared (``source``: None when there is
+    none), the engine's report (``doc``: record, changes, drifted, same_as_applied, in_sync, pending journals),
+    and what it comes to — ``verdict`` and the exit rule every front end applies alike."""
+
+    source: str | None
+    doc: dict[str, Any]
+
+    @property
+    def record(self) -> dict[str, Any]:
+        rec = self.doc.get("record")
+        return rec if isinstance(rec, dict) else {}
+
+    @property
+    def verdict(self) -> str:
+        if self.source is None:
+            return "no-state"
+        if self.doc.get("drifted"):
+            return "drifted"
+        if not self.doc.get("same_as_applied"):
+            return "not-last-applied"  # the host matches it, but another state was applied last
+        if self.record.get("result") != "Succeeded":
+            return "failed"  # this state's last apply failed (rolled back, or a restore failed)
+        return "in-sync"
+
+    @property
+    def exit_code(self) -> int:
+        """EX_DRIFTED when the host differs from the state or this state's last apply failed, else 0."""
+        from sriovctl.errors import EX_DRIFTED
+
+        return EX_DRIFTED if self.verdict in ("drifted", "failed") else 0
+
+
+def status_of(host: Host, path: str | None = None) -> StateStatus:
+    """The status of the state file ``path``, or (None) of the state stored on *this* host — under its root: a
+    simulated host's own, not the machine's /etc."""
+    if path is not None:
+        st, digest = read_state_file(path)
+        return StateStatus(path, status(host, st, digest))
+    stored = read_stored_state(host.root)
+    if stored is None:
+        return StateStatus(None, status(host, None, None))
+    return StateStatus(stored.where, status(host, stored.state, stored.digest))
 
 
 def to_yaml(doc: dict[str, Any]) -> str:

@@ -103,6 +103,18 @@ class DesiredState:
     # A checkpoint (the host as a run found it) being restored: whatever the host held is put back, so the
     # planner's policy on MACs (no new shared MAC, none another VF keeps) does not apply to it.
     restore: bool = False
+    # SHA-256 of the document as canonical JSON (keys sorted, no spaces): the same document gives the same digest
+    # whether it came as a file (any spelling, comments, key order) or as a dict from a front end — what the
+    # applied record keeps and `state status` compares
+    digest: str = ""
+
+
+def document_digest(data: Any) -> str:
+    import hashlib
+    import json
+
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def load(text: str | bytes, source: str) -> DesiredState:
@@ -133,7 +145,7 @@ def parse(data: Any, source: str) -> DesiredState:
         if p.selector in seen:
             raise StateError(source, p.path, f"the same PF as {seen[p.selector]} ({p.selector})")
         seen[p.selector] = p.path
-    return DesiredState(source, pfs)
+    return DesiredState(source, pfs, digest=document_digest(data))
 
 
 class _Reader:

@@ -9,7 +9,6 @@ another boot is discarded: the PF it describes was reset by the reboot."""
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import time
@@ -28,10 +27,6 @@ def boot_id(host: Host) -> str | None:
     """/proc/sys/kernel/random/boot_id: a new one at every boot (None where the host has none: a snapshot)."""
     text = host.read_text("proc/sys/kernel/random/boot_id")
     return text if text and len(text) <= 64 and text.replace("-", "").isalnum() else None
-
-
-def file_hash(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def _dir(host: Host) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sriovctl.attrs import BY_KEY, ZERO_MAC, defaults
+from sriovctl.attrs import BY_KEY, REQUEST_ATTRS, ZERO_MAC, ValueKind, defaults
 from sriovctl.drivers import is_vm_safe, vf_count_param
 from sriovctl.host.base import Host
 from sriovctl.model import Inventory, NetPf, PciDevice, Use, UseKind, VfNetlink
@@ -90,22 +90,18 @@ def _base(view: VfNetlink | None, fresh: bool) -> dict[str, Any]:
 
 
 def attr_delta(want: dict[str, object], base: dict[str, Any]) -> dict[str, object]:
-    """The VfSettings fields to send so the VF has ``want``: whole request groups (a VLAN carries its QoS and
-    protocol, a rate both rates), with what the state omits taken from the VF (an omitted key is kept)."""
+    """The VfSettings fields to send so the VF has ``want``: whole request groups (attrs.REQUEST_ATTRS: a VLAN
+    carries its QoS and protocol, a rate both rates), with what the state omits taken from the VF (an omitted
+    key is kept). Driven by the attribute rows: every key of every row is compared (VfAttr.same), so no
+    attribute a state can name is left out (tests/unit/test_attr_rows.py)."""
     out: dict[str, object] = {}
-    if "mac" in want and str(want["mac"]).lower() != str(base["mac"] or ZERO_MAC).lower():
-        out["mac"] = str(want["mac"]).lower()
-    if any(k in want for k in ("vlan", "qos", "vlan_proto")):
-        vlan, qos, proto = (want.get(k, base[k]) for k in ("vlan", "qos", "vlan_proto"))
-        if (vlan, qos) != (base["vlan"], base["qos"]) or (vlan and str(proto).lower() != str(base["vlan_proto"]).lower()):
-            out.update(vlan=vlan, qos=qos, vlan_proto=proto)
-    if "min_tx_rate" in want or "max_tx_rate" in want:
-        lo, hi = want.get("min_tx_rate", base["min_tx_rate"]), want.get("max_tx_rate", base["max_tx_rate"])
-        if (lo, hi) != (base["min_tx_rate"], base["max_tx_rate"]):
-            out.update(min_tx_rate=lo, max_tx_rate=hi)
-    for k in ("spoofchk", "trust", "link_state"):
-        if k in want and want[k] != base[k]:
-            out[k] = want[k]
+    for attrs in REQUEST_ATTRS.values():
+        if not any(a.key in want for a in attrs):
+            continue
+        group = {a.key: want.get(a.key, base[a.key]) for a in attrs}
+        if not all(a.same(group[a.key], base[a.key], group) for a in attrs):
+            out.update({a.key: (str(v).lower() if a.kind is ValueKind.MAC else v) for a in attrs
+                        for v in (group[a.key],)})
     return out
 
 
