@@ -204,11 +204,13 @@ def test_legacy_max_vfs_path(host, pfs) -> None:  # type: ignore[no-untyped-def]
         code, out, err = cli("vf", "enable", pf, "2", "--module-param", "max_vfs", "--force")
     assert code == 0, err
     assert "deprecated" in out
-    assert read("/etc/modprobe.d/igb.conf").splitlines()[-1] == "options igb max_vfs=2"
+    # one modprobe.d file for sriovctl's module options, the one `persist install` writes (issue 19)
+    assert read("/etc/modprobe.d/sriovctl.conf").splitlines()[-1] == "options igb max_vfs=2"
+    assert not os.path.exists("/etc/modprobe.d/igb.conf")
     wait_for(lambda: os.path.isdir(f"/sys/bus/pci/devices/{pf}/net"), "PF netdev after reload")
     settle_names(pf)
     assert read(f"/sys/bus/pci/devices/{pf}/sriov_numvfs").strip() == "2"
-    os.remove("/etc/modprobe.d/igb.conf")
+    os.remove("/etc/modprobe.d/sriovctl.conf")
     sh("modprobe", "-r", "igb")
     sh("modprobe", "igb")
     wait_for(lambda: os.path.isdir(f"/sys/bus/pci/devices/{pf}/net"), "PF netdev")
