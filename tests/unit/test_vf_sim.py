@@ -195,7 +195,7 @@ def test_legacy_module_parameter() -> None:
     assert r.code == 0, r.err
     assert "deprecated" in r.out and "affects every port it drives: 0000:0b:00.0 (enp11s0f0), 0000:0b:00.1" in r.out
     h = open_sim("igb-82576")
-    assert h.read_text("etc/modprobe.d/igb.conf").splitlines()[-1] == "options igb max_vfs=4"  # type: ignore[union-attr]
+    assert h.read_text("etc/modprobe.d/sriovctl.conf").splitlines()[-1] == "options igb max_vfs=4"  # type: ignore[union-attr]
     assert numvfs() == "4" and numvfs("sys/bus/pci/devices/0000:0b:00.1") == "4"
     r = cli(*S, "vf", "enable", "enp11s0f0", "4", "--module-param", "max vfs")
     assert r.code == 64
