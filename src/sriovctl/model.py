@@ -188,6 +188,26 @@ class PciDevice:
         return self.physfn is not None
 
 
+def device_name(d: PciDevice) -> str:
+    """``0000:0b:00.0 (enp11s0f0)``: how messages name a device."""
+    return f"{d.address} ({d.netdevs[0].name})" if d.netdevs else str(d.address)
+
+
+def pf_key(pf: PciDevice | NetPf) -> str:
+    """A PF's lock key (its address; a PF not on PCI: its device's), and the target of its count changes."""
+    return pf.lock if isinstance(pf, NetPf) else str(pf.address)
+
+
+def pf_label(pf: PciDevice | NetPf) -> str:
+    """How messages name a PF: a PCI one as a device, a PF not on PCI by its netdev."""
+    return pf.name if isinstance(pf, NetPf) else device_name(pf)
+
+
+def pf_numvfs(pf: PciDevice | NetPf) -> int:
+    """The VFs a PF has now (its sriov_numvfs; 0 when unknown)."""
+    return (pf.numvfs if isinstance(pf, NetPf) else (pf.sriov.numvfs if pf.sriov else 0)) or 0
+
+
 @dataclass(frozen=True, slots=True)
 class IommuGroup:
     number: int

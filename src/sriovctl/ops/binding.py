@@ -18,8 +18,8 @@ from sriovctl.errors import (
 from sriovctl.host import sysfs
 from sriovctl.host.base import Host, safe_name
 from sriovctl.inuse import UsageScan
-from sriovctl.model import Inventory, PciAddress, PciDevice
-from sriovctl.ops.guards import device_name, guard_take, require_assignable, scan
+from sriovctl.model import Inventory, PciAddress, PciDevice, device_name
+from sriovctl.ops.guards import guard_take, require_assignable, scan
 from sriovctl.ops.kernel import driver_of, wait_bound, write
 from sriovctl.ops.plan import Change, ChangeKind, Outcome, Plan
 

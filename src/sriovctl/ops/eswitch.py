@@ -16,8 +16,8 @@ from sriovctl import drivers
 from sriovctl.errors import UnavailableError, UsageError, VerificationError
 from sriovctl.host.base import Host, WriteKind
 from sriovctl.host.netlink import NetlinkError
-from sriovctl.model import Inventory, NetPf, PciDevice
-from sriovctl.ops.guards import device_name, refuse_if_in_use
+from sriovctl.model import Inventory, NetPf, PciDevice, device_name
+from sriovctl.ops.guards import refuse_if_in_use
 from sriovctl.ops.kernel import errname
 from sriovctl.ops.plan import Change, ChangeKind, Outcome, Plan
 

@@ -8,13 +8,8 @@ from __future__ import annotations
 from sriovctl.errors import InterlockError
 from sriovctl.host.base import Host
 from sriovctl.inuse import UsageScan
-from sriovctl.model import PciDevice, Use
+from sriovctl.model import PciDevice, Use, device_name
 from sriovctl.ops.plan import Notice, NoticeKind, Plan
-
-
-def device_name(d: PciDevice) -> str:
-    """``0000:0b:00.0 (enp11s0f0)``: how messages name a device."""
-    return f"{d.address} ({d.netdevs[0].name})" if d.netdevs else str(d.address)
 
 
 def scan(host: Host) -> UsageScan:
@@ -24,7 +19,7 @@ def scan(host: Host) -> UsageScan:
     return UsageScan(host, (libvirt_users,))
 
 
-def _refuse_or_note(plan: Plan, force: bool, message: str, hint: str, remedy: str, holders: list[Use]) -> None:
+def refuse_or_note(plan: Plan, force: bool, message: str, hint: str, remedy: str, holders: list[Use]) -> None:
     if not force:
         raise InterlockError(message, hint=hint, remedy=remedy, holders=tuple(holders))
     plan.notices.append(Notice(NoticeKind.FORCED, message))
@@ -39,7 +34,7 @@ def refuse_if_in_use(host: Host, devices: list[PciDevice], action: str, force: b
         return
     desc = "; ".join(f"{d.address}: {', '.join(map(str, u))}" for d, u in held.items())
     message = f"{action}: refused, in use: {desc}" if not force else f"{action} although in use: {desc}"
-    _refuse_or_note(plan, force, message, "stop the users first", "force", [x for u in held.values() for x in u])
+    refuse_or_note(plan, force, message, "stop the users first", "force", [x for u in held.values() for x in u])
 
 
 def guard_take(host: Host, d: PciDevice, also: list[PciDevice], force: bool, plan: Plan,
@@ -55,7 +50,7 @@ def guard_take(host: Host, d: PciDevice, also: list[PciDevice], force: bool, pla
     message = f"{device_name(d)}: {action or f'refusing to unbind {d.driver}'}: {text}"
     cuts_off = any(u.kind.cuts_host_off for _, u in uses)
     hint = "this would cut the host off; use another interface" if cuts_off else "stop the users first"
-    _refuse_or_note(plan, force, message, hint, "force-cut-off" if cuts_off else "force", [u for _, u in uses])
+    refuse_or_note(plan, force, message, hint, "force-cut-off" if cuts_off else "force", [u for _, u in uses])
 
 
 def require_assignable(d: PciDevice, force: bool, plan: Plan, subject: str | None = None,
@@ -65,4 +60,4 @@ def require_assignable(d: PciDevice, force: bool, plan: Plan, subject: str | Non
         return
     reason = d.assignability.reason if d.assignability else "unknown"
     message = f"{subject or device_name(d)}: not assignable: {reason}"
-    _refuse_or_note(plan, force, message, "a VM cannot own it safely; fix the group (see doctor)", remedy, [])
+    refuse_or_note(plan, force, message, "a VM cannot own it safely; fix the group (see doctor)", remedy, [])

@@ -11,8 +11,7 @@ from sriovctl.attrs import BY_KEY, REQUEST_LABEL, ZERO_MAC, AttrValueError, chec
 from sriovctl.errors import InterlockError, PartialError, TemporaryError, UnavailableError, UsageError
 from sriovctl.host.base import Host, WriteKind
 from sriovctl.host.netlink import Netlink, NetlinkError, VfChange, kernel_order
-from sriovctl.model import Inventory, NetPf, PciDevice, VfNetlink
-from sriovctl.ops.guards import device_name
+from sriovctl.model import Inventory, NetPf, PciDevice, VfNetlink, device_name
 from sriovctl.ops.kernel import errname
 from sriovctl.ops.plan import JSON, Change, ChangeKind, Notice, NoticeKind, Outcome, Plan
 

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from sriovctl import drivers
 from sriovctl.errors import (
     FieldError,
-    InterlockError,
     SriovctlError,
     TemporaryError,
     UnavailableError,
@@ -24,8 +23,8 @@ from sriovctl.errors import (
 from sriovctl.host import sysfs
 from sriovctl.host.base import Host
 from sriovctl.inventory import read_inventory
-from sriovctl.model import Inventory, NetPf, PciDevice
-from sriovctl.ops.guards import device_name, refuse_if_in_use
+from sriovctl.model import Inventory, NetPf, PciDevice, device_name, pf_key, pf_label, pf_numvfs
+from sriovctl.ops.guards import refuse_if_in_use, refuse_or_note
 from sriovctl.ops.kernel import Progress, wait_settled, write
 from sriovctl.ops.plan import Change, ChangeKind, Notice, NoticeKind, Outcome, Plan
 
@@ -53,24 +52,11 @@ def require_pf(pf: PciDevice) -> None:
                                hint="the driver lacks SR-IOV support, or SR-IOV is disabled in the firmware")
 
 
-def pf_name(pf: AnyPf) -> str:
-    return pf.name if isinstance(pf, NetPf) else device_name(pf)
-
-
-def pf_key(pf: AnyPf) -> str:
-    """The key of the PF's lock and the target of its count changes."""
-    return pf.lock if isinstance(pf, NetPf) else str(pf.address)
-
-
 def count_attr(pf: AnyPf) -> str:
     """The PF's sriov_numvfs: under its PCI address, or under its device on its own bus (netdevsim)."""
     if isinstance(pf, NetPf):
         return sysfs.bus_device_attr(pf.bus, pf.device, sysfs.SRIOV_NUMVFS)
     return sysfs.device_attr(pf.address, sysfs.SRIOV_NUMVFS)
-
-
-def current_count(pf: AnyPf) -> int:
-    return (pf.numvfs if isinstance(pf, NetPf) else (pf.sriov.numvfs if pf.sriov else 0)) or 0
 
 
 def write_count(host: Host, pf: AnyPf, n: int, label: str) -> None:
@@ -94,14 +80,14 @@ def _vfs_of(inv: Inventory, pf: AnyPf) -> list[PciDevice]:
 
 
 def plan_enable(host: Host, inv: Inventory, pf: AnyPf, n: int, opts: EnableOptions) -> Plan:
-    name = pf_name(pf)
+    name = pf_label(pf)
     if isinstance(pf, NetPf):
         total = None  # netdevsim has no sriov_totalvfs (its max_vfs is in debugfs): the kernel's answer decides
     else:
         require_pf(pf)
         assert pf.sriov is not None
         total = pf.sriov.totalvfs
-    cur = current_count(pf)
+    cur = pf_numvfs(pf)
     if n < 1 or (total is not None and n > total):
         raise UsageError(f"{name}: cannot enable {n} VFs: sriov_totalvfs is {total}", hint=f"choose 1..{total}",
                          remedy="count")
@@ -132,11 +118,11 @@ def plan_disable(host: Host, inv: Inventory, pf: AnyPf, force: bool) -> Plan:
     if isinstance(pf, PciDevice):
         require_pf(pf)
     plan = Plan("vf-disable", host.label)
-    cur = current_count(pf)
+    cur = pf_numvfs(pf)
     if not cur:
-        plan.notes.append(f"{pf_name(pf)}: no VFs enabled, nothing to do")
+        plan.notes.append(f"{pf_label(pf)}: no VFs enabled, nothing to do")
         return plan
-    refuse_if_in_use(host, _vfs_of(inv, pf), f"{pf_name(pf)}: destroying {cur} VFs", force, plan)
+    refuse_if_in_use(host, _vfs_of(inv, pf), f"{pf_label(pf)}: destroying {cur} VFs", force, plan)
     plan.changes.append(Change(ChangeKind.VF_COUNT, pf_key(pf), cur, 0, "VFs disabled on request"))
     return plan
 
@@ -145,7 +131,7 @@ def apply_count(host: Host, pf: AnyPf, plan: Plan, opts: EnableOptions) -> Outco
     """Apply a vf-enable / vf-disable plan: the writes in order, then the wait for the VFs to settle (PCI: they
     exist and are bound), then the count read back."""
     out = Outcome(plan, messages=list(plan.notes))
-    name = pf_name(pf)
+    name = pf_label(pf)
     autoprobe = True
     if isinstance(pf, PciDevice) and pf.sriov and pf.sriov.drivers_autoprobe is not None:
         autoprobe = pf.sriov.drivers_autoprobe
@@ -209,8 +195,8 @@ _PARAM = re.compile(r"[a-z_][a-z0-9_]{0,31}", re.ASCII)
 
 
 def plan_module_param(host: Host, inv: Inventory, pf: PciDevice, n: int, param: str, force: bool) -> Plan:
-    """The legacy recipe: reload the PF's driver with a VF-count parameter (igb max_vfs=N) and persist it in
-    /etc/modprobe.d/DRIVER.conf. Affects every port that driver drives."""
+    """The legacy recipe: reload the PF's driver with a VF-count parameter (igb max_vfs=N) and keep it in
+    sriovctl's modprobe.d file (persist/render.MODPROBE_PATH). Affects every port that driver drives."""
     require_pf(pf)
     if not _PARAM.fullmatch(param):
         raise FieldError("module_param", "module parameter", repr(param), "not a module parameter name",
@@ -233,28 +219,28 @@ def plan_module_param(host: Host, inv: Inventory, pf: PciDevice, n: int, param: 
     from sriovctl.persist.install import managed_files
 
     if render.MODPROBE_PATH in managed_files(host.root):
-        _refuse_or_note_persisted(plan, module, force)
+        refuse_or_note(plan, force, f"{module}'s VF count at boot is kept by the persisted state "
+                       "(/etc/sriovctl/state.yaml, `persist install`): this would change it behind the state's back",
+                       "change the state and install it again", "force", [])
     current = host.read_text(render.MODPROBE_PATH)
-    conf = render.modprobe_with(current, module, param.partition("=")[0], n)
+    conf = render.modprobe_with(current, module, param, n)
     plan.changes.append(Change(ChangeKind.CONFIG_FILE, "/" + render.MODPROBE_PATH, current, conf,
                                "the count again at every boot"))
     return plan
 
 
-def _refuse_or_note_persisted(plan: Plan, module: str, force: bool) -> None:
-    message = (f"{module}'s VF count at boot is kept by the persisted state (/etc/sriovctl/state.yaml, "
-               "`persist install`): this would change it behind the state's back")
-    if not force:
-        raise InterlockError(message, hint="change the state and install it again", remedy="force")
-    plan.notices.append(Notice(NoticeKind.FORCED, message))
+def reload_module(host: Host, module: str, setting: str) -> None:
+    """The module reload that creates VFs at load (``setting``: ``max_vfs=N``): `vf enable --module-param` and
+    the engine's `create: module-param` step."""
+    host.run(["modprobe", "-r", module])
+    host.run(["modprobe", module, setting])
 
 
 def apply_module_param(host: Host, pf: PciDevice, plan: Plan, n: int, wait: float) -> Outcome:
     out = Outcome(plan)
     reload, conf = plan.changes
     module, param = reload.target, str(reload.after)
-    host.run(["modprobe", "-r", module])
-    host.run(["modprobe", module, param])
+    reload_module(host, module, param)
     out.applied.append(reload)
     host.write_file(conf.target.lstrip("/"), str(conf.after))
     out.applied.append(conf)

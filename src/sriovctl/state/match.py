@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sriovctl.model import Inventory, NetPf, PciDevice
+from sriovctl.model import Inventory, NetPf, PciDevice, pf_key, pf_label
 from sriovctl.pci.address import PciAddress
 from sriovctl.state.desired import DesiredState, PfSelector, PfState, StateError
 
@@ -20,17 +20,11 @@ class Matched:
     @property
     def key(self) -> str:
         """The PF's lock key (its address; a PF not on PCI: its device's)."""
-        return self.pf.lock if isinstance(self.pf, NetPf) else str(self.pf.address)
+        return pf_key(self.pf)
 
     @property
     def label(self) -> str:
-        if isinstance(self.pf, NetPf):
-            return self.pf.name
-        return f"{self.pf.address} ({self.pf.netdevs[0].name})" if self.pf.netdevs else str(self.pf.address)
-
-
-def _key(pf: PciDevice | NetPf) -> str:
-    return pf.lock if isinstance(pf, NetPf) else str(pf.address)
+        return pf_label(self.pf)
 
 
 def select(inv: Inventory, sel: PfSelector) -> PciDevice | NetPf | None:
@@ -65,6 +59,6 @@ def match_all(inv: Inventory, state: DesiredState, only: list[PciDevice | NetPf]
         if m.key in owner:
             raise StateError(state.source, entry.path, f"selects the same PF ({m.label}) as {owner[m.key]}")
         owner[m.key] = entry.path
-        if only is None or m.key in {_key(o) for o in only}:
+        if only is None or m.key in {pf_key(o) for o in only}:
             out.append(m)
     return out

@@ -214,7 +214,7 @@ def _run(s: Session, state: DesiredState, only: list[PciDevice | NetPf] | None, 
 
 def _phase_counts(s: Session, sp: StatePlan, changes: list[Change], opts: ApplyOptions, out: StateOutcome) -> None:
     from sriovctl.ops.kernel import wait_settled
-    from sriovctl.ops.vfcount import write_autoprobe, write_count
+    from sriovctl.ops.vfcount import reload_module, write_autoprobe, write_count
 
     host = s.host
     by_key = {m.key: m for m in sp.matched}
@@ -223,8 +223,7 @@ def _phase_counts(s: Session, sp: StatePlan, changes: list[Change], opts: ApplyO
         if c.kind is ChangeKind.MODULE_RELOAD:
             if c.target not in reloaded:
                 reloaded.add(c.target)
-                host.run(["modprobe", "-r", c.target])
-                host.run(["modprobe", c.target, str(c.after)])
+                reload_module(host, c.target, str(c.after))
             out.applied.append(c)
             continue
         m = by_key[c.target]

@@ -15,7 +15,7 @@ from typing import Any
 from sriovctl.attrs import BY_KEY, REQUEST_ATTRS, ZERO_MAC, ValueKind, defaults
 from sriovctl.drivers import is_vm_safe, vf_count_param
 from sriovctl.host.base import Host
-from sriovctl.model import Inventory, NetPf, PciDevice, Use, UseKind, VfNetlink
+from sriovctl.model import Inventory, NetPf, PciDevice, Use, UseKind, VfNetlink, pf_numvfs
 from sriovctl.ops.plan import JSON, Change, ChangeKind, Plan
 from sriovctl.state.desired import DesiredState, PfState, StateError
 from sriovctl.state.keys import VF_KEYS
@@ -116,7 +116,7 @@ def driver_ok(current: str | None, want: str) -> bool:
 
 def target_count(m: Matched) -> tuple[int, int]:
     """(VFs now, VFs after apply)."""
-    now = (m.pf.numvfs if isinstance(m.pf, NetPf) else (m.pf.sriov.numvfs if m.pf.sriov else 0)) or 0
+    now = pf_numvfs(m.pf)
     e = m.entry
     return now, (e.total_vfs if e.total_vfs is not None and not e.externally_managed else now)
 
