@@ -57,9 +57,9 @@ _DRIVERS = (
            eswitch_rule="mlx5 changes to switchdev with its VFs created and their drivers unbound (unbind them, "
                         "change the mode, bind them again)"),
     # nsim_drv_configure_vfs(): ENOMEM past max_vfs (seen in the lab: `vf enable eni10np1 4096`)
-    Driver("netdevsim", vf_stats=False, count_hint="netdevsim creates at most max_vfs VFs (debugfs netdevsim/netdevsimN/max_vfs)",
-           eswitch_rule="netdevsim changes mode at any VF count (disabling its VFs returns it to "
-                                     "legacy)",
+    Driver("netdevsim", vf_stats=False,
+           count_hint="netdevsim creates at most max_vfs VFs (debugfs netdevsim/netdevsimN/max_vfs)",
+           eswitch_rule="netdevsim changes mode at any VF count (disabling its VFs returns it to legacy)",
            refusal_hint="netdevsim sets VF rates only in legacy mode; in switchdev they are devlink rates"),
     Driver("enic", net=True, port_profiles=True),
     *(Driver(n, net=True) for n in ("igbvf", "iavf", "ixgbevf", "i40evf", "e1000e", "bnxt_en", "qede",
@@ -87,6 +87,3 @@ def is_vm_safe(name: str | None) -> bool:
 def vf_count_param(name: str | None) -> str | None:
     return driver(name).vf_count_param
 
-
-NET_DRIVERS = frozenset(d.name for d in _DRIVERS if d.net)
-VM_SAFE_DRIVERS = frozenset(d.name for d in _DRIVERS if d.vm_safe)

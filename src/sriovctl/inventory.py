@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from sriovctl.drivers import is_vm_safe
 from sriovctl.host import sysfs
@@ -95,26 +95,35 @@ class _Raw:
     representors: tuple[Representor, ...] = ()
 
 
+def _override(v: dict[str, bytes]) -> str | None:
+    """driver_override as set: the kernel shows "(null)" when none is."""
+    override = _str(v.get(sysfs.DRIVER_OVERRIDE))
+    return None if override in (None, "(null)", "") else override
+
+
+def group_number(link: str | None) -> int | None:
+    """The IOMMU group an iommu_group link names (…/kernel/iommu_groups/N)."""
+    group = link_name(link)
+    return int(group) if group and group.isdigit() else None
+
+
 def _read_device(host: Host, name: str) -> _Raw:
     dev = sysfs.device(name)
     v, lk, nets = host.read_dir_tree(dev, sysfs.DEVICE_FILES, sysfs.DEVICE_LINKS, sysfs.NET, sysfs.NETDEV_FILES)
-    override = _str(v.get(sysfs.DRIVER_OVERRIDE))
-    group = link_name(lk.get(sysfs.IOMMU_GROUP))
     numa = _int(v.get(sysfs.NUMA_NODE))
     physfn = link_name(lk.get(sysfs.PHYSFN))
     return _Raw(
         dev=dev, vendor=_int(v.get(sysfs.VENDOR), 16) or 0, device=_int(v.get(sysfs.DEVICE), 16) or 0,
         cls=_int(v.get(sysfs.CLASS), 16) or 0, revision=_int(v.get(sysfs.REVISION), 16) or 0,
         subsystem=(_int(v.get(sysfs.SUBSYSTEM_VENDOR), 16), _int(v.get(sysfs.SUBSYSTEM_DEVICE), 16)),
-        driver=link_name(lk.get(sysfs.DRIVER)), override=None if override in (None, "(null)", "") else override,
-        numa=None if numa is None or numa < 0 else numa,
-        group=int(group) if group and group.isdigit() else None,
+        driver=link_name(lk.get(sysfs.DRIVER)), override=_override(v),
+        numa=None if numa is None or numa < 0 else numa, group=group_number(lk.get(sysfs.IOMMU_GROUP)),
         physfn=PciAddress.try_parse(physfn) if physfn else None, has_sriov=False, config=None,
         netdevs=_netdevs(nets),
     )
 
 
-def _read_netdev(host: Host, netdir: str, name: str) -> NetDev:
+def read_netdev(host: Host, netdir: str, name: str) -> NetDev:
     return _netdev(name, host.read_dir_attrs(f"{netdir}/{name}", sysfs.NETDEV_FILES)[0])
 
 
@@ -159,17 +168,23 @@ def _complete_pf(host: Host, addr: PciAddress, r: _Raw, vf_index: dict[PciAddres
         r.config = decode(data, what=f"{addr} config")
         readable = r.config.size > 64
     if r.has_sriov or (r.config is not None and r.config.sriov is not None):
-        index = {n: i for n in host.listdir(r.dev) if (i := sysfs.virtfn_index(n)) is not None}
-        _, links = host.read_dir_attrs(r.dev, (), tuple(index))
-        vfs = []
-        for n in sorted(links, key=index.__getitem__):
-            va = PciAddress.try_parse(link_name(links[n]) or "")
-            if va is not None:
-                vfs.append(va)
-                vf_index[va] = (addr, index[n])
-        pf_vfs[addr] = tuple(vfs)
+        vfs = read_virtfns(host, r.dev)
+        vf_index.update((va, (addr, i)) for i, va in vfs)
+        pf_vfs[addr] = tuple(va for _, va in vfs)
         r.netdevs, r.representors = split_representors(host, f"{r.dev}/{sysfs.NET}", r.netdevs)
     return readable
+
+
+def read_virtfns(host: Host, dev: str) -> list[tuple[int, PciAddress]]:
+    """A PF's VFs from its virtfnN links: (N, address), in N order; a link naming no PCI address is left out."""
+    index = {n: i for n in host.listdir(dev) if (i := sysfs.virtfn_index(n)) is not None}
+    _, links = host.read_dir_attrs(dev, (), tuple(index))
+    out = []
+    for n in sorted(links, key=index.__getitem__):
+        va = PciAddress.try_parse(link_name(links[n]) or "")
+        if va is not None:
+            out.append((index[n], va))
+    return out
 
 
 @dataclass(slots=True)
@@ -179,10 +194,7 @@ class _Names:
     host: Host
     ids: PciIds | None = None
     ids_note: str | None = None
-    modules: dict[str, str | None] | None = None
-
-    def __post_init__(self) -> None:
-        self.modules = {}
+    modules: dict[str, str | None] = field(default_factory=dict)  # driver → its module
 
     def load(self) -> PciIds:
         if self.ids is None:
@@ -190,7 +202,6 @@ class _Names:
         return self.ids
 
     def module(self, driver: str | None) -> str | None:
-        assert self.modules is not None
         if driver is None:
             return None
         if driver not in self.modules:
@@ -263,7 +274,7 @@ def read_inventory(host: Host, ids: PciIds | None = None, netlink: bool = True, 
     if not config_readable:
         notes.append(CONFIG_NOTE)
     known = {n.name for r in raw.values() for n in r.netdevs} | {p.name for r in raw.values() for p in r.representors}
-    net_pfs = read_net_pfs(host, known, functools.partial(_read_netdev, host), netlink, stats)
+    net_pfs = read_net_pfs(host, known, functools.partial(read_netdev, host), netlink, stats)
     return Inventory(host.label, devices, group_objs, bool(host.listdir(sysfs.IOMMU_GROUPS)),
                      config_readable, tuple(notes), net_pfs)
 
@@ -288,13 +299,10 @@ def _read_vf_state(host: Host, va: PciAddress, like: PciDevice, pf: PciAddress) 
     dev = sysfs.device(str(va))
     v, lk, nets = host.read_dir_tree(dev, (sysfs.DRIVER_OVERRIDE,), (sysfs.DRIVER, sysfs.IOMMU_GROUP), sysfs.NET,
                                      sysfs.NETDEV_FILES)
-    override = _str(v.get(sysfs.DRIVER_OVERRIDE))
-    group = link_name(lk.get(sysfs.IOMMU_GROUP))
     return _Raw(dev=dev, vendor=like.vendor_id, device=like.device_id, cls=like.class_code, revision=like.revision,
                 subsystem=(like.subsystem_vendor_id, like.subsystem_id), driver=link_name(lk.get(sysfs.DRIVER)),
-                override=None if override in (None, "(null)", "") else override, numa=like.numa_node,
-                group=int(group) if group and group.isdigit() else None, physfn=pf, has_sriov=False, config=None,
-                netdevs=_netdevs(nets))
+                override=_override(v), numa=like.numa_node, group=group_number(lk.get(sysfs.IOMMU_GROUP)), physfn=pf,
+                has_sriov=False, config=None, netdevs=_netdevs(nets))
 
 
 def _order(a: PciAddress) -> tuple[int, int, int, int]:
@@ -307,10 +315,7 @@ def reread_pfs(host: Host, inv: Inventory, pfs: list[PciAddress], stats: bool = 
     override, group and netdevs are read), the driver of every other member of their IOMMU groups (the
     assignability rule), and one RTM_GETLINK per PF. Nothing else on the host is read. None when a PF is gone
     or is no longer one: the caller reads the whole host."""
-    names = _Names(host)
-    old_modules = {d.driver: d.module for d in inv.devices.values() if d.driver is not None}
-    assert names.modules is not None
-    names.modules.update(old_modules)
+    names = _Names(host, modules={d.driver: d.module for d in inv.devices.values() if d.driver is not None})
     raw: dict[PciAddress, _Raw] = {}
     like: dict[PciAddress, PciDevice] = {}
     vf_index: dict[PciAddress, tuple[PciAddress, int]] = {}
@@ -372,8 +377,6 @@ def reread_pfs(host: Host, inv: Inventory, pfs: list[PciAddress], stats: bool = 
     for a, r in raw.items():
         devices[a] = _device(host, a, r, names, escape, _assignability(a, r, facts, group_objs), vf_index, pf_vfs,
                              views, reps_by_vf, like.get(a))
-    from dataclasses import replace
-
     for a, drv in drivers.items():  # the other members of the touched groups: their driver and verdict now
         d = devices[a]
         r = _Raw(dev="", vendor=d.vendor_id, device=d.device_id, cls=d.class_code, revision=d.revision,
@@ -434,4 +437,4 @@ def netdev_index(inv: Inventory) -> dict[str, PciAddress]:
     return {n.name: d.address for d in inv.devices.values() for n in d.netdevs}
 
 
-__all__ = ["netdev_index", "read_inventory", "reread_pfs"]
+__all__ = ["group_number", "netdev_index", "read_inventory", "read_netdev", "read_virtfns", "reread_pfs"]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sriovctl.host import sysfs
 from sriovctl.host.base import Host
+from sriovctl.inventory import group_number, read_netdev, read_virtfns
 from sriovctl.model import NetDev, VfNetlink
 from sriovctl.netpfs import read_net_pfs, split_representors, vf_view
 from sriovctl.pci.address import PciAddress
@@ -35,11 +36,6 @@ class PfStats:
     vfs: tuple[VfStat, ...]
 
 
-def _group(link: str | None) -> int | None:
-    name = link_name(link)
-    return int(name) if name and name.isdigit() else None
-
-
 def _pf_stats(host: Host, name: str) -> PfStats | None:
     dev = sysfs.device(name)
     if not host.exists(f"{dev}/{sysfs.SRIOV_NUMVFS}"):
@@ -49,18 +45,13 @@ def _pf_stats(host: Host, name: str) -> PfStats | None:
     numvfs = int(raw) if raw.isdigit() and len(raw) <= 6 else 0
     netdevs = tuple(NetDev(n, None, None, None, None) for n in nets if is_plain_name(n))
     own, _ = split_representors(host, f"{dev}/{sysfs.NET}", netdevs)
-    index = {n: i for n in host.listdir(dev) if (i := sysfs.virtfn_index(n)) is not None} if numvfs else {}
-    _, links = host.read_dir_attrs(dev, (), tuple(index))
     driver = link_name(lk.get(sysfs.DRIVER))
     view = {x.vf: x for x in vf_view(host, own[0].name, True, driver)[0]} if own and numvfs else {}
     vfs = []
-    for n in sorted(links, key=index.__getitem__):
-        va = PciAddress.try_parse(link_name(links[n]) or "")
-        if va is None:
-            continue
+    for i, va in read_virtfns(host, dev) if numvfs else ():
         _, vl = host.read_dir_attrs(sysfs.device(str(va)), (), (sysfs.DRIVER, sysfs.IOMMU_GROUP))
-        vfs.append(VfStat(index[n], va, link_name(vl.get(sysfs.DRIVER)), _group(vl.get(sysfs.IOMMU_GROUP)),
-                          view.get(index[n])))
+        vfs.append(VfStat(i, va, link_name(vl.get(sysfs.DRIVER)), group_number(vl.get(sysfs.IOMMU_GROUP)),
+                          view.get(i)))
     return PfStats(name, own[0].name if own else None, driver, numvfs, tuple(vfs))
 
 
@@ -77,16 +68,10 @@ def read_vf_stats(host: Host) -> list[PfStats]:
             out.append(pf)
             vfs.update(v.address for v in pf.vfs if v.address is not None)
     # a PCI function's netdev is told apart by its own link (sysfs.bus_device_of_netdev): none to skip by name
-    for name, npf in sorted(read_net_pfs(host, set(), functools.partial(_netdev, host), True, True).items()):
+    for name, npf in sorted(read_net_pfs(host, set(), functools.partial(read_netdev, host), True, True).items()):
         out.append(PfStats(name, name, npf.driver, npf.numvfs or 0,
                            tuple(VfStat(v.vf, None, None, None, v) for v in npf.vfs)))
     return out
-
-
-def _netdev(host: Host, netdir: str, name: str) -> NetDev:
-    v, _ = host.read_dir_attrs(f"{netdir}/{name}", sysfs.NETDEV_FILES)
-    ifindex = v.get("ifindex", b"").strip()
-    return NetDev(name, None, None, None, int(ifindex) if ifindex.isdigit() else None)
 
 
 __all__ = ["PfStats", "VfStat", "read_vf_stats"]

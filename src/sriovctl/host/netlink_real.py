@@ -22,14 +22,14 @@ from sriovctl.host.netlink import (
     kernel_order,
 )
 from sriovctl.host.vfencode import getlink, setlink
-from sriovctl.host.vfinfo import decode_vfinfo, num_vf
+from sriovctl.host.vfinfo import NLMSG_HDRLEN, decode_vfinfo, num_vf
 
 RTEXT_FILTER_VF = 1 << 0
 RTEXT_FILTER_SKIP_STATS = 1 << 3
 ETH_P_8021Q, ETH_P_8021AD = 0x8100, 0x88A8
 RCVBUF = 4 << 20
-RTM_NEWLINK, RTM_SETLINK = 16, 19  # linux/rtnetlink.h
-NLMSG_HDRLEN, NLMSG_ERROR = 16, 2  # linux/netlink.h
+RTM_NEWLINK = 16  # linux/rtnetlink.h
+NLMSG_ERROR = 2  # linux/netlink.h
 NLM_F_CAPPED, NLM_F_ACK_TLVS, NLMSGERR_ATTR_MSG = 0x100, 0x200, 1
 NLM_F_REQUEST, NLM_F_ACK = 1, 4
 SOL_NETLINK, NETLINK_EXT_ACK = 270, 11  # linux/socket.h, linux/netlink.h: errors carry the kernel's message

@@ -190,14 +190,15 @@ class SimNetlink(RequestCounter):
 
     def _get_vfs(self, ifname: str, stats: bool = False) -> list[VfNetlink]:
         addr, driver = self._pf(ifname)
-        support = drivers.driver(driver).vf
+        row = drivers.driver(driver)
+        support = row.vf
         out = []
         for i, d in enumerate(self.tree.state.get("vfinfo", {}).get(str(addr), [])):
             fields = {k: v for k, v in d.items() if k in VfNetlink.__slots__ and k != "stats"}
             if support is not None and not support.reports_rss:
                 fields["rss_query_en"] = None
             if stats:  # rtnl_fill_vfinfo(): IFLA_VF_STATS always, zeros from a driver without ndo_get_vf_stats
-                counted = d.get("stats") if drivers.driver(driver).vf_stats else None
+                counted = d.get("stats") if row.vf_stats else None
                 fields["stats"] = {k: int((counted or {}).get(k, 0)) for k in STATS_NAMES.values()}
             out.append(VfNetlink(vf=i, **fields))
         return out
