@@ -52,6 +52,25 @@ class VfAttr:
             return str(want).lower() == str(have).lower()
         return want == have
 
+    def wire(self, value: object) -> int | bytes:
+        """The value as its request's struct carries it (a MAC's six octets, a flag 0/1, a choice's index)."""
+        if self.kind is ValueKind.MAC:
+            return bytes(int(x, 16) for x in str(value).split(":"))
+        if self.kind is ValueKind.CHOICE:
+            return self.choices.index(str(value))
+        return int(bool(value)) if self.kind is ValueKind.BOOL else int(str(value))
+
+    def unwire(self, raw: int | bytes, addr_len: int = 6) -> object:
+        """The reported value; None where the driver does not report it (a flag of ~0, a choice it has no word
+        for)."""
+        if isinstance(raw, bytes):
+            return raw[:addr_len].hex(":")
+        if self.kind is ValueKind.BOOL:
+            return None if raw == 0xFFFFFFFF else bool(raw)
+        if self.kind is ValueKind.CHOICE:
+            return self.choices[raw] if raw < len(self.choices) else None
+        return raw
+
 
 VF_ATTRS: tuple[VfAttr, ...] = (
     VfAttr("mac", "--mac", "IFLA_VF_MAC", "mac", "MAC", "mac-address", ValueKind.MAC, "00:00:00:00:00:00",
@@ -79,12 +98,52 @@ BY_KEY = {a.key: a for a in VF_ATTRS}
 ZERO_MAC = str(BY_KEY["mac"].default)  # no MAC set by the host: what a new VF shows; setting it removes the MAC
 BY_NMSTATE = {a.nmstate: a for a in VF_ATTRS if a.nmstate}
 
-# The kernel's request groups in do_setvfinfo()'s order, and their labels.
-KERNEL_ORDER = ("mac", "vlan", "rate", "spoofchk", "link_state", "rss_query_en", "trust")
+@dataclass(frozen=True, slots=True)
+class VfRequest:
+    """One kernel request group: the IFLA_VF_* attribute that do_setvfinfo() reads (and rtnl_fill_vfinfo()
+    reports) as ``struct ifla_vf_*`` — ``__u32 vf`` and then the values of ``keys`` in that order (a MAC as
+    ``__u8 mac[32]``, every other value a ``__u32``: a flag 0/1, a choice its index in the row's choices).
+    Members of the group not in ``keys`` travel elsewhere (a VLAN's protocol: IFLA_VF_VLAN_LIST, host/vfencode).
+    ``fill``: what a member that was not asked for is sent as — its default (a VLAN without QoS) or the VF's
+    current value (a maximum rate keeps the minimum)."""
+
+    name: str
+    label: str
+    nla: int  # IFLA_VF_* in include/uapi/linux/if_link.h
+    keys: tuple[str, ...]
+    fill: str = "default"  # "default" or "current"
+    show: str | None = None  # how a change is printed ({key} per member); None: on/off or the value
+
+    @property
+    def layout(self) -> str:
+        """The struct module's format of ``struct ifla_vf_*`` (native order, like the kernel's)."""
+        layout = _LAYOUTS.get(self)
+        if layout is None:
+            layout = _LAYOUTS[self] = "=I" + "".join("32s" if BY_KEY[k].kind is ValueKind.MAC else "I" for k in self.keys)
+        return layout
+
+
+_LAYOUTS: dict[VfRequest, str] = {}  # the encoder and decoder ask for every VF
+
+
+# The kernel's request groups in do_setvfinfo()'s order (it applies them so and stops at the first refusal)
+VF_REQUESTS: tuple[VfRequest, ...] = (
+    VfRequest("mac", "MAC", 1, ("mac",)),
+    VfRequest("vlan", "VLAN", 2, ("vlan", "qos"), show="{vlan} qos {qos} {vlan_proto}"),
+    VfRequest("rate", "rate", 6, ("min_tx_rate", "max_tx_rate"), fill="current",
+              show="min {min_tx_rate} max {max_tx_rate} Mbit/s"),
+    VfRequest("spoofchk", "spoof check", 4, ("spoofchk",)),
+    VfRequest("link_state", "link state", 5, ("link_state",)),
+    VfRequest("rss_query_en", "RSS query", 7, ("rss_query_en",)),
+    VfRequest("trust", "trust", 9, ("trust",)),
+)
+REQUESTS = {r.name: r for r in VF_REQUESTS}
+BY_NLA = {r.nla: r for r in VF_REQUESTS}  # the decoder's dispatch
+KERNEL_ORDER = tuple(REQUESTS)
 # Each request group's attributes: what one IFLA_VF_* carries together (a VLAN with its QoS and protocol)
 REQUEST_ATTRS: dict[str, tuple[VfAttr, ...]] = {r: tuple(a for a in VF_ATTRS if a.request == r) for r in KERNEL_ORDER}
-REQUEST_LABEL = {"mac": "MAC", "vlan": "VLAN", "rate": "rate", "spoofchk": "spoof check", "link_state": "link state",
-                 "rss_query_en": "RSS query", "trust": "trust"}
+REQUEST_LABEL = {r.name: r.label for r in VF_REQUESTS}
+U32_MAX = 0xFFFFFFFF  # the kernel's -1 in a reported flag: the driver does not report this one
 
 _MAC = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}", re.ASCII)
 

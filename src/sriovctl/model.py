@@ -9,14 +9,8 @@ from sriovctl.pci.address import PciAddress
 from sriovctl.pci.config import ACS_BITS, ACS_SHORT, AcsFlags, ConfigSpace, SriovCap
 
 # The PCI value types are part of the model (front ends render them).
-__all__ = ["ACS_BITS", "ACS_SHORT", "AcsFlags", "Assignability", "ConfigSpace", "Inventory", "IommuGroup", "LinkState", "NetDev",
+__all__ = ["ACS_BITS", "ACS_SHORT", "AcsFlags", "Assignability", "ConfigSpace", "Inventory", "IommuGroup", "NetDev",
            "PciAddress", "PciDevice", "SriovCap", "SriovInfo", "SriovState", "Use", "UseKind", "VfNetlink"]
-
-
-class LinkState(StrEnum):
-    AUTO = "auto"
-    ENABLE = "enable"
-    DISABLE = "disable"
 
 
 @dataclass(frozen=True, slots=True)

@@ -105,3 +105,114 @@ def test_a_new_row_is_planned_without_edits(monkeypatch: pytest.MonkeyPatch) -> 
     assert planner.attr_delta({"mtu_cap": 9000}, base) == {"mtu_cap": 9000}
     assert planner.attr_delta({"mtu_cap": 1500}, base) == {}
     assert planner.attr_delta({"mtu_cap": 9000, "trust": True}, base) == {"mtu_cap": 9000, "trust": True}
+
+
+def _add_row(monkeypatch: pytest.MonkeyPatch, request: attrs.VfRequest, row: VfAttr) -> None:
+    """The tables as they would be with one more row in attrs.py (every derived table rebuilt from the rows)."""
+    rows, requests = (*attrs.VF_ATTRS, row), (*attrs.VF_REQUESTS, request)
+    request_attrs = {r.name: tuple(a for a in rows if a.request == r.name) for r in requests}
+    for name, value in (("VF_ATTRS", rows), ("BY_KEY", {a.key: a for a in rows}), ("VF_REQUESTS", requests),
+                        ("REQUESTS", {r.name: r for r in requests}), ("BY_NLA", {r.nla: r for r in requests}),
+                        ("KERNEL_ORDER", tuple(r.name for r in requests)), ("REQUEST_ATTRS", request_attrs),
+                        ("REQUEST_LABEL", {r.name: r.label for r in requests})):
+        monkeypatch.setattr(attrs, name, value)
+    monkeypatch.setattr(planner, "REQUEST_ATTRS", request_attrs)
+
+
+def test_a_new_request_row_reaches_encoder_decoder_simulator_and_ops(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test-only kernel request (an unused IFLA_VF_* type carrying one __u32) added as two rows: the encoder
+    packs it, the decoder reads it back, the simulated kernel stores it, ops builds and verifies its request and
+    the batcher sizes it — with no edit anywhere else."""
+    import os
+    import struct
+
+    from sriovctl.host.sim.catalog import open_sim
+    from sriovctl.host.vfencode import encoded_size, setlink, vf_attr
+    from sriovctl.host.vfinfo import decode_fields
+    from sriovctl.ops import vfattrs
+
+    row = VfAttr("mtu_cap", "--mtu-cap", "IFLA_VF_TEST", "mtu_cap", "MTU cap", "mtu-cap", ValueKind.INT, 1500, 68, 9000)
+    _add_row(monkeypatch, attrs.VfRequest("mtu_cap", "MTU cap", 99, ("mtu_cap",)), row)
+
+    changes = vfattrs.request_changes(3, {"mtu_cap": 9000, "trust": True}, None)
+    assert [(c.attr, c.value) for c in changes] == [("trust", True), ("mtu_cap", 9000)]  # the kernel's order: last
+    wire = vf_attr(changes[1])
+    assert wire == struct.pack("=HHII", 12, 99, 3, 9000) and encoded_size(changes[1]) == len(wire)
+    # an RTM_SETLINK carries IFLA_VFINFO_LIST as an RTM_NEWLINK reply does: the decoder reads the encoder's bytes
+    assert decode_fields(setlink(1, 7, changes, 0)) == [{"trust": True, "mtu_cap": 9000, "vf": 3}]
+
+    reset_sim("e810-2x256")
+    host = open_sim("e810-2x256")
+    nl = host.netlink()
+    pf = next(iter(host.tree.state["vfinfo"]))
+    ifname = next(n for n in os.listdir(host.tree.p("sys/class/net"))
+                  if os.path.realpath(host.tree.p(f"sys/class/net/{n}/device")).endswith(pf))
+    nl.set_vfs(ifname, changes[1:])
+    assert open_sim("e810-2x256").tree.state["vfinfo"][pf][3]["mtu_cap"] == 9000  # what a re-read sees
+    view = {**vars_of(nl.get_vfs(ifname)[3]), "mtu_cap": 9000}  # the typed view has no field for it yet
+    assert vfattrs.matches(_View(view), changes[1]) and not vfattrs.matches(_View({**view, "mtu_cap": 68}), changes[1])
+    assert vfattrs.fmt(changes[1]) == "9000" and vfattrs.current_value(_View(view), "mtu_cap") == 9000
+
+
+def vars_of(v: object) -> dict[str, object]:
+    return {k: getattr(v, k) for k in v.__slots__}  # type: ignore[attr-defined]
+
+
+class _View:
+    """A netlink view with the test row's field (what adding it to model.VfNetlink gives)."""
+
+    def __init__(self, fields: dict[str, object]) -> None:
+        self.__dict__.update(fields)
+
+
+# ---- the PF table (state/keys.PF_SETTINGS): each setting, what a plan does with a value other than the host's,
+# and what `state show` then says. A row added without a line here fails the first test below.
+PF_CASES: dict[str, tuple[dict[str, Any], str | None]] = {
+    # entry keys beside the PF's name → the change kind the plan must hold (None: none, by design)
+    "total-vfs": ({"total-vfs": 4}, "vf-count"),
+    "drivers-autoprobe": ({"drivers-autoprobe": False}, "drivers-autoprobe"),
+    "create": ({"create": "module-param", "total-vfs": 4}, "module-reload"),
+    "externally-managed": ({"externally-managed": True, "total-vfs": 4}, None),  # the count is someone else's
+}
+PF_HOSTS = {"e810-2x256": "ens2f0", "igb-82576": "enp11s0f0"}
+
+
+def test_every_pf_setting_has_a_case() -> None:
+    from sriovctl.state.keys import PF_BY_KEY
+
+    assert set(PF_CASES) == set(PF_BY_KEY)
+
+
+@pytest.mark.parametrize("sim", sorted(PF_HOSTS))
+@pytest.mark.parametrize("key", sorted(PF_CASES))
+def test_every_pf_setting_is_planned_applied_verified_and_shown(key: str, sim: str, tmp_path: Path) -> None:
+    """Each PF setting on the simulated e810 (ice: no VF-count module parameter, so ``create: module-param`` is
+    refused by its path, exit 65) and igb (max_vfs): planned as its change, applied, in sync afterwards, and
+    shown as the host now has it."""
+    from sriovctl.state.keys import PF_BY_KEY
+
+    reset_sim(sim)
+    entry, kind = PF_CASES[key]
+    f = tmp_path / "s.yaml"
+    f.write_text(yaml.safe_dump({"pfs": [{"name": PF_HOSTS[sim], **entry}]}))
+    before = cli("--sim", sim, "--json", "state", "show").json()["state"]["pfs"][0]
+    plan = cli("--sim", sim, "--json", "state", "plan", str(f))
+    if key == "create" and sim == "e810-2x256":
+        assert plan.code == 65 and "pfs[0].create" in plan.err and "module parameter" in plan.err, plan.err
+        return
+    assert plan.code == 0, plan.err
+    kinds = {c["kind"] for c in plan.json()["changes"]}
+    assert (kind in kinds) if kind else not kinds, (key, kinds)
+    r = cli("--sim", sim, "state", "apply", str(f))
+    assert r.code == 0, r.out + r.err
+    st = cli("--sim", sim, "--json", "state", "status", str(f))
+    assert st.code == 0 and st.json()["in_sync"] is True, st.out
+    assert cli("--sim", sim, "state", "plan", str(f)).out == "no changes\n"
+    shown = cli("--sim", sim, "--json", "state", "show").json()["state"]["pfs"][0]
+    row = PF_BY_KEY[key]
+    if row.read is None:
+        assert key not in shown and shown["total-vfs"] == before["total-vfs"]  # asked for, and left alone
+    elif key == "create":
+        assert shown["total-vfs"] == entry["total-vfs"]  # how VFs were made is not a fact the host keeps
+    else:
+        assert shown[key] == entry[key], (key, shown)

@@ -20,6 +20,7 @@ def test_committed_schemas_are_what_the_generator_writes() -> None:
     assert set(shipped) == set(generated)
     stale = [n for n, s in generated.items() if shipped[n] != schemagen.render(s)]
     assert not stale, f"run: python -m sriovctl.cli.schemagen --write ({stale})"
+    assert schemagen.main(["--check"]) == 0  # docs/state.schema.json too: one generator, one drift test
     lines = sum(t.count("\n") for t in shipped.values())
     print(f"schemas: {len(shipped)} files, {lines} lines (9,055 before they were generated)")
     # shared objects stay in defs.json: about 130 lines per document (20 documents were 2,880 lines)

@@ -27,10 +27,10 @@ class KernelRule:
                 raise NetlinkError(errno.EOPNOTSUPP, "")
             v = self.vfs[c.vf]
             if c.attr == "rate":
-                lo, hi = c.rate_spec()
+                lo, hi = c.value  # type: ignore[misc]
                 self.vfs[c.vf] = dataclasses.replace(v, min_tx_rate=lo, max_tx_rate=hi)
             elif c.attr == "vlan":
-                vlan, qos, proto = c.vlan_spec()
+                vlan, qos, proto = c.value  # type: ignore[misc]
                 self.vfs[c.vf] = dataclasses.replace(v, vlan=vlan, qos=qos, vlan_proto=proto)
             else:
                 self.vfs[c.vf] = dataclasses.replace(v, **{c.attr: c.value})

@@ -1,7 +1,10 @@
-"""Writes sriovctl/schemas/*.json from the document types in cli/documents.py: one definitions file (defs.json)
-for every shared object, referenced with $ref; every object closed (additionalProperties: false).
+"""The one schema generator: sriovctl/schemas/*.json from the document types in cli/documents.py (one definitions
+file, defs.json, for every shared object, referenced with $ref; every object closed), and docs/state.schema.json.
+The state file is described once, by its reader's tables (state/schema.py from state/keys.py and attrs.py): the
+documents that carry a state (`state show`) refer to that description, not to their TypedDicts (which type the
+code that builds them; tests/unit/test_schemas.py holds their keys to the tables).
 
-    python -m sriovctl.cli.schemagen --write     # after changing a document type
+    python -m sriovctl.cli.schemagen --write     # after changing a document type or a table
     python -m sriovctl.cli.schemagen --check     # what the test does: exit 1 when a committed schema differs
 """
 
@@ -15,9 +18,13 @@ from pathlib import Path
 from typing import Any, Literal, NotRequired, Required, Union, get_args, get_origin, get_type_hints, is_typeddict
 
 from sriovctl.cli import documents
-from sriovctl.cli.documents import DOCUMENTS, Doc, Max, Min, Pattern
+from sriovctl.cli.documents import DOCUMENTS, Doc, Max, Min, Pattern, StateDoc, StatePfDoc, StateVfDoc
+from sriovctl.ops.state import file_schema, schema_definitions
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
+STATE_SCHEMA = Path(__file__).resolve().parents[3] / "docs" / "state.schema.json"  # in the source tree
+# The state document's types, and which of state/schema.py's definitions each one is
+STATE_TYPES: dict[type, str] = {StateDoc: "state", StatePfDoc: "pf", StateVfDoc: "vf"}
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 DEFS = "defs.json"
 
@@ -28,10 +35,20 @@ class Generator:
 
     def ref(self, td: type) -> dict[str, Any]:
         name = _def_name(td)
-        if name not in self.defs:
+        if td in STATE_TYPES:
+            self.state_defs()
+        elif name not in self.defs:
             self.defs[name] = {}  # placeholder: recursive types refer to themselves
             self.defs[name] = self.object(td)
         return {"$ref": f"{DEFS}#/$defs/{name}"}
+
+    def state_defs(self) -> None:
+        """The state file's description (state/schema.py) under state, state_pf, state_vf."""
+        def name(n: str) -> str:
+            return "state" if n == "state" else f"state_{n}"
+
+        for n, body in schema_definitions(lambda n: f"{DEFS}#/$defs/{name(n)}").items():
+            self.defs[name(n)] = body
 
     def object(self, td: type) -> dict[str, Any]:
         hints = get_type_hints(td, include_extras=True, localns=vars(documents))
@@ -119,21 +136,28 @@ def render(schema: dict[str, Any]) -> str:
     return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
 
 
+def outputs() -> dict[Path, str]:
+    """Every file the generator writes, with its text."""
+    out = {SCHEMAS / name: render(schema) for name, schema in generate().items()}
+    out[STATE_SCHEMA] = render(file_schema())
+    return out
+
+
 def main(argv: list[str]) -> int:
-    files = generate()
+    files = outputs()
     if argv == ["--write"]:
         for old in SCHEMAS.glob("*.json"):
-            if old.name not in files:
+            if old not in files:
                 old.unlink()
-        for name, schema in files.items():
-            (SCHEMAS / name).write_text(render(schema))
-        print(f"{SCHEMAS}: {len(files)} schemas, {sum(render(s).count(chr(10)) for s in files.values())} lines")
+        for path, text in files.items():
+            path.write_text(text)
+        print(f"{len(files)} schemas, {sum(t.count(chr(10)) for t in files.values())} lines")
         return 0
     if argv == ["--check"]:
-        stale = [n for n, s in files.items() if not (SCHEMAS / n).exists() or (SCHEMAS / n).read_text() != render(s)]
-        stale += [p.name for p in SCHEMAS.glob("*.json") if p.name not in files]
-        for n in stale:
-            print(f"{SCHEMAS / n}: differs from what cli/schemagen.py writes (run it with --write)")
+        stale = [p for p, t in files.items() if not p.exists() or p.read_text() != t]
+        stale += [p for p in SCHEMAS.glob("*.json") if p not in files]
+        for p in stale:
+            print(f"{p}: differs from what cli/schemagen.py writes (run it with --write)")
         return 1 if stale else 0
     print(__doc__)
     return 2

@@ -10,32 +10,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sriovctl.attrs import KERNEL_ORDER
-from sriovctl.model import LinkState, VfNetlink
-
-LINK_STATE_CODES = {LinkState.AUTO: 0, LinkState.ENABLE: 1, LinkState.DISABLE: 2}
-LINK_STATE_NAMES = {v: k for k, v in LINK_STATE_CODES.items()}
-
+from sriovctl import attrs
+from sriovctl.model import VfNetlink
 
 
 @dataclass(frozen=True, slots=True)
 class VfChange:
-    """One attribute of one VF to set. ``attr`` is one of attrs.KERNEL_ORDER; ``vlan`` carries (vlan, qos, proto)
-    and ``rate`` (min, max)."""
+    """One kernel request for one VF. ``attr`` names its request group (attrs.REQUESTS); ``value`` is the group's one
+    value, or a tuple of its members' values in attrs.REQUEST_ATTRS order (``vlan``: vlan, qos, protocol; ``rate``:
+    min, max)."""
 
     vf: int
     attr: str
     value: object
 
-    def vlan_spec(self) -> tuple[int, int, str]:
-        v = self.value
-        assert isinstance(v, tuple) and len(v) == 3
-        return int(v[0]), int(v[1]), str(v[2])
-
-    def rate_spec(self) -> tuple[int, int]:
-        v = self.value
-        assert isinstance(v, tuple) and len(v) == 2
-        return int(v[0]), int(v[1])
+    def members(self) -> dict[str, object]:
+        """The request's value per attribute key."""
+        keys = attrs.REQUEST_ATTRS[self.attr]
+        values = self.value if isinstance(self.value, tuple) else (self.value,)
+        return {a.key: v for a, v in zip(keys, values, strict=True)}
 
 
 @dataclass
@@ -69,12 +62,10 @@ class RequestCounter:
         self.log.append(what)
 
 
-_RANK = {attr: i for i, attr in enumerate(KERNEL_ORDER)}
-
-
 def kernel_order(changes: list[VfChange]) -> list[VfChange]:
     """Changes in the order the kernel applies them: by VF (message order), then attribute order."""
-    return sorted(changes, key=lambda c: (c.vf, _RANK[c.attr]))
+    rank = {attr: i for i, attr in enumerate(attrs.KERNEL_ORDER)}
+    return sorted(changes, key=lambda c: (c.vf, rank[c.attr]))
 
 
-__all__ = ["LinkState", "VfNetlink"]  # re-exported: the model owns them
+__all__ = ["VfNetlink"]  # re-exported: the model owns it

@@ -21,7 +21,7 @@ from sriovctl.host.netlink import (
     VfNetlink,
     kernel_order,
 )
-from sriovctl.host.vfencode import getlink, setlink
+from sriovctl.host.vfencode import encoded_size, getlink, setlink
 from sriovctl.host.vfinfo import NLMSG_HDRLEN, decode_vfinfo, num_vf
 
 RTEXT_FILTER_VF = 1 << 0
@@ -145,9 +145,6 @@ class RtNetlink(RequestCounter):
                 sk.close()
 
 
-# What each change adds to an IFLA_VF_INFO entry, in bytes (attribute header + struct ifla_vf_*)
-_ENCODED = {"mac": 4 + 36, "vlan": 4 + 12, "rate": 4 + 12, "spoofchk": 4 + 8, "link_state": 4 + 8,
-            "rss_query_en": 4 + 8, "trust": 4 + 8}
 NEST_LIMIT = 60000  # below nla_len's 65,535, with room for the message and nest headers
 
 
@@ -158,8 +155,7 @@ def batches(changes: list[VfChange], limit: int = NEST_LIMIT) -> list[list[VfCha
     size = 0
     for _, group in itertools.groupby(kernel_order(changes), key=lambda c: c.vf):
         items = list(group)
-        entry = 4 + sum(_ENCODED[c.attr] + (8 if c.attr == "vlan" and c.vlan_spec()[2] == "802.1ad" else 0)
-                        for c in items)
+        entry = 4 + sum(encoded_size(c) for c in items)
         if not out or size + entry > limit:
             out.append([])
             size = 0

@@ -11,7 +11,8 @@ from __future__ import annotations
 import errno
 import struct
 
-from sriovctl.host.netlink import LINK_STATE_NAMES, NetlinkError
+from sriovctl import attrs
+from sriovctl.host.netlink import NetlinkError
 from sriovctl.model import VfNetlink
 
 NLMSG_HDRLEN = 16
@@ -22,19 +23,17 @@ IFLA_ADDRESS = 1
 IFLA_NUM_VF = 21
 IFLA_VFINFO_LIST = 22
 IFLA_VF_INFO = 1
-# struct ifla_vf_*: every one starts with __u32 vf
-IFLA_VF_MAC, IFLA_VF_VLAN, IFLA_VF_TX_RATE, IFLA_VF_SPOOFCHK, IFLA_VF_LINK_STATE = 1, 2, 3, 4, 5
-IFLA_VF_RATE, IFLA_VF_RSS_QUERY_EN, IFLA_VF_STATS, IFLA_VF_TRUST = 6, 7, 8, 9
+# struct ifla_vf_*: every one starts with __u32 vf; the ones we set are the request rows (attrs.VF_REQUESTS)
+IFLA_VF_STATS = 8
 IFLA_VF_VLAN_LIST, IFLA_VF_VLAN_INFO = 12, 1
 ETH_P_8021AD = 0x88A8
 # IFLA_VF_STATS_*: __u64 counters (6 is padding)
 STATS_NAMES = {0: "rx_packets", 1: "tx_packets", 2: "rx_bytes", 3: "tx_bytes", 4: "broadcast", 5: "multicast",
                7: "rx_dropped", 8: "tx_dropped"}
-U32_MAX = 0xFFFFFFFF  # the kernel's -1: the driver does not report this one
 
 
 _NLA = struct.Struct("=HH").unpack_from  # precompiled: this runs for every attribute of every VF (1,024 × 6)
-_U32 = {n: struct.Struct(f"={n}I").unpack_from for n in (1, 2, 3)}
+_STRUCTS: dict[str, struct.Struct] = {}
 
 
 def _attrs(buf: memoryview, start: int, end: int) -> list[tuple[int, int, int]]:
@@ -50,14 +49,11 @@ def _attrs(buf: memoryview, start: int, end: int) -> list[tuple[int, int, int]]:
     return out
 
 
-def _u32s(buf: memoryview, start: int, end: int, count: int) -> tuple[int, ...]:
-    if end - start < 4 * count:
-        raise NetlinkError(errno.EBADMSG, f"netlink attribute too short: {end - start} bytes for {count} values")
-    return _U32[count](buf, start)
-
-
-def _flag(value: int) -> bool | None:
-    return None if value == U32_MAX else bool(value)
+def _struct(layout: str) -> struct.Struct:
+    compiled = _STRUCTS.get(layout)
+    if compiled is None:
+        compiled = _STRUCTS[layout] = struct.Struct(layout)
+    return compiled
 
 
 def _top_attrs(buf: memoryview, start: int, end: int, strict: bool = True,
@@ -111,6 +107,14 @@ def decode_vfinfo(message: bytes | bytearray) -> list[VfNetlink]:
     """Every VF of an RTM_NEWLINK message (its header included), in the order the kernel lists them — past 64 KiB
     too (:func:`_top_attrs`). Fewer than IFLA_NUM_VF entries can come back from a message cut short: callers
     compare with :func:`num_vf` and never count a VF that is not here as verified."""
+    slots = VfNetlink.__slots__
+    return [VfNetlink(**{k: v for k, v in f.items() if k in slots})  # type: ignore[arg-type]
+            for f in decode_fields(message)]
+
+
+def decode_fields(message: bytes | bytearray) -> list[dict[str, object]]:
+    """Every VF of an RTM_NEWLINK message as {attribute key: value} (``vf`` included), for every request row —
+    a row the model has no field for yet included."""
     buf = memoryview(message)
     if len(buf) < NLMSG_HDRLEN + IFINFOMSG_LEN:
         raise NetlinkError(errno.EBADMSG, "RTM_NEWLINK reply shorter than its headers")
@@ -118,9 +122,15 @@ def decode_vfinfo(message: bytes | bytearray) -> list[VfNetlink]:
     top, _ = _top_attrs(buf, NLMSG_HDRLEN + IFINFOMSG_LEN, total)
     addr_len = next((e - s for t, s, e in top if t == IFLA_ADDRESS), 6) or 6
     vflist = next(((s, e) for t, s, e in top if t == IFLA_VFINFO_LIST), None)
-    if vflist is None:
-        return []
-    out: list[VfNetlink] = []
+    return [] if vflist is None else _vf_fields(buf, vflist, addr_len)
+
+
+def _vf_fields(buf: memoryview, vflist: tuple[int, int], addr_len: int) -> list[dict[str, object]]:
+    """Each IFLA_VF_INFO entry decoded by its request rows (attrs.BY_NLA): ``struct ifla_vf_*`` unpacked by the
+    row's layout and each value read back by its attribute (VfAttr.unwire); members of a row that travel
+    elsewhere start at their default (a VLAN is 802.1Q until IFLA_VF_VLAN_LIST says otherwise)."""
+    by_nla, by_key, request_attrs = attrs.BY_NLA, attrs.BY_KEY, attrs.REQUEST_ATTRS
+    out: list[dict[str, object]] = []
     for typ, s, e in _attrs(buf, *vflist):
         if typ != IFLA_VF_INFO:
             continue
@@ -134,39 +144,29 @@ def decode_vfinfo(message: bytes | bytearray) -> list[VfNetlink]:
             a, b = pos + 4, pos + length
             pos += (length + 3) & ~3
             t &= NLA_TYPE_MASK
-            if t == IFLA_VF_MAC:
-                vf = _u32s(buf, a, b, 1)[0]
-                if b - a < 4 + addr_len:
-                    raise NetlinkError(errno.EBADMSG, "IFLA_VF_MAC too short")
-                f["mac"] = buf[a + 4:a + 4 + addr_len].hex(":")
-            elif t == IFLA_VF_VLAN:
-                vf, f["vlan"], f["qos"] = _u32s(buf, a, b, 3)
-                f.setdefault("vlan_proto", "802.1Q")
+            request = by_nla.get(t)
+            if request is not None:
+                layout = _struct(request.layout)
+                if b - a < layout.size:
+                    raise NetlinkError(errno.EBADMSG, f"IFLA_VF_* {t} too short: {b - a} bytes, "
+                                       f"struct of {layout.size}")
+                vf, *raw = layout.unpack_from(buf, a)
+                for key, value in zip(request.keys, raw, strict=True):
+                    f[key] = by_key[key].unwire(value, addr_len)
+                for attr in request_attrs[request.name]:
+                    if attr.key not in request.keys:
+                        f.setdefault(attr.key, attr.default)
             elif t == IFLA_VF_VLAN_LIST:
                 for it, ia, ib in _attrs(buf, a, b):
                     if it == IFLA_VF_VLAN_INFO and ib - ia >= 14:
                         (proto,) = struct.unpack_from("!H", buf, ia + 12)  # __be16 vlan_proto
                         if proto == ETH_P_8021AD:
                             f["vlan_proto"] = "802.1ad"
-            elif t == IFLA_VF_RATE:
-                vf, f["min_tx_rate"], f["max_tx_rate"] = _u32s(buf, a, b, 3)
-            elif t == IFLA_VF_SPOOFCHK:
-                vf, value = _u32s(buf, a, b, 2)
-                f["spoofchk"] = _flag(value)
-            elif t == IFLA_VF_TRUST:
-                vf, value = _u32s(buf, a, b, 2)
-                f["trust"] = _flag(value)
-            elif t == IFLA_VF_RSS_QUERY_EN:
-                vf, value = _u32s(buf, a, b, 2)
-                f["rss_query_en"] = _flag(value)
-            elif t == IFLA_VF_LINK_STATE:
-                vf, value = _u32s(buf, a, b, 2)
-                state = LINK_STATE_NAMES.get(value)
-                f["link_state"] = None if state is None else state.value
             elif t == IFLA_VF_STATS:
                 f["stats"] = {STATS_NAMES[st]: struct.unpack_from("=Q", buf, sa)[0]
                               for st, sa, sb in _attrs(buf, a, b) if st in STATS_NAMES and sb - sa >= 8}
         if "vlan" not in f:
             f.pop("vlan_proto", None)
-        out.append(VfNetlink(vf=len(out) if vf is None else vf, **f))  # type: ignore[arg-type]
+        f["vf"] = len(out) if vf is None else vf
+        out.append(f)
     return out

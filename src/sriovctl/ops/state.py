@@ -12,6 +12,8 @@ from sriovctl.model import Inventory, NetPf, PciDevice
 from sriovctl.ops.desired.engine import ApplyOptions, StateOutcome
 from sriovctl.ops.desired.planner import StatePlan
 from sriovctl.state.desired import DesiredState, load
+from sriovctl.state.schema import definitions as schema_definitions
+from sriovctl.state.schema import schema as file_schema
 
 __all__ = [
     "ApplyOptions",
@@ -21,10 +23,12 @@ __all__ = [
     "StoredState",
     "apply",
     "apply_document",
+    "file_schema",
     "plan",
     "read_state",
     "read_state_file",
     "read_stored_state",
+    "schema_definitions",
     "show",
     "status",
     "to_yaml",

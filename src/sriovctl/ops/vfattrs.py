@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
-from sriovctl import drivers
-from sriovctl.attrs import BY_KEY, REQUEST_LABEL, ZERO_MAC, AttrValueError, check_mac, check_value
+from sriovctl import attrs, drivers
+from sriovctl.attrs import BY_KEY, REQUEST_LABEL, ZERO_MAC, AttrValueError, ValueKind, check_mac, check_value
 from sriovctl.errors import InterlockError, PartialError, TemporaryError, UnavailableError, UsageError
 from sriovctl.host.base import Host, WriteKind
 from sriovctl.host.netlink import Netlink, NetlinkError, VfChange, kernel_order
@@ -65,58 +65,69 @@ class VfSettings:
 
     def changes(self, vf: int, current: VfNetlink | None) -> list[VfChange]:
         """The kernel requests: one per request group (vlan carries qos and protocol, rate both rates)."""
-        out = []
-        if self.mac is not None:
-            out.append(VfChange(vf, "mac", self.mac.lower()))
-        if self.vlan is not None:
-            out.append(VfChange(vf, "vlan", (self.vlan, self.qos or 0, self.vlan_proto or "802.1Q")))
-        if self.min_tx_rate is not None or self.max_tx_rate is not None:
-            lo = self.min_tx_rate if self.min_tx_rate is not None else (current.min_tx_rate if current else 0) or 0
-            hi = self.max_tx_rate if self.max_tx_rate is not None else (current.max_tx_rate if current else 0) or 0
-            out.append(VfChange(vf, "rate", (lo, hi)))
-        for key, request in (("spoofchk", "spoofchk"), ("link_state", "link_state"), ("rss_query_en", "rss_query_en"),
-                             ("trust", "trust")):
-            value = getattr(self, key)
-            if value is not None:
-                out.append(VfChange(vf, request, value))
-        return out
+        return request_changes(vf, self.given(), current)
+
+    def needs_current(self) -> bool:
+        """Whether :meth:`changes` needs the VF's current values (a request sent whole, asked for in part)."""
+        return needs_current(self.given())
 
 
 _FIELDS = tuple(f.name for f in fields(VfSettings))
 
 
+def request_changes(vf: int, given: dict[str, object], current: VfNetlink | None) -> list[VfChange]:
+    """One VfChange per request row (attrs.VF_REQUESTS) with a member in ``given``; its other members are sent
+    as their default, or as the VF's current value where the row says so (a maximum rate keeps the minimum)."""
+    out = []
+    for request in attrs.VF_REQUESTS:
+        members = attrs.REQUEST_ATTRS[request.name]
+        if not any(a.key in given for a in members):
+            continue
+        values = []
+        for a in members:
+            value = given.get(a.key)
+            if value is None and request.fill == "current":
+                value = getattr(current, a.key, None)
+            if value is None:
+                value = a.default
+            values.append(str(value).lower() if a.kind is ValueKind.MAC else value)
+        out.append(VfChange(vf, request.name, values[0] if len(values) == 1 else tuple(values)))
+    return out
+
+
+def needs_current(given: dict[str, object]) -> bool:
+    return any(r.fill == "current" and len({a.key in given for a in attrs.REQUEST_ATTRS[r.name]}) == 2
+               for r in attrs.VF_REQUESTS)
+
+
+def _have(v: VfNetlink, attr: attrs.VfAttr) -> object:
+    """A reported value; a number the driver does not report, or a member that travels elsewhere (a VLAN's protocol
+    without IFLA_VF_VLAN_LIST), is its default."""
+    have = getattr(v, attr.key, None)
+    return attr.default if have is None and (attr.kind is ValueKind.INT or attr.matters_with) else have
+
+
 def matches(v: VfNetlink | None, c: VfChange) -> bool:
-    """Does the read-back view show the change?"""
+    """Does the read-back view show the change? Each member by its row's comparison (VfAttr.same)."""
     if v is None:
         return False
-    if c.attr == "mac":
-        return (v.mac or "").lower() == str(c.value)
-    if c.attr == "vlan":
-        vlan, qos, proto = c.vlan_spec()
-        return v.vlan == vlan and (v.qos or 0) == qos and (vlan == 0 or (v.vlan_proto or "802.1Q") == proto)
-    if c.attr == "rate":
-        return (v.min_tx_rate or 0, v.max_tx_rate or 0) == c.rate_spec()
-    return bool(getattr(v, c.attr) == c.value)
+    members = c.members()
+    by_key = attrs.BY_KEY
+    return all(by_key[k].same(want, _have(v, by_key[k]), members) for k, want in members.items())
 
 
 def current_value(v: VfNetlink | None, request: str) -> JSON:
     """A request group's value in the netlink view (the plan's ``before``)."""
     if v is None:
         return None
-    if request == "vlan":
-        return [v.vlan, v.qos, v.vlan_proto]
-    if request == "rate":
-        return [v.min_tx_rate, v.max_tx_rate]
-    return getattr(v, request)
+    values: list[JSON] = [getattr(v, a.key, None) for a in attrs.REQUEST_ATTRS[request]]
+    return values[0] if len(values) == 1 else values
 
 
 def fmt(c: VfChange) -> str:
-    if c.attr == "vlan":
-        vlan, qos, proto = c.vlan_spec()
-        return f"{vlan} qos {qos} {proto}"
-    if c.attr == "rate":
-        lo, hi = c.rate_spec()
-        return f"min {lo} max {hi} Mbit/s"
+    show = attrs.REQUESTS[c.attr].show
+    if show is not None:
+        return show.format(**c.members())
     if isinstance(c.value, bool):
         return "on" if c.value else "off"
     return str(c.value)
@@ -221,7 +232,7 @@ def plan_set(host: Host, inv: Inventory, settings: list[tuple[VfTarget, VfSettin
                          "VFs of one PF per call", hint="use PF#N ranges, e.g. enp11s0f0#0-3")
     first = settings[0][0]
     ifname = first.ifname
-    need_current = any((st.min_tx_rate is None) != (st.max_tx_rate is None) for _, st in settings)
+    need_current = any(st.needs_current() for _, st in settings)
     current: dict[int, VfNetlink] = {}
     if need_current:
         current = {v.vf: v for v in host.netlink().get_vfs(ifname)}

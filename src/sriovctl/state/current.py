@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from sriovctl.model import Inventory, NetPf, PciDevice, VfNetlink
-from sriovctl.state.keys import VF_DRIVER, VF_ID, VF_KEYS
+from sriovctl.state.keys import PF_SETTINGS, VF_DRIVER, VF_ID, VF_KEYS
 
 
 def _vf_keys(view: VfNetlink | None) -> dict[str, Any]:
@@ -23,10 +23,7 @@ def _vf_keys(view: VfNetlink | None) -> dict[str, Any]:
 def pci_pf(inv: Inventory, pf: PciDevice) -> dict[str, Any]:
     assert pf.sriov is not None
     entry: dict[str, Any] = {"name": pf.netdevs[0].name} if pf.netdevs else {"pci-address": str(pf.address)}
-    entry["total-vfs"] = pf.sriov.numvfs or 0
-    entry["create"] = "sysfs"
-    if pf.sriov.drivers_autoprobe is not None:
-        entry["drivers-autoprobe"] = pf.sriov.drivers_autoprobe
+    entry.update(_settings(pf))
     entry["vfs"] = [{VF_ID: v.vf_index, **_vf_keys(v.netlink), VF_DRIVER: v.driver or "none"}
                     for v in inv.vfs_of(pf)]
     return entry
@@ -34,8 +31,12 @@ def pci_pf(inv: Inventory, pf: PciDevice) -> dict[str, Any]:
 
 def net_pf(pf: NetPf) -> dict[str, Any]:
     """A PF not on PCI: its VFs have no driver to bind (no driver key)."""
-    return {"name": pf.name, "total-vfs": pf.numvfs or 0, "create": "sysfs",
-            "vfs": [{VF_ID: v.vf, **_vf_keys(v)} for v in pf.vfs]}
+    return {"name": pf.name, **_settings(pf), "vfs": [{VF_ID: v.vf, **_vf_keys(v)} for v in pf.vfs]}
+
+
+def _settings(pf: PciDevice | NetPf) -> dict[str, Any]:
+    """The PF's settings that are facts of the host (state/keys.PF_SETTINGS with a reader), where it has them."""
+    return {k.key: value for k in PF_SETTINGS if k.read is not None and (value := k.read(pf)) is not None}
 
 
 def current_state(inv: Inventory, pfs: list[PciDevice | NetPf] | None = None) -> dict[str, Any]:

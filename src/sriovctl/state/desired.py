@@ -18,15 +18,17 @@ from sriovctl.pci.address import PciAddress
 from sriovctl.resolve import parse_indices
 from sriovctl.state.keys import (
     ALL_VF_KEYS,
-    CREATE_WAYS,
     DRIVER_WORDS,
     MAX_PFS,
     MAX_TOTAL_VFS,
     MAX_VF_ENTRIES,
     PF_KEYS,
+    PF_SETTINGS,
+    PF_VFS,
     VF_DRIVER,
     VF_ID,
     VF_KEYS,
+    PfKey,
 )
 from sriovctl.untrusted import STATE_LIMITS, is_netdev_name, is_plain_name, load_yaml, shown
 
@@ -89,7 +91,7 @@ class VfState:
 class PfState:
     path: str
     selector: PfSelector
-    total_vfs: int | None
+    total_vfs: int | None = None  # the settings: one field per row of state/keys.PF_SETTINGS
     create: str = "sysfs"
     drivers_autoprobe: bool | None = None
     externally_managed: bool = False
@@ -166,12 +168,6 @@ class _Reader:
                 raise self.fail(where, "unknown key" if named else "unknown key (not shown: not a key name)",
                                 k if named else ..., hint="known: " + ", ".join(keys))
 
-    def boolean(self, d: dict[str, Any], key: str, path: str) -> bool | None:
-        v = d.get(key)
-        if v is not None and not isinstance(v, bool):
-            raise self.fail(f"{path}.{key}", "must be true or false", v)
-        return v
-
     def integer(self, v: Any, path: str, low: int, high: int) -> int:
         if isinstance(v, str) and v.lower().startswith("0x"):
             try:
@@ -191,22 +187,32 @@ class _Reader:
             raise self.fail(path, "needs exactly one of name, pci-address or vendor + device + index"
                             + (f" (has {', '.join(chosen)})" if chosen else ""))
         sel = self.selector(d, chosen[0], path)
-        total = d.get("total-vfs")
-        if total is not None:
-            total = self.integer(total, f"{path}.total-vfs", 0, MAX_TOTAL_VFS)
-        create = d.get("create", "sysfs")
-        if create not in CREATE_WAYS:
-            raise self.fail(f"{path}.create", "must be sysfs or module-param", create)
-        managed = self.boolean(d, "externally-managed", path) or False
-        if managed and total is not None and create != "sysfs":
-            raise self.fail(f"{path}.create", "an externally managed PF's VF count is not ours to create", create)
-        vfs_raw = d.get("vfs")
+        settings = {k.field: self.setting(k, d.get(k.key), f"{path}.{k.key}") for k in PF_SETTINGS}
+        total = settings["total_vfs"]
+        if settings["externally_managed"] and total is not None and settings["create"] != "sysfs":
+            raise self.fail(f"{path}.create", "an externally managed PF's VF count is not ours to create",
+                            settings["create"])
+        vfs_raw = d.get(PF_VFS)
         vfs: tuple[VfState, ...] | None = None
         if vfs_raw is not None:
             if not isinstance(vfs_raw, list):
                 raise self.fail(f"{path}.vfs", "must be a list", vfs_raw)
-            vfs = self.vfs(vfs_raw, f"{path}.vfs", total)
-        return PfState(path, sel, total, create, self.boolean(d, "drivers-autoprobe", path), managed, vfs)
+            vfs = self.vfs(vfs_raw, f"{path}.vfs", total if isinstance(total, int) else None)
+        return PfState(path, sel, vfs=vfs, **settings)  # type: ignore[arg-type]  # PF_SETTINGS' kinds: checked
+
+    def setting(self, key: PfKey, v: Any, path: str) -> object:
+        """One PF setting checked by its row (state/keys.PF_SETTINGS); absent or null: the row's default."""
+        if v is None:
+            return key.default
+        if key.kind is ValueKind.INT:
+            return self.integer(v, path, 0, key.high)
+        if key.kind is ValueKind.BOOL:
+            if not isinstance(v, bool):
+                raise self.fail(path, "must be true or false", v)
+            return v
+        if v not in key.choices:
+            raise self.fail(path, f"must be {' or '.join(key.choices)}", v)
+        return v
 
     def selector(self, d: dict[str, Any], kind: str, path: str) -> PfSelector:
         if kind == "name":

@@ -14,7 +14,8 @@ import re
 import subprocess
 from dataclasses import dataclass, field
 
-from sriovctl import drivers
+from sriovctl import attrs, drivers
+from sriovctl.attrs import ValueKind
 from sriovctl.host.base import Host
 from sriovctl.host.netlink import (
     Netlink,
@@ -227,33 +228,38 @@ class SimNetlink(RequestCounter):
                     raise NetlinkError(errno.EINVAL, f"VF {c.vf} does not exist")
                 if c.attr in support.refuses:
                     raise NetlinkError(support.refuses[c.attr], f"{driver} does not support {c.attr}")
-                v = vfs[c.vf]
-                if c.attr == "mac":
-                    mac = str(c.value)
-                    first = int(mac.split(":")[0], 16)
-                    if first & 1:
-                        raise NetlinkError(errno.EINVAL, "not a unicast MAC")
-                    v["mac"] = mac
-                elif c.attr == "vlan":
-                    vlan, qos, proto = c.vlan_spec()
-                    if vlan > 4095 or qos > 7:
-                        raise NetlinkError(errno.EINVAL, "VLAN or QoS out of range")
-                    if proto == "802.1ad" and not support.vlan_8021ad:
-                        raise NetlinkError(errno.EPROTONOSUPPORT, "802.1ad not supported")
-                    v.update(vlan=vlan, qos=qos, vlan_proto=proto)
-                elif c.attr == "rate":
-                    lo, hi = c.rate_spec()
-                    if lo and not support.min_tx_rate:
-                        raise NetlinkError(errno.EINVAL, "minimum TX rate not supported")
-                    if support.rate_needs_link and self._operstate(ifname) != "up":
-                        raise NetlinkError(errno.EINVAL, "no link on the PF")
-                    v.update(min_tx_rate=lo, max_tx_rate=hi)
-                elif c.attr in ("spoofchk", "trust", "rss_query_en"):
-                    v[c.attr] = bool(c.value)
-                elif c.attr == "link_state":
-                    v["link_state"] = str(c.value)
+                members = c.members()
+                check = _KERNEL_CHECKS.get(c.attr)
+                if check is not None:
+                    check(self, ifname, support, members)
+                vfs[c.vf].update({k: bool(v) if attrs.BY_KEY[k].kind is ValueKind.BOOL else v
+                                  for k, v in members.items()})
         finally:
             self.tree.save()
+
+
+def _check_mac(host: SimNetlink, ifname: str, support: drivers.VfSupport, members: dict[str, object]) -> None:
+    if int(str(members["mac"]).split(":")[0], 16) & 1:
+        raise NetlinkError(errno.EINVAL, "not a unicast MAC")
+
+
+def _check_vlan(host: SimNetlink, ifname: str, support: drivers.VfSupport, members: dict[str, object]) -> None:
+    if int(str(members["vlan"])) > 4095 or int(str(members["qos"])) > 7:
+        raise NetlinkError(errno.EINVAL, "VLAN or QoS out of range")
+    if members["vlan_proto"] == "802.1ad" and not support.vlan_8021ad:
+        raise NetlinkError(errno.EPROTONOSUPPORT, "802.1ad not supported")
+
+
+def _check_rate(host: SimNetlink, ifname: str, support: drivers.VfSupport, members: dict[str, object]) -> None:
+    if members["min_tx_rate"] and not support.min_tx_rate:
+        raise NetlinkError(errno.EINVAL, "minimum TX rate not supported")
+    if support.rate_needs_link and host._operstate(ifname) != "up":
+        raise NetlinkError(errno.EINVAL, "no link on the PF")
+
+
+# What the simulated kernel checks beyond storing a request's values (the drivers' ndo_set_vf_* refusals seen in
+# the lab; which driver refuses what is drivers.VfSupport). A request row without an entry is stored as sent.
+_KERNEL_CHECKS = {"mac": _check_mac, "vlan": _check_vlan, "rate": _check_rate}
 
 
 def _sim_run(t: SimTree, argv: list[str]) -> subprocess.CompletedProcess[str]:
