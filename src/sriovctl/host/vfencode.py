@@ -10,8 +10,10 @@ encoding the lab proved first).
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 
 from sriovctl import attrs
+from sriovctl.attrs import ValueKind
 from sriovctl.host.netlink import VfChange, kernel_order
 from sriovctl.host.vfinfo import ETH_P_8021AD, IFLA_VF_INFO, IFLA_VF_VLAN_INFO, IFLA_VF_VLAN_LIST, IFLA_VFINFO_LIST
 
@@ -24,17 +26,48 @@ def _nla(kind: int, payload: bytes) -> bytes:
     return struct.pack("=HH", 4 + len(payload), kind) + payload + b"\0" * (-len(payload) % 4)
 
 
+def _wire(attr: attrs.VfAttr) -> Callable[[object], object]:
+    """VfAttr.wire specialised once per row (this runs for every value of every VF: 6,000 at 1,024 VFs)."""
+    if attr.kind is ValueKind.MAC:
+        return lambda v: bytes.fromhex(str(v).replace(":", ""))
+    if attr.kind is ValueKind.BOOL:
+        return lambda v: 1 if v else 0
+    if attr.kind is ValueKind.INT:
+        return lambda v: v
+    return attr.wire
+
+
+def _compile(request: attrs.VfRequest) -> Callable[[int, tuple[object, ...]], bytes]:
+    """The packer of one request row: its IFLA_VF_* header (fixed: the struct's size is) and its struct."""
+    group = [a.key for a in attrs.REQUEST_ATTRS[request.name]]
+    if list(request.keys) != group[:len(request.keys)]:
+        raise ValueError(f"{request.name}: its struct members must lead its group {group}")
+    packer = struct.Struct(request.layout)
+    header = struct.pack("=HH", 4 + packer.size, request.nla)
+    wires = tuple(_wire(attrs.BY_KEY[k]) for k in request.keys)
+    pack = packer.pack
+    if len(wires) == 1:
+        (wire,) = wires
+        return lambda vf, values: header + pack(vf, wire(values[0]))
+    return lambda vf, values: header + pack(vf, *(w(v) for w, v in zip(wires, values, strict=False)))
+
+
+_PACKERS: dict[attrs.VfRequest, Callable[[int, tuple[object, ...]], bytes]] = {}
+
+
 def vf_attr(c: VfChange) -> bytes:
     """One change as the kernel's do_setvfinfo() reads it: its request row's struct ifla_vf_* (``__u32 vf``,
     then the values). The one exception the kernel makes: a VLAN whose protocol is not 802.1Q only travels in
     IFLA_VF_VLAN_LIST as struct ifla_vf_vlan_info (vf, vlan, qos, __be16 vlan_proto, padded to 16)."""
     request = attrs.REQUESTS[c.attr]
-    members = c.members()
-    if c.attr == "vlan" and str(members.get("vlan_proto", "802.1Q")).lower() == "802.1ad":
-        info = struct.pack("=III", c.vf, int(str(members["vlan"])), int(str(members["qos"])))
+    values = c.value if isinstance(c.value, tuple) else (c.value,)
+    if c.attr == "vlan" and str(values[2]).lower() == "802.1ad":
+        info = struct.pack("=III", c.vf, int(str(values[0])), int(str(values[1])))
         return _nla(IFLA_VF_VLAN_LIST, _nla(IFLA_VF_VLAN_INFO, info + struct.pack("!H", ETH_P_8021AD) + b"\0\0"))
-    by_key = attrs.BY_KEY
-    return _nla(request.nla, struct.pack(request.layout, c.vf, *(by_key[k].wire(members[k]) for k in request.keys)))
+    packer = _PACKERS.get(request)
+    if packer is None:
+        packer = _PACKERS[request] = _compile(request)
+    return packer(c.vf, values)
 
 
 def encoded_size(c: VfChange) -> int:
