@@ -110,17 +110,47 @@ def group_number(link: str | None) -> int | None:
 def _read_device(host: Host, name: str) -> _Raw:
     dev = sysfs.device(name)
     v, lk, nets = host.read_dir_tree(dev, sysfs.DEVICE_FILES, sysfs.DEVICE_LINKS, sysfs.NET, sysfs.NETDEV_FILES)
+    identity = _uevent_identity(v.get(sysfs.UEVENT))
+    if identity is None:  # no uevent, or one without the PCI keys (an older snapshot, a hand-made tree)
+        files, links = host.read_dir_attrs(dev, sysfs.IDENTITY_FILES, (sysfs.DRIVER,))
+        identity = (_int(files.get(sysfs.VENDOR), 16) or 0, _int(files.get(sysfs.DEVICE), 16) or 0,
+                    _int(files.get(sysfs.CLASS), 16) or 0,
+                    (_int(files.get(sysfs.SUBSYSTEM_VENDOR), 16), _int(files.get(sysfs.SUBSYSTEM_DEVICE), 16)),
+                    link_name(links.get(sysfs.DRIVER)))
     numa = _int(v.get(sysfs.NUMA_NODE))
     physfn = link_name(lk.get(sysfs.PHYSFN))
     return _Raw(
-        dev=dev, vendor=_int(v.get(sysfs.VENDOR), 16) or 0, device=_int(v.get(sysfs.DEVICE), 16) or 0,
-        cls=_int(v.get(sysfs.CLASS), 16) or 0, revision=_int(v.get(sysfs.REVISION), 16) or 0,
-        subsystem=(_int(v.get(sysfs.SUBSYSTEM_VENDOR), 16), _int(v.get(sysfs.SUBSYSTEM_DEVICE), 16)),
-        driver=link_name(lk.get(sysfs.DRIVER)), override=_override(v),
+        dev=dev, vendor=identity[0], device=identity[1], cls=identity[2], revision=_int(v.get(sysfs.REVISION), 16) or 0,
+        subsystem=identity[3], driver=identity[4], override=_override(v),
         numa=None if numa is None or numa < 0 else numa, group=group_number(lk.get(sysfs.IOMMU_GROUP)),
         physfn=PciAddress.try_parse(physfn) if physfn else None, has_sriov=False, config=None,
         netdevs=_netdevs(nets),
     )
+
+
+_Identity = tuple[int, int, int, tuple[int | None, int | None], str | None]
+
+
+def _uevent_identity(raw: bytes | None) -> _Identity | None:
+    """(vendor, device, class, (subsystem vendor, subsystem), driver) from a device's uevent; None unless it has
+    all three PCI keys, each well formed (a hostile tree's values are refused here, not guessed at)."""
+    if not raw:
+        return None
+    keys: dict[bytes, bytes] = {}
+    for line in raw.split(b"\n"):
+        key, _, value = line.partition(b"=")
+        keys[key] = value
+    try:
+        vendor, device = (int(x, 16) for x in keys[sysfs.UEVENT_ID].split(b":"))
+        sub_vendor, sub_device = (int(x, 16) for x in keys[sysfs.UEVENT_SUBSYS_ID].split(b":"))
+        cls = int(keys[sysfs.UEVENT_CLASS], 16)
+    except (KeyError, ValueError):
+        return None
+    if max(vendor, device, sub_vendor, sub_device) > 0xFFFF or cls > 0xFFFFFF:
+        return None
+    driver = keys.get(sysfs.UEVENT_DRIVER)
+    name = driver.decode("utf-8", "replace") if driver is not None else None
+    return vendor, device, cls, (sub_vendor, sub_device), name if is_plain_name(name) else None
 
 
 def read_netdev(host: Host, netdir: str, name: str) -> NetDev:

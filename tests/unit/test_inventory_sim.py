@@ -142,3 +142,50 @@ def test_header_only_config_says_capabilities_need_root(tmp_path) -> None:  # ty
     assert pf.sriov is not None and pf.sriov.capability is None and pf.sriov.numvfs == 7
     r = cli("--root", str(dst), "show", "0b:00.0")
     assert r.code == 0 and "only the 64-byte header" in r.out
+
+
+def test_uevent_and_the_attribute_files_give_the_same_inventory(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A function's identity and driver come from its uevent (one read for five files and a link); a tree without
+    uevent (a snapshot taken before it was captured) and one whose uevent is damaged read from the files, with the
+    same result. The simulator's uevent follows binds and unbinds as dev_uevent() does."""
+    import os
+    import shutil
+
+    from sriovctl.cli.jsonout import status_json
+    from sriovctl.host.sim.catalog import reset_sim
+    from sriovctl.ops.session import open_host
+
+    root = reset_sim("igb-82576")
+    vf = "sys/bus/pci/devices/0000:0b:10.0"
+    assert (root / vf / "uevent").read_text().startswith("DRIVER=igbvf\nPCI_CLASS=20000\nPCI_ID=8086:10CA\n")
+    shutil.copytree(root, tmp_path / "as-is", symlinks=True)
+    want = status_json(read_inventory(open_host(None, str(tmp_path / "as-is"))))  # a tree: no netlink, as below
+    assert want["vfs"][0]["driver"] == "igbvf" and want["vfs"][0]["subsystem_id"] is not None
+    for variant in ("none", "damaged", "hostile driver"):
+        tree = tmp_path / variant.replace(" ", "-")
+        shutil.copytree(root, tree, symlinks=True)
+        for name in os.listdir(tree / "sys/bus/pci/devices"):
+            uevent = tree / "sys/bus/pci/devices" / name / "uevent"
+            if variant == "none":
+                uevent.unlink()
+            elif variant == "damaged":
+                uevent.write_text(uevent.read_text().replace("PCI_ID=", "PCI_ID=zz"))
+        if variant == "hostile driver":
+            (tree / vf / "uevent").write_text((tree / vf / "uevent").read_text().replace("igbvf", "../../etc"))
+        got = status_json(read_inventory(open_host(None, str(tree))))
+        got["host"] = want["host"]  # the tree's path
+        if variant == "hostile driver":  # a DRIVER= that is not a name names no driver; the rest stands
+            (vf_doc,) = [v for v in got["vfs"] if v["address"] == "0000:0b:10.0"]
+            assert vf_doc["driver"] is None and vf_doc["vendor_id"] == "8086"
+            continue
+        assert got == want, variant
+    sim = open_sim("igb-82576")
+    from sriovctl.host.sim.tree import SimTree
+
+    t = SimTree(str(root))
+    t.unbind(A("0000:0b:10.0"), "igbvf")
+    assert not (root / vf / "uevent").read_text().startswith("DRIVER=")
+    t.bind(A("0000:0b:10.0"), "vfio-pci")
+    assert (root / vf / "uevent").read_text().startswith("DRIVER=vfio-pci\nPCI_CLASS=")
+    t.save()
+    assert read_inventory(sim).devices[A("0000:0b:10.0")].driver == "vfio-pci"

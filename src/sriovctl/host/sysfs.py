@@ -27,6 +27,11 @@ CONFIG = "config"  # the config space (256 bytes unprivileged, 4096 as root)
 VENDOR, DEVICE, CLASS, REVISION = "vendor", "device", "class", "revision"
 SUBSYSTEM_VENDOR, SUBSYSTEM_DEVICE = "subsystem_vendor", "subsystem_device"
 NUMA_NODE = "numa_node"
+# KEY=VALUE lines, made when read: dev_uevent() adds DRIVER=NAME while a driver is bound, pci_uevent() PCI_CLASS
+# (%04X of the 24-bit class), PCI_ID and PCI_SUBSYS_ID (%04X:%04X), PCI_SLOT_NAME and MODALIAS — five attribute
+# files and the driver link in one read
+UEVENT = "uevent"
+UEVENT_DRIVER, UEVENT_CLASS, UEVENT_ID, UEVENT_SUBSYS_ID = b"DRIVER", b"PCI_CLASS", b"PCI_ID", b"PCI_SUBSYS_ID"
 DRIVER_OVERRIDE = "driver_override"  # only this driver may bind; "\n" clears it
 SRIOV_TOTALVFS = "sriov_totalvfs"  # present only while a driver with SR-IOV support is bound
 SRIOV_NUMVFS = "sriov_numvfs"  # write N (from 0) to create VFs, 0 to destroy them (EBUSY from N to M)
@@ -55,11 +60,14 @@ PHYS_PORT_NAME, PHYS_SWITCH_ID = "phys_port_name", "phys_switch_id"
 PORT_FILES = (PHYS_PORT_NAME, PHYS_SWITCH_ID)
 
 # What the inventory reads of every device in one pass, and what a snapshot keeps.
-DEVICE_FILES = (VENDOR, DEVICE, CLASS, REVISION, SUBSYSTEM_VENDOR, SUBSYSTEM_DEVICE, DRIVER_OVERRIDE, NUMA_NODE)
-DEVICE_LINKS = (DRIVER, PHYSFN, IOMMU_GROUP)
+# What the inventory reads of every function: its uevent carries its identity and driver; a tree without one (a
+# snapshot taken before uevent was captured) is read from the IDENTITY_FILES and the driver link instead
+DEVICE_FILES = (UEVENT, REVISION, DRIVER_OVERRIDE, NUMA_NODE)
+DEVICE_LINKS = (PHYSFN, IOMMU_GROUP)
+IDENTITY_FILES = (VENDOR, DEVICE, CLASS, SUBSYSTEM_VENDOR, SUBSYSTEM_DEVICE)
 SRIOV_FILES = (SRIOV_TOTALVFS, SRIOV_NUMVFS, SRIOV_OFFSET, SRIOV_STRIDE, SRIOV_VF_DEVICE, SRIOV_DRIVERS_AUTOPROBE,
                SRIOV_VF_TOTAL_MSIX)
-SNAPSHOT_FILES = (*DEVICE_FILES, CONFIG, "resource", "enable", "irq", "modalias", "local_cpulist", *SRIOV_FILES,
+SNAPSHOT_FILES = (*DEVICE_FILES, *IDENTITY_FILES, CONFIG, "resource", "enable", "irq", "modalias", "local_cpulist", *SRIOV_FILES,
                   ARI_ENABLED, "current_link_speed", "current_link_width", "max_link_speed", "max_link_width", "label")
 SNAPSHOT_LINKS = (DRIVER, IOMMU_GROUP, PHYSFN, SUBSYSTEM)
 SNAPSHOT_NETDEV_FILES = (*NETDEV_FILES, "type", "carrier", NETDEV_FLAGS, "addr_len", "broadcast", *PORT_FILES)

@@ -40,6 +40,13 @@ def _rel(from_dir: str, to: str) -> str:
     return os.path.relpath(to, from_dir)
 
 
+def _uevent(addr: PciAddress, vendor: int, device: int, class_code: int, subsystem: tuple[int, int],
+            modalias: str) -> str:
+    """pci_uevent()'s lines (the kernel's %04X formats), without DRIVER= (nothing bound yet)."""
+    return (f"PCI_CLASS={class_code:04X}\nPCI_ID={vendor:04X}:{device:04X}\n"
+            f"PCI_SUBSYS_ID={subsystem[0]:04X}:{subsystem[1]:04X}\nPCI_SLOT_NAME={addr}\nMODALIAS={modalias}")
+
+
 def lock_path(root: str) -> str:
     """The simulated kernel's lock: beside the tree (``.NAME.lock``), so a rebuild that replaces the tree
     takes the same lock."""
@@ -233,6 +240,7 @@ class SimTree:
                         f"bc{class_code >> 16:02X}sc{(class_code >> 8) & 0xFF:02X}i{class_code & 0xFF:02X}",
         }
         files.update(extra or {})
+        files["uevent"] = _uevent(addr, vendor, device, class_code, subsystem, files["modalias"])
         for name, value in files.items():
             self.put(f"{d}/{name}", value + "\n")
         self.put(f"{d}/config", config)
@@ -287,9 +295,17 @@ class SimTree:
             self.p(f"{self.devdir(addr)}/driver")) else None
         return None if t is None else os.path.basename(t)
 
+    def _set_uevent_driver(self, d: str, driver: str | None) -> None:
+        """dev_uevent() starts with DRIVER=NAME while a driver is bound (the file is made when read)."""
+        if not os.path.exists(self.p(f"{d}/uevent")):
+            return  # a tree built before the simulator wrote uevent: the inventory reads the files instead
+        lines = [x for x in self.get(f"{d}/uevent").splitlines() if not x.startswith("DRIVER=")]
+        self.put(f"{d}/uevent", "\n".join(([f"DRIVER={driver}"] if driver else []) + lines) + "\n")
+
     def bind(self, addr: PciAddress, driver: str) -> None:
         d = self.devdir(addr)
         self.link(f"{d}/driver", f"{PCI_DRIVERS}/{driver}")
+        self._set_uevent_driver(d, driver)
         self.link(f"{PCI_DRIVERS}/{driver}/{addr}", d)
         if is_net(driver):
             self.create_netdev(addr)
@@ -301,6 +317,7 @@ class SimTree:
     def unbind(self, addr: PciAddress, driver: str) -> None:
         d = self.devdir(addr)
         self.unlink(f"{d}/driver")
+        self._set_uevent_driver(d, None)
         self.unlink(f"{PCI_DRIVERS}/{driver}/{addr}")
         for ifname in self.netdevs(addr):
             self.remove_netdev(addr, ifname)
