@@ -7,6 +7,7 @@ Written for thousands of VFs: one pass over sys/bus/pci/devices, plain file read
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -136,21 +137,32 @@ def _uevent_identity(raw: bytes | None) -> _Identity | None:
     all three PCI keys, each well formed (a hostile tree's values are refused here, not guessed at)."""
     if not raw:
         return None
-    keys: dict[bytes, bytes] = {}
-    for line in raw.split(b"\n"):
-        key, _, value = line.partition(b"=")
-        keys[key] = value
-    try:
-        vendor, device = (int(x, 16) for x in keys[sysfs.UEVENT_ID].split(b":"))
-        sub_vendor, sub_device = (int(x, 16) for x in keys[sysfs.UEVENT_SUBSYS_ID].split(b":"))
-        cls = int(keys[sysfs.UEVENT_CLASS], 16)
-    except (KeyError, ValueError):
+    m = _UEVENT.match(raw)  # the kernel's order and spelling: one match; any other layout by its lines
+    if m is not None:
+        driver, cls, vendor, device, sub_vendor, sub_device = m.groups()
+    else:
+        keys: dict[bytes, bytes] = {}
+        for line in raw.split(b"\n"):
+            key, _, value = line.partition(b"=")
+            keys[key] = value
+        if not all(k in keys for k in (sysfs.UEVENT_CLASS, sysfs.UEVENT_ID, sysfs.UEVENT_SUBSYS_ID)):
+            return None
+        driver, cls = keys.get(sysfs.UEVENT_DRIVER), keys[sysfs.UEVENT_CLASS]
+        (vendor, _, device), (sub_vendor, _, sub_device) = (keys[k].partition(b":") for k in (
+            sysfs.UEVENT_ID, sysfs.UEVENT_SUBSYS_ID))
+        if not all(_HEX.fullmatch(x) for x in (cls, vendor, device, sub_vendor, sub_device)):
+            return None
+    ids = int(vendor, 16), int(device, 16), int(cls, 16), (int(sub_vendor, 16), int(sub_device, 16))
+    if max(ids[0], ids[1], *ids[3]) > 0xFFFF or ids[2] > 0xFFFFFF:
         return None
-    if max(vendor, device, sub_vendor, sub_device) > 0xFFFF or cls > 0xFFFFFF:
-        return None
-    driver = keys.get(sysfs.UEVENT_DRIVER)
     name = driver.decode("utf-8", "replace") if driver is not None else None
-    return vendor, device, cls, (sub_vendor, sub_device), name if is_plain_name(name) else None
+    return ids[0], ids[1], ids[2], ids[3], name if is_plain_name(name) else None
+
+
+# pci_uevent()'s lines after dev_uevent()'s DRIVER= (drivers/pci/pci-driver.c, drivers/base/core.c)
+_UEVENT = re.compile(rb"(?:DRIVER=([^\n]*)\n)?PCI_CLASS=([0-9A-Fa-f]{1,6})\nPCI_ID=([0-9A-Fa-f]{1,4}):([0-9A-Fa-f]{1,4})\n"
+                     rb"PCI_SUBSYS_ID=([0-9A-Fa-f]{1,4}):([0-9A-Fa-f]{1,4})\n")
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,6}")
 
 
 def read_netdev(host: Host, netdir: str, name: str) -> NetDev:
