@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import TypedDict
 
 from sriovctl.host import sysfs
 from sriovctl.host.base import Host
@@ -29,6 +30,16 @@ class Severity(IntEnum):
         return self.name.lower()
 
 
+class Capacity(TypedDict):
+    """One PF's VFs: how many, how many can go to a VM, in how many IOMMU groups."""
+
+    pf: str
+    netdev: str | None
+    vfs: int
+    assignable: int
+    groups: int
+
+
 @dataclass(frozen=True)
 class Finding:
     id: str
@@ -43,7 +54,7 @@ class Finding:
 @dataclass
 class Report:
     findings: list[Finding] = field(default_factory=list)
-    capacity: list[dict[str, object]] = field(default_factory=list)
+    capacity: list[Capacity] = field(default_factory=list)
 
     def add(self, fid: str, sev: Severity, area: str, subject: str, message: str,
             evidence: list[tuple[str, str]] | None = None, hint: str | None = None) -> None:

@@ -22,6 +22,7 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
+from typing import TypedDict
 
 from sriovctl import __version__
 from sriovctl.errors import DataError, HostPermissionError, NoInputError, UsageError
@@ -101,7 +102,17 @@ def _norm(rel_dir: str, target: str) -> str:
     return posixpath.normpath(posixpath.join(rel_dir, target))
 
 
-def capture(host: Host, out: Path) -> dict[str, object]:
+class SnapshotMeta(TypedDict):
+    """The marker file's content (what `snapshot --json` reports)."""
+
+    format: int
+    sriovctl: str
+    source: str
+    files: int
+    captured_at: str
+
+
+def capture(host: Host, out: Path) -> SnapshotMeta:
     """Capture ``host`` into the tarball ``out``. Returns the marker's metadata."""
     tmp = tempfile.mkdtemp(prefix="sriovctl-snap-")
     try:
@@ -168,7 +179,7 @@ def capture(host: Host, out: Path) -> dict[str, object]:
                 lines = [ln for ln in kc.decode("utf-8", "replace").splitlines() if _KCONFIG.match(ln)]
                 w.put(f"boot/config-{release}", ("\n".join(lines) + "\n").encode())
         w.put(NETLINK_SNAPSHOT, json.dumps(_netlink_view(host)).encode())
-        meta = {"format": 1, "sriovctl": __version__, "source": host.label, "files": w.count,
+        meta: SnapshotMeta = {"format": 1, "sriovctl": __version__, "source": host.label, "files": w.count,
                 "captured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         w.put(MARKER, json.dumps(meta, indent=1).encode())
         out.parent.mkdir(parents=True, exist_ok=True)

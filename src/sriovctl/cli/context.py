@@ -70,7 +70,3 @@ class Ctx:
         tty = hasattr(self.out, "isatty") and self.out.isatty()
         self.out.write(json.dumps(doc, indent=2 if tty else None) + "\n")
 
-    def doc(self, **fields: Any) -> dict[str, Any]:
-        from sriovctl.cli.documents import SCHEMA_VERSION
-
-        return {"schema_version": SCHEMA_VERSION, **fields}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from sriovctl.cli.context import Ctx
 from sriovctl.errors import UnavailableError, UsageError
 from sriovctl.model import NetPf
@@ -29,9 +31,11 @@ def cmd_list(ctx: Ctx) -> int:
     from sriovctl.cli.render import lspci_line
 
     if ctx.json:
-        ctx.emit_json(ctx.doc(host=inv.host, devices=[
-            {"address": str(d.address), "short": d.address.short, "role": "pf" if d.is_pf else "vf" if d.is_vf else "device",
-             "line": lspci_line(d)} for d in devs]))
+        from sriovctl.cli.documents import SCHEMA_VERSION, ListDocument, ListEntryDoc
+
+        ctx.emit_json(ListDocument(schema_version=SCHEMA_VERSION, host=inv.host, devices=[
+            ListEntryDoc(address=str(d.address), short=d.address.short,
+                         role="pf" if d.is_pf else "vf" if d.is_vf else "device", line=lspci_line(d)) for d in devs]))
         return 0
     for d in devs:
         ctx.out.write(lspci_line(d) + "\n")
@@ -45,9 +49,11 @@ def cmd_show(ctx: Ctx) -> int:
         return _show_net(ctx, s.inv.host, *net)
     d = s.find(ctx.args.device)
     if ctx.json:
+        from sriovctl.cli.documents import SCHEMA_VERSION, ShowDocument
         from sriovctl.cli.jsonout import config_json, device_json
 
-        ctx.emit_json(ctx.doc(host=s.inv.host, device=device_json(s.inv, d), config=config_json(d.config)))
+        ctx.emit_json(ShowDocument(schema_version=SCHEMA_VERSION, host=s.inv.host, device=device_json(s.inv, d),
+                                   config=config_json(d.config)))
         return 0
     from sriovctl.cli.render import render_show
 
@@ -68,7 +74,9 @@ def _show_net(ctx: Ctx, host: str, pf: NetPf, indices: list[int] | None) -> int:
 
     if ctx.json:
         doc = net_pf_json(pf) if indices is None else net_vf_json(pf, views[indices[0]])
-        ctx.emit_json(ctx.doc(host=host, device=doc, config=None))
+        from sriovctl.cli.documents import SCHEMA_VERSION, ShowDocument
+
+        ctx.emit_json(ShowDocument(schema_version=SCHEMA_VERSION, host=host, device=doc, config=None))
     elif indices is None:
         render_net_pf(pf, ctx.out)
     else:
@@ -92,7 +100,9 @@ def cmd_nodedev_list(ctx: Ctx) -> int:
 
     names = nodedev_names(ctx.inventory())
     if ctx.json:
-        ctx.emit_json(ctx.doc(nodedevs=names))
+        from sriovctl.cli.documents import SCHEMA_VERSION, NodedevListDocument
+
+        ctx.emit_json(NodedevListDocument(schema_version=SCHEMA_VERSION, nodedevs=names))
     else:
         ctx.out.write("".join(n + "\n" for n in names))
     return 0
@@ -105,7 +115,9 @@ def cmd_nodedev_dumpxml(ctx: Ctx) -> int:
     d = s.find(ctx.args.name)
     xml = nodedev_xml(s.inv, d)
     if ctx.json:
-        ctx.emit_json(ctx.doc(name=d.address.nodedev_name, xml=xml))
+        from sriovctl.cli.documents import SCHEMA_VERSION, NodedevXmlDocument
+
+        ctx.emit_json(NodedevXmlDocument(schema_version=SCHEMA_VERSION, name=d.address.nodedev_name, xml=xml))
     else:
         ctx.out.write(xml)
     return 0
@@ -117,8 +129,10 @@ def cmd_pci_decode(ctx: Ctx) -> int:
 
     decoded = decode_dump(ctx.args.file)
     if ctx.json:
-        ctx.emit_json(ctx.doc(file=ctx.args.file, devices=[
-            {"address": None if dd.address is None else str(dd.address), "title": dd.title, "config": config_json(c)}
+        from sriovctl.cli.documents import SCHEMA_VERSION, DecodedDoc, PciDecodeDocument
+
+        ctx.emit_json(PciDecodeDocument(schema_version=SCHEMA_VERSION, file=ctx.args.file, devices=[
+            DecodedDoc(address=None if dd.address is None else str(dd.address), title=dd.title, config=config_json(c))
             for dd, c in decoded]))
         return 0
     from sriovctl.cli.render import render_decoded
@@ -138,7 +152,11 @@ def cmd_snapshot(ctx: Ctx) -> int:
         raise UsageError(f"{out}: a snapshot is written as .tar.gz", hint="e.g. sriovctl snapshot host1.tar.gz")
     meta = snapshot(ctx.open_host(), out)
     if ctx.json:
-        ctx.emit_json(ctx.doc(file=str(out), **meta))
+        from sriovctl.cli.documents import SCHEMA_VERSION, SnapshotDocument
+
+        ctx.emit_json(SnapshotDocument(schema_version=SCHEMA_VERSION, file=str(out), format=meta["format"],
+                                       sriovctl=meta["sriovctl"], source=meta["source"], files=meta["files"],
+                                       captured_at=meta["captured_at"]))
     else:
         ctx.out.write(f"{out}: {meta['files']} files from {meta['source']}\n")
     return 0
@@ -149,7 +167,10 @@ def cmd_sim_list(ctx: Ctx) -> int:
 
     where, rows = sim_list()
     if ctx.json:
-        ctx.emit_json(ctx.doc(dir=where, hosts=[{"name": n, "origin": o, "built": b} for n, o, b in rows]))
+        from sriovctl.cli.documents import SCHEMA_VERSION, SimHostDoc, SimListDocument
+
+        ctx.emit_json(SimListDocument(schema_version=SCHEMA_VERSION, dir=where, hosts=[
+            SimHostDoc(name=n, origin="built-in" if o == "built-in" else "created", built=b) for n, o, b in rows]))
     else:
         for n, o, b in rows:
             ctx.out.write(f"{n:<16} {o:<9} {'built' if b else 'not built yet'}\n")
@@ -160,8 +181,7 @@ def cmd_sim_reset(ctx: Ctx) -> int:
     from sriovctl.ops.reads import sim_reset
 
     root = sim_reset(ctx.args.name)
-    ctx.emit_json(ctx.doc(name=ctx.args.name, dir=str(root))) if ctx.json else \
-        ctx.out.write(f"{ctx.args.name}: reset ({root})\n")
+    _sim_done(ctx, root) if ctx.json else ctx.out.write(f"{ctx.args.name}: reset ({root})\n")
     return 0
 
 
@@ -171,9 +191,14 @@ def cmd_sim_create(ctx: Ctx) -> int:
     from sriovctl.ops.reads import sim_create
 
     root = sim_create(ctx.args.name, Path(ctx.args.spec))
-    ctx.emit_json(ctx.doc(name=ctx.args.name, dir=str(root))) if ctx.json else \
-        ctx.out.write(f"{ctx.args.name}: created from {ctx.args.spec} ({root})\n")
+    _sim_done(ctx, root) if ctx.json else ctx.out.write(f"{ctx.args.name}: created from {ctx.args.spec} ({root})\n")
     return 0
+
+
+def _sim_done(ctx: Ctx, root: object) -> None:
+    from sriovctl.cli.documents import SCHEMA_VERSION, SimResetDocument
+
+    ctx.emit_json(SimResetDocument(schema_version=SCHEMA_VERSION, name=ctx.args.name, dir=str(root)))
 
 
 def cmd_doctor(ctx: Ctx) -> int:
@@ -184,12 +209,16 @@ def cmd_doctor(ctx: Ctx) -> int:
     device = s.find(ctx.args.device) if ctx.args.device is not None else None
     report = doctor(s.host, s.inv, device)
     if ctx.json:
-        ctx.emit_json(ctx.doc(host=s.inv.host, worst=report.worst.label,
-                              findings=[{"id": f.id, "severity": f.severity.label, "area": f.area, "subject": f.subject,
-                                         "message": f.message, "hint": f.hint,
-                                         "evidence": [{"source": k, "value": v} for k, v in f.evidence]}
-                                        for f in report.findings],
-                              capacity=report.capacity))
+        from sriovctl.cli.documents import SCHEMA_VERSION, CapacityDoc, DoctorDocument, EvidenceDoc, FindingDoc
+
+        ctx.emit_json(DoctorDocument(
+            schema_version=SCHEMA_VERSION, host=s.inv.host, worst=cast(Any, report.worst.label),
+            findings=[FindingDoc(id=f.id, severity=cast(Any, f.severity.label), area=cast(Any, f.area),
+                                 subject=f.subject, message=f.message, hint=f.hint,
+                                 evidence=[EvidenceDoc(source=k, value=v) for k, v in f.evidence])
+                      for f in report.findings],
+            capacity=[CapacityDoc(pf=c["pf"], netdev=c["netdev"], vfs=c["vfs"], assignable=c["assignable"],
+                                  groups=c["groups"]) for c in report.capacity]))
     else:
         from sriovctl.cli.render import render_doctor
 

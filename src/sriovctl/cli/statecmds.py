@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sriovctl.cli.context import Ctx
 from sriovctl.errors import UsageError
@@ -26,7 +26,10 @@ def cmd_state_show(ctx: Ctx) -> int:
             chosen.append(d)
     doc = show(s.inv, chosen)
     if ctx.json:
-        ctx.emit_json(ctx.doc(host=s.inv.host, state=doc))
+        from sriovctl.cli.documents import SCHEMA_VERSION, StateShowDocument
+
+        ctx.emit_json(StateShowDocument(schema_version=SCHEMA_VERSION, host=s.inv.host,
+                                        state=cast(Any, doc)))  # state/current.py's dict, in the schema's shape
     else:
         ctx.out.write(to_yaml(doc))
     return 0
@@ -39,7 +42,10 @@ def cmd_state_validate(ctx: Ctx) -> int:
     entries = sum(len(p.vfs or ()) for p in st.pfs)
     vfs = sum(len(v.ids) for p in st.pfs for v in p.vfs or ())
     if ctx.json:
-        ctx.emit_json(ctx.doc(source=ctx.args.file, pfs=len(st.pfs), vf_entries=entries, vfs=vfs))
+        from sriovctl.cli.documents import SCHEMA_VERSION, StateValidateDocument
+
+        ctx.emit_json(StateValidateDocument(schema_version=SCHEMA_VERSION, source=ctx.args.file, pfs=len(st.pfs),
+                                            vf_entries=entries, vfs=vfs))
     else:
         ctx.out.write(f"{ctx.args.file}: valid: {len(st.pfs)} PFs, {entries} VF entries ({vfs} VFs)\n")
     return 0
@@ -82,7 +88,12 @@ def cmd_state_plan(ctx: Ctx) -> int:
     sp = plan(ctx.open_host(), st, ctx.args.pfs or None)
     doc = sp.to_json()
     if ctx.json:
-        ctx.emit_json(ctx.doc(host=ctx.open_host().label, source=ctx.args.file, **doc))
+        from sriovctl.cli.documents import SCHEMA_VERSION, StatePlanDocument
+
+        ctx.emit_json(StatePlanDocument(
+            schema_version=SCHEMA_VERSION, host=ctx.open_host().label, source=ctx.args.file,
+            operation=doc["operation"], changes=doc["changes"], notices=doc["notices"], converged=doc["converged"],
+            impact=doc["impact"], pfs=doc["pfs"]))
     else:
         _print_plan(ctx, doc)
     return 0
@@ -98,8 +109,14 @@ def cmd_state_apply(ctx: Ctx) -> int:
     host.dry_run = a.dry_run
     out = apply(host, st, digest, ApplyOptions(force=a.force, wait=a.wait), a.pfs or None)
     if ctx.json:
-        ctx.emit_json(ctx.doc(host=host.label, source=a.file, dry_run=host.dry_run, messages=out.messages,
-                              writes_log=writes_json(host), **out.to_json()))
+        from sriovctl.cli.documents import SCHEMA_VERSION, StateApplyDocument
+
+        o = out.to_json()
+        ctx.emit_json(StateApplyDocument(
+            schema_version=SCHEMA_VERSION, host=host.label, source=a.file, dry_run=host.dry_run,
+            messages=out.messages, writes_log=writes_json(host), plan=o["plan"], applied=o["applied"],
+            result=o["result"], error=o["error"], rolled_back=o["rolled_back"], restored=o["restored"],
+            recovered=o["recovered"], netlink_requests=o["netlink_requests"], writes=o["writes"]))
         return 0
     if host.dry_run and not out.plan.converged:
         ctx.out.write("dry run: nothing was changed; the plan:\n")
@@ -120,7 +137,15 @@ def cmd_state_status(ctx: Ctx) -> int:
     report = status_of(host, ctx.args.file or None)
     doc, path, rec = report.doc, report.source, report.record
     if ctx.json:
-        ctx.emit_json(ctx.doc(host=host.label, source=path, **doc))
+        from sriovctl.cli.documents import SCHEMA_VERSION, StateStatusDocument
+
+        status_doc = StateStatusDocument(
+            schema_version=SCHEMA_VERSION, host=host.label, source=path, record=doc["record"],
+            pending_journals=doc["pending_journals"], in_sync=doc["in_sync"], drifted=doc["drifted"],
+            changes=doc["changes"])
+        if "same_as_applied" in doc:
+            status_doc["same_as_applied"] = doc["same_as_applied"]
+        ctx.emit_json(status_doc)
         return report.exit_code
     last = (f"last apply: {rec.get('result')} ({rec.get('source')})" + (f": {rec['error']}" if rec.get("error") else "")
             if rec else "last apply: none recorded")
@@ -146,7 +171,10 @@ def cmd_state_import(ctx: Ctx) -> int:
 
     kind, doc = import_files(ctx.args.files)
     if ctx.json:
-        ctx.emit_json(ctx.doc(source=ctx.args.files, kind=kind, state=doc))
+        from sriovctl.cli.documents import SCHEMA_VERSION, StateImportDocument
+
+        ctx.emit_json(StateImportDocument(schema_version=SCHEMA_VERSION, source=ctx.args.files,
+                                          kind=cast(Any, kind), state=doc))
     else:
         ctx.out.write(f"# imported from {kind}: {' '.join(ctx.args.files)}\n" + to_yaml(doc))
     return 0

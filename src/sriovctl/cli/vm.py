@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sriovctl.cli.context import Ctx
 from sriovctl.cli.writes import notice_text, report
@@ -28,7 +28,9 @@ def cmd_virt_xml(ctx: Ctx) -> int:
 
 def _emit_xml(ctx: Ctx, device: object, xml: str) -> int:
     if ctx.json:
-        ctx.emit_json(ctx.doc(device=str(device), xml=xml))
+        from sriovctl.cli.documents import SCHEMA_VERSION, VirtXmlDocument
+
+        ctx.emit_json(VirtXmlDocument(schema_version=SCHEMA_VERSION, device=str(device), xml=xml))
     else:
         ctx.out.write(xml)
     return 0
@@ -59,9 +61,14 @@ def cmd_virt_attach(ctx: Ctx) -> int:
     outcome = attach(s, a.domain, a.device, _attach_options(a), lambda n: ctx.err.write(notice_text(ctx, n) + "\n"))
     if s.host.dry_run:
         return report(ctx, s.host, outcome, notices=False)
-    ctx.emit_json(ctx.doc(domain=a.domain, device=outcome.plan.changes[0].after, xml=outcome.extra["xml"],
-                          plan=outcome.plan.to_json(), outcome=outcome.to_json())) if ctx.json \
-        else ctx.out.write("\n".join(outcome.messages) + "\n")
+    if not ctx.json:
+        ctx.out.write("\n".join(outcome.messages) + "\n")
+        return 0
+    from sriovctl.cli.documents import SCHEMA_VERSION, VirtAttachDocument
+
+    ctx.emit_json(VirtAttachDocument(schema_version=SCHEMA_VERSION, domain=a.domain,
+                                     device=outcome.plan.changes[0].after, xml=outcome.extra["xml"],
+                                     plan=cast(Any, outcome.plan.to_json()), outcome=cast(Any, outcome.to_json())))
     return 0
 
 
@@ -80,8 +87,11 @@ def cmd_virt_list(ctx: Ctx) -> int:
     vfs = {v.address for v in inv.vfs}
     rows = sorted((u for u in uses if u.address in vfs or ctx.args.all), key=lambda u: (u.address, u.domain))
     if ctx.json:
-        ctx.emit_json(ctx.doc(uses=[{"domain": u.domain, "running": u.running, "state": u.state,
-                                     "address": str(u.address), "kind": u.kind, "mac": u.mac} for u in rows]))
+        from sriovctl.cli.documents import SCHEMA_VERSION, DomainUseDoc, VirtListDocument
+
+        ctx.emit_json(VirtListDocument(schema_version=SCHEMA_VERSION, uses=[
+            DomainUseDoc(domain=u.domain, running=u.running, state=u.state, address=str(u.address), kind=u.kind,
+                         mac=u.mac) for u in rows]))
         return 0
     if not rows:
         ctx.out.write("no libvirt domain uses a VF\n")
@@ -100,7 +110,9 @@ def cmd_qemu_args(ctx: Ctx) -> int:
     devs = [d for n in ctx.args.devices for d in s.find_all(n)]
     argv, not_vfio = qemu_args(s.inv, devs, ctx.args.bus, ctx.args.force)
     if ctx.json:
-        ctx.emit_json(ctx.doc(argv=argv, not_on_vfio=not_vfio))
+        from sriovctl.cli.documents import SCHEMA_VERSION, QemuArgsDocument
+
+        ctx.emit_json(QemuArgsDocument(schema_version=SCHEMA_VERSION, argv=argv, not_on_vfio=not_vfio))
         return 0
     ctx.out.write(" ".join(argv) + "\n")
     if not_vfio:

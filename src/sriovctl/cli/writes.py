@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sriovctl.cli.context import Ctx
 from sriovctl.errors import UsageError
 
 if TYPE_CHECKING:
+    from sriovctl.cli.documents import WriteDoc
     from sriovctl.ops.plan import Notice, Outcome
     from sriovctl.ops.session import Host
 
@@ -24,7 +25,7 @@ def notice_text(ctx: Ctx, n: Notice) -> str:
     return f"warning: {n.text}"
 
 
-def writes_json(host: Host) -> list[dict[str, Any]]:
+def writes_json(host: Host) -> list[WriteDoc]:
     return [{"path": w.path, "value": w.value, "dry_run": w.dry_run} for w in host.writes]
 
 
@@ -38,9 +39,18 @@ def report(ctx: Ctx, host: Host, outcome: Outcome | list[Outcome], notices: bool
         from sriovctl.ops.plan import merge
 
         merged = merge(outcomes)
-        ctx.emit_json(ctx.doc(host=host.label, dry_run=host.dry_run, messages=lines, writes=writes_json(host),
-                              **merged.extra, plan=merged.plan.to_json(),
-                              outcome=None if host.dry_run else merged.to_json()))
+        from sriovctl.cli.documents import SCHEMA_VERSION, VfActionDocument
+
+        doc = VfActionDocument(schema_version=SCHEMA_VERSION, host=host.label, dry_run=host.dry_run, messages=lines,
+                               writes=writes_json(host), plan=cast(Any, merged.plan.to_json()),
+                               outcome=None if host.dry_run else cast(Any, merged.to_json()))
+        extra = dict(merged.extra)
+        if "netlink_requests" in extra:
+            doc["netlink_requests"] = extra.pop("netlink_requests")
+        if "xml" in extra:
+            doc["xml"] = extra.pop("xml")
+        assert not extra, f"an outcome field the vf-action document does not name: {sorted(extra)}"
+        ctx.emit_json(doc)
         return 0
     if host.dry_run:
         ctx.out.write("dry run: nothing was changed; these writes would be made:\n")

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from sriovctl.doctor import Report
     from sriovctl.pci.config import ConfigSpace
     from sriovctl.pci.dump import DumpedDevice
+    from sriovctl.snapshot import SnapshotMeta
 
 
 def doctor(host: Host, inv: Inventory, device: PciDevice | None) -> Report:
@@ -41,7 +42,7 @@ def decode_dump(path: str) -> list[tuple[DumpedDevice, ConfigSpace]]:
     return [(dd, decode(dd.data, what=f"{path}: {dd.address or 'device'}")) for dd in read_dump(Path(path))]
 
 
-def snapshot(host: Host, out: Path) -> dict[str, object]:
+def snapshot(host: Host, out: Path) -> SnapshotMeta:
     from sriovctl.snapshot import capture
 
     return capture(host, out)
