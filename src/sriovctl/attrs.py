@@ -21,6 +21,7 @@ class ValueKind(StrEnum):
     INT = "int"
     BOOL = "bool"
     CHOICE = "choice"
+    TEXT = "text"  # a name checked by a pattern (a state file's PF settings)
 
 
 @dataclass(frozen=True, slots=True)

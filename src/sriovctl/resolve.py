@@ -38,6 +38,19 @@ def parse_indices(text: str, what: str, limit: int = MAX_VF_INDEX + 1, owner: st
     return list(dict.fromkeys(i for lo, hi in spans for i in range(lo, hi + 1)))
 
 
+def format_indices(indices: list[int]) -> str:
+    """Sorted indices as the range text parse_indices reads: [0, 1, 2, 3, 5] → ``0-3,5``."""
+    parts: list[str] = []
+    for i in indices:
+        if parts and "-" in parts[-1] and int(parts[-1].split("-")[1]) == i - 1:
+            parts[-1] = f"{parts[-1].split('-')[0]}-{i}"
+        elif parts and "-" not in parts[-1] and int(parts[-1]) == i - 1:
+            parts[-1] = f"{parts[-1]}-{i}"
+        else:
+            parts.append(str(i))
+    return ",".join(parts)
+
+
 def resolve_one(inv: Inventory, name: str) -> PciDevice:
     devs = resolve(inv, name)
     if len(devs) != 1:

@@ -173,6 +173,8 @@ PF_CASES: dict[str, tuple[dict[str, Any], str | None]] = {
     "drivers-autoprobe": ({"drivers-autoprobe": False}, "drivers-autoprobe"),
     "create": ({"create": "module-param", "total-vfs": 4}, "module-reload"),
     "externally-managed": ({"externally-managed": True, "total-vfs": 4}, None),  # the count is someone else's
+    "resource-prefix": ({"resource-prefix": "example.com"}, None),  # for state export: nothing on the host
+    "physical-network": ({"physical-network": "physnet1"}, None),
 }
 PF_HOSTS = {"e810-2x256": "ens2f0", "igb-82576": "enp11s0f0"}
 

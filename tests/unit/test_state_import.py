@@ -48,8 +48,9 @@ def test_device_plugin_ranges(tmp_path: Path) -> None:
     f.write_text(json.dumps(PLUGIN))
     r = cli("--json", "state", "import", str(f))
     assert r.code == 0, r.err
-    assert r.json()["state"]["pfs"] == [{"name": "enp11s0f0", "vfs": [{"id": "0-1", "driver": "vfio-pci"}]},
-                                        {"name": "enp11s0f1", "vfs": [{"id": "2-3,5", "driver": "igbvf"}]}]
+    assert r.json()["state"]["pfs"] == [
+        {"name": "enp11s0f0", "vfs": [{"id": "0-1", "driver": "vfio-pci", "resource-name": "intel_sriov_dpdk"}]},
+        {"name": "enp11s0f1", "vfs": [{"id": "2-3,5", "driver": "igbvf", "resource-name": "intel_sriov_netdevice"}]}]
 
 
 @pytest.mark.parametrize(("name", "text", "message"), [

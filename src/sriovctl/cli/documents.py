@@ -297,7 +297,7 @@ class RefusedDoc(ChangeDoc):
 
 
 class NoticeDoc(TypedDict):
-    kind: Literal["forced", "deprecated", "side-effect", "shared-pool"]
+    kind: Literal["forced", "deprecated", "side-effect", "shared-pool", "run-time"]
     text: str
 
 
@@ -534,6 +534,7 @@ StateVfDoc = TypedDict("StateVfDoc", {
     "link-state": Literal["auto", "enable", "disable"] | None,
     "trust": bool | None,
     "driver": NotRequired[str],  # absent for the VFs of a PF not on PCI (nothing to bind)
+    "resource-name": NotRequired[str],  # a state's, not a fact of the host: `state show` never prints it
 })
 
 StatePfDoc = TypedDict("StatePfDoc", {
@@ -563,6 +564,14 @@ class StateImportDocument(TypedDict):
     state: Annotated[dict[str, Json], Doc("the state file's document (docs/state.schema.json)")]
 
 
+class StateExportDocument(TypedDict):
+    schema_version: SchemaVersion
+    source: Annotated[str, Doc("the state exported: a file, the host's stored state, or the host as it is")]
+    kind: Literal["device-plugin", "network-attachment", "nfd", "nova"]
+    output: Annotated[str | None, Doc("the file written (null: the text is here only)")]
+    text: Annotated[str, Doc("what was written, in the target tool's own format")]
+
+
 class StateValidateDocument(TypedDict):
     schema_version: SchemaVersion
     source: str
@@ -588,6 +597,9 @@ class StatePlanDocument(StatePlanDoc):
     schema_version: SchemaVersion
     host: str
     source: str
+    before: Annotated[StateDoc, Doc("the PFs the state touches, as `state show` prints them now")]
+    after: Annotated[StateDoc, Doc("the same PFs as the plan predicts them after apply (a VF going back to its own "
+                                   "driver, not known yet: driver host)")]
 
 
 class StateOutcomeDoc(TypedDict):
@@ -668,6 +680,7 @@ DOCUMENTS: dict[str, tuple[str, type]] = {
     "state-show": ("sriovctl state show --json", StateShowDocument),
     "state-validate": ("sriovctl state validate FILE --json", StateValidateDocument),
     "state-import": ("sriovctl state import FILE… --json", StateImportDocument),
+    "state-export": ("sriovctl state export KIND [FILE] --json", StateExportDocument),
     "state-plan": ("sriovctl state plan FILE --json", StatePlanDocument),
     "state-apply": ("sriovctl state apply FILE --json", StateApplyDocument),
     "state-status": ("sriovctl state status [FILE] --json", StateStatusDocument),

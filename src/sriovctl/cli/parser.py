@@ -231,6 +231,17 @@ def build_parser() -> argparse.ArgumentParser:
                                       "a device plugin config.json, as a state file")
     x.set_defaults(fn=statecmds.cmd_state_import)
     x.add_argument("files", nargs="+", metavar="FILE")
+    x = sts.add_parser("export", help="the state for the tools that hand VFs out: the device plugin's config.json, "
+                                      "Multus NetworkAttachmentDefinitions, an NFD feature file, nova/neutron lines")
+    x.set_defaults(fn=statecmds.cmd_state_export)
+    x.add_argument("kind", choices=("device-plugin", "network-attachment", "nfd", "nova"))
+    x.add_argument("file", nargs="?", help="the state (default: the host's stored state, else the host as it is)")
+    x.add_argument("--output", metavar="FILE", help="write FILE (beside it, then renamed) instead of stdout")
+    x.add_argument("--configmap", metavar="NODE", help="device-plugin: the ConfigMap a cluster applies, keyed by NODE")
+    x.add_argument("--part", choices=("compute", "api", "neutron"), default="compute",
+                   help="nova: the compute node's [pci] device_spec, the API's [pci] alias, or neutron's "
+                        "[sriov_nic] physical_device_mappings")
+    x.add_argument("--namespace", default="default", help="network-attachment: the namespace of the definitions")
     x = sts.add_parser("plan", help="the changes `state apply` would make, in order, and their impact")
     x.set_defaults(fn=statecmds.cmd_state_plan)
     x.add_argument("file")

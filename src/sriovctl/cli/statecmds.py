@@ -88,12 +88,13 @@ def cmd_state_plan(ctx: Ctx) -> int:
     sp = plan(ctx.open_host(), st, ctx.args.pfs or None)
     doc = sp.to_json()
     if ctx.json:
+        before, after = sp.documents()
         from sriovctl.cli.documents import SCHEMA_VERSION, StatePlanDocument
 
         ctx.emit_json(StatePlanDocument(
             schema_version=SCHEMA_VERSION, host=ctx.open_host().label, source=ctx.args.file,
             operation=doc["operation"], changes=doc["changes"], notices=doc["notices"], converged=doc["converged"],
-            impact=doc["impact"], pfs=doc["pfs"]))
+            impact=doc["impact"], pfs=doc["pfs"], before=cast(Any, before), after=cast(Any, after)))
     else:
         _print_plan(ctx, doc)
     return 0
@@ -177,4 +178,24 @@ def cmd_state_import(ctx: Ctx) -> int:
                                           kind=cast(Any, kind), state=doc))
     else:
         ctx.out.write(f"# imported from {kind}: {' '.join(ctx.args.files)}\n" + to_yaml(doc))
+    return 0
+
+
+def cmd_state_export(ctx: Ctx) -> int:
+    from sriovctl.ops.state import export, write_beside
+
+    a = ctx.args
+    if a.configmap is not None and a.kind != "device-plugin":
+        raise UsageError(f"--configmap {a.configmap}: only for device-plugin, not {a.kind}")
+    source, text = export(ctx.open_host(), a.kind, a.file, configmap_node=a.configmap, part=a.part,
+                          namespace=a.namespace)
+    if a.output is not None:
+        write_beside(a.output, text)
+    if ctx.json:
+        from sriovctl.cli.documents import SCHEMA_VERSION, StateExportDocument
+
+        ctx.emit_json(StateExportDocument(schema_version=SCHEMA_VERSION, source=source, kind=a.kind,
+                                          output=a.output, text=text))
+    elif a.output is None:
+        ctx.out.write(text)
     return 0

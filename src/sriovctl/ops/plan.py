@@ -31,6 +31,7 @@ class NoticeKind(StrEnum):
     DEPRECATED = "deprecated"  # a legacy way was asked for
     SIDE_EFFECT = "side-effect"  # the change reaches further than its target
     SHARED_POOL = "shared-pool"  # libvirt may hand the same VF to someone else
+    RUN_TIME = "run-time"  # a VF handed out (resource-name) is in use: its attributes are its user's, left alone
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ __all__ = [
     "StoredState",
     "apply",
     "apply_document",
+    "export",
     "file_schema",
     "plan",
     "read_state",
@@ -182,3 +183,64 @@ def import_files(paths: list[str]) -> tuple[str, dict[str, Any]]:
 
     files = [(p, decode_text(read_regular(p, STATE_MAX_BYTES, what=shown(p)), p, STATE_MAX_BYTES)) for p in paths]
     return convert(files)
+
+
+EXPORT_KINDS = ("device-plugin", "network-attachment", "nfd", "nova")
+NOVA_PARTS = ("compute", "api", "neutron")
+
+
+def export(host: Host, kind: str, path: str | None = None, *, configmap_node: str | None = None,
+           part: str = "compute", namespace: str = "default") -> tuple[str, str]:
+    """`state export KIND`: (where the state came from, the text to write). The state: the file ``path``, else the
+    host's stored state, else the host as `state show` prints it."""
+    import json
+
+    from sriovctl.inventory import read_inventory
+    from sriovctl.state import export as ex
+    from sriovctl.state.desired import parse
+
+    inv = read_inventory(host)
+    source: str
+    if path is not None:
+        st, _ = read_state_file(path)
+        source = path
+    elif (stored := read_stored_state(host.root)) is not None:
+        st, source = stored.state, stored.where
+    else:
+        st, source = parse(show(inv), f"{host.label} (state show)"), f"{host.label} (state show)"
+    if kind == "device-plugin":
+        config = ex.device_plugin(st, inv)
+        if configmap_node is not None:
+            return source, to_yaml(ex.configmap(config, configmap_node))
+        return source, json.dumps(config, indent=2) + "\n"
+    if kind == "network-attachment":
+        import yaml
+
+        return source, str(yaml.safe_dump_all(ex.network_attachments(st, inv, namespace), sort_keys=False))
+    if kind == "nfd":
+        return source, ex.nfd_features(inv, status_of(host).doc.get("in_sync"))  # the host's stored state
+    return source, ex.nova(st, inv, part)
+
+
+def write_beside(path: str, text: str) -> None:
+    """``text`` as the file ``path``: written as a dot-file beside it, flushed, then renamed over it — a reader
+    (NFD, the device plugin) never sees half a file. The directory must exist."""
+    import os
+
+    from sriovctl.errors import NoInputError
+
+    directory, name = os.path.split(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise NoInputError(f"{path}: no directory {directory}", hint="create it first")
+    tmp = os.path.join(directory, f".{name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with __import__("contextlib").suppress(OSError):
+            os.unlink(tmp)
+        raise

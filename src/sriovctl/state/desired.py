@@ -25,9 +25,11 @@ from sriovctl.state.keys import (
     PF_KEYS,
     PF_SETTINGS,
     PF_VFS,
+    RESOURCE_NAME,
     VF_DRIVER,
     VF_ID,
     VF_KEYS,
+    VF_RESOURCE,
     PfKey,
 )
 from sriovctl.untrusted import STATE_LIMITS, is_netdev_name, is_plain_name, load_yaml, shown
@@ -85,6 +87,7 @@ class VfState:
     ids: tuple[int, ...]
     attrs: dict[str, object]  # attrs.VF_ATTRS keys → values; a key absent keeps the VF's value
     driver: str | None  # vfio-pci, host, none or a driver name; None keeps the VF's binding
+    resource: str | None = None  # resource-name: handed out at run time by someone else (their attributes theirs)
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,8 @@ class PfState:
     create: str = "sysfs"
     drivers_autoprobe: bool | None = None
     externally_managed: bool = False
+    resource_prefix: str | None = None
+    physical_network: str | None = None
     vfs: tuple[VfState, ...] | None = None  # None: VFs as they are; (): every VF back to defaults
 
 
@@ -210,6 +215,10 @@ class _Reader:
             if not isinstance(v, bool):
                 raise self.fail(path, "must be true or false", v)
             return v
+        if key.kind is ValueKind.TEXT:
+            if not isinstance(v, str) or not re.fullmatch(key.pattern, v, re.ASCII):
+                raise self.fail(path, "not a valid name", v, hint=f"it must match {key.pattern}")
+            return v
         if v not in key.choices:
             raise self.fail(path, f"must be {' or '.join(key.choices)}", v)
         return v
@@ -272,7 +281,11 @@ class _Reader:
         lo, hi = attrs.get("min_tx_rate"), attrs.get("max_tx_rate")
         if isinstance(lo, int) and isinstance(hi, int) and hi and lo > hi:
             raise self.fail(f"{path}.min-tx-rate", f"larger than max-tx-rate {hi}", lo)
-        return VfState(path, ids, attrs, self.driver(d.get(VF_DRIVER), f"{path}.driver"))
+        resource = d.get(VF_RESOURCE)
+        if resource is not None and (not isinstance(resource, str) or not re.fullmatch(RESOURCE_NAME, resource, re.ASCII)):
+            raise self.fail(f"{path}.{VF_RESOURCE}", "not a device plugin resource name", resource,
+                            hint="letters, digits and underscore (the plugin's rule)")
+        return VfState(path, ids, attrs, self.driver(d.get(VF_DRIVER), f"{path}.driver"), resource)
 
     def ids(self, v: Any, path: str, total: int | None) -> tuple[int, ...]:
         limit = total if total is not None else MAX_TOTAL_VFS

@@ -263,8 +263,9 @@ def _names(v: Any, source: str, path: str) -> list[str]:
 
 def from_device_plugin(data: Any, source: str) -> dict[str, Any]:
     """Each resource's `pfNames` (`ens1f0`, `ens1f0#0-3`) with its one driver when `drivers` names exactly one:
-    those VFs bound to it (with several drivers, the VFs are listed without one). The plugin selects; it
-    configures nothing else (no count, no MACs)."""
+    those VFs bound to it (with several drivers, the VFs are listed without one), under the resource's name
+    (`resource-name`, for a VF range) and prefix (`resource-prefix`, when the resource gives one). The plugin
+    selects; it configures nothing else (no count, no MACs)."""
     if not isinstance(data, dict) or not isinstance(data.get("resourceList"), list):
         raise _fail(source, "(top)", "not a device plugin config: no resourceList: list")
     pfs: dict[str, dict[str, Any]] = {}
@@ -282,14 +283,20 @@ def from_device_plugin(data: Any, source: str) -> dict[str, Any]:
                 raise _fail(source, path, "must be a mapping", sel)
             drivers = _names(sel.get("drivers"), source, f"{path}.drivers")
             driver = drivers[0] if len(drivers) == 1 else None
+            name_of = res.get("resourceName")
+            prefix = res.get("resourcePrefix")
             for k, name in enumerate(_names(sel.get("pfNames"), source, f"{path}.pfNames")):
                 pf, _, ids = name.partition("#")
                 if not is_netdev_name(pf):
                     raise _fail(source, f"{path}.pfNames[{k}]", "not PF or PF#RANGE", shown(name))
                 entry = pfs.setdefault(pf, {"name": pf})
                 where.setdefault(pf, (source, f"{path}.pfNames[{k}]"))
+                if prefix is not None and entry.setdefault("resource-prefix", prefix) != prefix:
+                    raise _fail(source, f"resourceList[{i}].resourcePrefix", f"{pf} has resourcePrefix "
+                                f"{shown(entry['resource-prefix'])} in another resource", shown(prefix))
                 if ids:
-                    entry.setdefault("vfs", []).append({"id": ids, **({"driver": driver} if driver else {})})
+                    entry.setdefault("vfs", []).append({"id": ids, **({"driver": driver} if driver else {}),
+                                                        **({"resource-name": name_of} if name_of is not None else {})})
                     vf_where.setdefault(pf, []).append((source, f"{path}.pfNames[{k}]"))
     order = sorted(pfs)
     origins = Origins()

@@ -14,7 +14,11 @@ OWN_VF_KEYS = {"link_state": "link-state"}
 
 VF_KEYS: dict[str, VfAttr] = {k: a for a in VF_ATTRS if (k := a.nmstate or OWN_VF_KEYS.get(a.key))}
 VF_ID, VF_DRIVER = "id", "driver"
-ALL_VF_KEYS = (VF_ID, *VF_KEYS, VF_DRIVER)
+# the name the SR-IOV network device plugin hands these VFs out under (its rule for a resourceName): VFs someone
+# else configures at run time (sriov-cni at pod attach, neutron at port binding)
+VF_RESOURCE = "resource-name"
+RESOURCE_NAME = r"[A-Za-z0-9_]{1,64}"
+ALL_VF_KEYS = (VF_ID, *VF_KEYS, VF_DRIVER, VF_RESOURCE)
 
 # driver: vfio-pci, host (the VF's own driver, the kernel's choice), none (unbound) or a driver name
 DRIVER_WORDS = ("vfio-pci", "host", "none")
@@ -39,6 +43,7 @@ class PfKey:
     read: Callable[[PciDevice | NetPf], object] | None  # the host's value (`state show`); None: not a host fact
     high: int = 0
     choices: tuple[str, ...] = ()
+    pattern: str = ""  # a TEXT value's rule (re.fullmatch, ASCII)
 
 
 def _autoprobe(pf: PciDevice | NetPf) -> bool | None:
@@ -55,6 +60,13 @@ PF_SETTINGS: tuple[PfKey, ...] = (
           "new VFs bind to their own driver (sriov_drivers_autoprobe)", _autoprobe),
     PfKey("externally-managed", "externally_managed", ValueKind.BOOL, False,
           "we configure its VFs, never change its VF count", None),
+    # where its VFs are handed out: the device plugin's resourcePrefix (a DNS subdomain), and the neutron/nova
+    # physical network they reach (state export; not facts of the host)
+    PfKey("resource-prefix", "resource_prefix", ValueKind.TEXT, None, "the device plugin's resourcePrefix for "
+          "this PF's resources (state export device-plugin)", None,
+          pattern=r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?){0,8}"),
+    PfKey("physical-network", "physical_network", ValueKind.TEXT, None, "the physical network its VFs reach "
+          "(nova's physical_network, neutron's physical_device_mappings)", None, pattern=r"[A-Za-z0-9_.-]{1,64}"),
 )
 PF_BY_KEY = {k.key: k for k in PF_SETTINGS}
 

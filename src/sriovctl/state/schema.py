@@ -10,7 +10,17 @@ from collections.abc import Callable
 from typing import Any
 
 from sriovctl.attrs import ValueKind, VfAttr
-from sriovctl.state.keys import DRIVER_WORDS, MAX_PFS, MAX_TOTAL_VFS, PF_SETTINGS, PF_VFS, VF_KEYS, PfKey
+from sriovctl.state.keys import (
+    DRIVER_WORDS,
+    MAX_PFS,
+    MAX_TOTAL_VFS,
+    PF_SETTINGS,
+    PF_VFS,
+    RESOURCE_NAME,
+    VF_KEYS,
+    VF_RESOURCE,
+    PfKey,
+)
 
 _ID_RANGE = r"^[0-9]{1,5}(-[0-9]{1,5})?(,[0-9]{1,5}(-[0-9]{1,5})?)*$"
 
@@ -36,6 +46,8 @@ def _setting(k: PfKey) -> dict[str, Any]:
         doc = {"type": ["integer", "null"], "minimum": 0, "maximum": k.high}
     elif k.kind is ValueKind.BOOL:
         doc = {"type": ["boolean", "null"]}
+    elif k.kind is ValueKind.TEXT:
+        doc = {"type": ["string", "null"], "pattern": f"^{k.pattern}$"}
     else:
         doc = {"enum": [*k.choices, None]}
     doc["description"] = k.help
@@ -53,6 +65,9 @@ def definitions(ref: Callable[[str], str]) -> dict[str, dict[str, Any]]:
         "driver": {"type": ["string", "null"], "description": "vfio-pci, host (the VF's own driver), none "
                    "(unbound) or a driver name", "anyOf": [{"enum": [*DRIVER_WORDS, None]},
                                                            {"pattern": "^[A-Za-z0-9_.:@+-]{1,64}$"}]},
+        VF_RESOURCE: {"type": ["string", "null"], "pattern": f"^{RESOURCE_NAME}$",
+                      "description": "the device plugin resource these VFs are handed out under: their run-time "
+                                     "attributes are their user's while they are in use"},
     }}
     hex16 = {"oneOf": [{"type": "integer", "minimum": 0, "maximum": 0xFFFF},
                        {"type": "string", "pattern": "^0x[0-9a-fA-F]{1,4}$"}]}

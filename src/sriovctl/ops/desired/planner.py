@@ -16,7 +16,7 @@ from sriovctl.attrs import BY_KEY, REQUEST_ATTRS, ZERO_MAC, ValueKind, defaults
 from sriovctl.drivers import is_vm_safe, vf_count_param
 from sriovctl.host.base import Host
 from sriovctl.model import Inventory, NetPf, PciDevice, Use, UseKind, VfNetlink, pf_numvfs
-from sriovctl.ops.plan import JSON, Change, ChangeKind, Plan
+from sriovctl.ops.plan import JSON, Change, ChangeKind, Notice, NoticeKind, Plan
 from sriovctl.state.desired import DesiredState, PfState, StateError
 from sriovctl.state.keys import VF_KEYS
 from sriovctl.state.match import Matched, match_all
@@ -51,6 +51,8 @@ class StatePlan:
     # PF key → VF index → the whole request groups to send (a VLAN with its QoS and protocol): what phase 2 sends
     settings: dict[str, dict[int, dict[str, object]]] = field(default_factory=dict)
     vfs: int = 0  # VFs in the state's scope after apply (the verify deadline grows with it)
+    inv: Inventory | None = None  # the host it was planned against
+    kept: set[tuple[str, int]] = field(default_factory=set)  # (PF key, VF) whose attributes its user owns now
 
     @property
     def converged(self) -> bool:
@@ -62,9 +64,24 @@ class StatePlan:
         return [i for i in self.impact if (i.who and i.kind in ("destroys-vfs", "takes-vf", "module-reload"))
                 or i.kind == "not-assignable"]
 
+    def documents(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The touched PFs' state documents now, and as the plan predicts them after apply (state/predict.py)."""
+        from sriovctl.state.current import current_state
+        from sriovctl.state.predict import predict_pf
+
+        assert self.inv is not None
+        before = current_state(self.inv, [m.pf for m in self.matched])
+        return before, {"pfs": [predict_pf(p, m.entry, {i for k, i in self.kept if k == m.key})
+                                for p, m in zip(before["pfs"], self.matched, strict=True)]}
+
     def to_json(self) -> dict[str, JSON]:
         return {**self.plan.to_json(), "converged": self.converged, "impact": [i.to_json() for i in self.impact],
                 "pfs": [m.label for m in self.matched]}
+
+
+def _owned(entry: PfState) -> dict[int, str]:
+    """VF index → the resource it is handed out under (resource-name)."""
+    return {i: v.resource for v in entry.vfs or () if v.resource is not None for i in v.ids}
 
 
 def wanted_vfs(entry: PfState, count: int) -> dict[int, tuple[dict[str, object], str | None]]:
@@ -128,8 +145,10 @@ def make_plan(host: Host, inv: Inventory, state: DesiredState, only: list[PciDev
     from sriovctl.ops.guards import scan
 
     matched = match_all(inv, state, only)
-    sp = StatePlan(Plan("state-apply", host.label), matched)
+    sp = StatePlan(Plan("state-apply", host.label), matched, inv=inv)
     users = _LazyScan(lambda: scan(host)) if scan_users else None  # read only when something is destroyed or taken
+    # who holds a VF handed out under a resource name (asked for by every plan: status and apply's phases too)
+    owners = users if users is not None else _LazyScan(lambda: scan(host))
     counts = {m.key: target_count(m) for m in matched}
     _check(inv, state, matched, counts, host)
     vf_attr: list[Change] = []
@@ -147,9 +166,19 @@ def make_plan(host: Host, inv: Inventory, state: DesiredState, only: list[PciDev
         views = _views(inv, m)
         vf_devs = {v.vf_index: v for v in inv.vfs_of(m.pf)} if isinstance(m.pf, PciDevice) else {}
         ifname = _ifname(m)
+        owned = _owned(m.entry)
         for i, (want, drv) in sorted(wanted_vfs(m.entry, after).items()):
             base = _base(views.get(i), fresh)
             delta = attr_delta(want, base)
+            if delta and i in owned and not fresh and (vf := vf_devs.get(i)) is not None:
+                holders = owners.uses(vf)
+                if holders:  # handed out (resource-name): its run-time attributes are its user's while it has it
+                    sp.kept.add((m.key, i))
+                    sp.plan.notices.append(Notice(NoticeKind.RUN_TIME, f"{ifname}#{i} ({vf.address}): in use by "
+                                                  f"{holders[0].text}, resource {owned[i]}: its "
+                                                  f"{', '.join(sorted(BY_KEY[k].nmstate or k for k in delta))} "
+                                                  "left as its user set them"))
+                    delta = {}
             if delta:
                 sp.settings.setdefault(m.key, {})[i] = delta
             for key, value in delta.items():
