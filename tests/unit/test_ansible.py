@@ -191,3 +191,20 @@ def test_ansible_test_sanity_passes(ansible: dict[str, Any]) -> None:
     assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
     assert {"validate-modules", "ansible-doc", "pylint", "import", "compile", "yamllint", "pep8"} <= set(ran), ran
     shutil.rmtree(Path(ansible["env"]["HOME"]) / ".ansible" / "test", ignore_errors=True)
+
+
+def test_facts_take_doctors_findings_as_facts(ansible: dict[str, Any]) -> None:
+    """On a host without an IOMMU doctor exits 5 (a failure found): facts, not a failed task."""
+    d = ansible["work"] / "facts"
+    d.mkdir()
+    env = dict(ansible["env"], SRIOVCTL_SIM_DIR=str(d / "sims"))
+    play = [{"hosts": "localhost", "gather_facts": False, "tasks": [
+        {"sriovctl.sriov.sriovctl_facts": {"sim": "no-iommu", "bin": SRIOVCTL}},
+        {"ansible.builtin.copy": {"content": "{{ ansible_facts.sriov | to_json }}", "dest": str(d / "facts.json")}}]}]
+    (d / "p.yml").write_text(yaml.safe_dump(play))
+    (d / "inv.ini").write_text(f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n")
+    r = _run([str(BIN / "ansible-playbook"), "-i", str(d / "inv.ini"), str(d / "p.yml")], env)
+    assert r.returncode == 0, r.stdout[-3000:]
+    facts = json.loads((d / "facts.json").read_text())
+    assert facts["doctor"]["worst"] == "fail" and facts["status"]["iommu_groups_present"] is False
+    assert facts["state"]["in_sync"] is None and facts["state"]["source"] is None

@@ -41,6 +41,7 @@ ARGS: dict[tuple[str, ...], tuple[str, ...]] = {
     ("qemu", "unplug"): ("enp11s0f0#0", "--qmp", "@TMP/none.sock", "--dry-run"),
     ("state", "show"): ("enp11s0f0",),
     ("state", "validate"): (str(Path(__file__).parent.parent / "fixtures" / "state-igb.yaml"),),
+    ("state", "export"): ("device-plugin",),
     ("state", "import"): (str(Path(__file__).parent.parent / "fixtures" / "state-igb.yaml"),),  # not nmstate: 65
     ("state", "plan"): (str(Path(__file__).parent.parent / "fixtures" / "state-igb.yaml"),),
     ("state", "apply"): (str(Path(__file__).parent.parent / "fixtures" / "state-igb.yaml"), "--dry-run"),

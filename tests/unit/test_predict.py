@@ -93,6 +93,8 @@ _vf = st.fixed_dictionaries({"id": st.integers(0, 6)}, optional={
 def test_random_states_on_igb(tmp_path: Path, pf: dict[str, Any], vfs: list[dict[str, Any]]) -> None:
     total = pf.get("total-vfs", 7)
     vfs = [v for v in vfs if v["id"] < total]
+    if pf.get("drivers-autoprobe") is False:  # drivers_probe binds nothing then (pci_device_can_probe): the apply
+        vfs = [v for v in vfs if v.get("driver") != "host"]  # refuses `host`, naming the cause — not a prediction
     macs = [v["mac-address"] for v in vfs if "mac-address" in v]
     if len(set(macs)) != len(macs):
         return
