@@ -36,11 +36,14 @@ def test_ansible_playbook_configures_the_82576_and_then_changes_nothing(host, pf
     env = dict(os.environ, HOME=str(work), ANSIBLE_COLLECTIONS_PATH=str(work / "collections"), ANSIBLE_NOCOLOR="1",
                ANSIBLE_LOCAL_TEMP=str(work / "tmp"), ANSIBLE_REMOTE_TEMP=str(work / "tmp"),
                PATH=f"{BIN}:{os.environ['PATH']}")
-    for argv in ([str(BIN / "ansible-galaxy"), "collection", "build", str(REPO / "ansible"), "--output-path", str(work)],
-                 [str(BIN / "ansible-galaxy"), "collection", "install", *map(str, work.glob("sriovctl-sriov-*.tar.gz")),
-                  "-p", str(work / "collections")]):
-        r = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
-        assert r.returncode == 0, r.stdout + r.stderr
+    galaxy = str(BIN / "ansible-galaxy")
+    r = subprocess.run([galaxy, "collection", "build", str(REPO / "ansible"), "--output-path", str(work)], env=env,
+                       capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+    (tarball,) = work.glob("sriovctl-sriov-*.tar.gz")
+    r = subprocess.run([galaxy, "collection", "install", str(tarball), "-p", str(work / "collections")], env=env,
+                       capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
     desired = {"pfs": [{"name": ifname, "total-vfs": 4, "vfs": [
         {"id": 0, "mac-address": "52:54:00:a0:00:00", "vlan-id": 300},
         {"id": 1, "mac-address": "52:54:00:a0:00:01", "vlan-id": 301},
