@@ -208,3 +208,41 @@ def test_facts_take_doctors_findings_as_facts(ansible: dict[str, Any]) -> None:
     facts = json.loads((d / "facts.json").read_text())
     assert facts["doctor"]["worst"] == "fail" and facts["status"]["iommu_groups_present"] is False
     assert facts["state"]["in_sync"] is None and facts["state"]["source"] is None
+
+
+def _one(ansible: dict[str, Any], name: str, task: dict[str, Any], *extra: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """One task on one simulated igb-82576 of its own; (the ansible-playbook run, the host's sim_dir)."""
+    d = ansible["work"] / name
+    (d / "sims").mkdir(parents=True)
+    env = dict(ansible["env"], SRIOVCTL_SIM_DIR=str(d / "sims"))
+    assert _run([SRIOVCTL, "sim", "reset", "igb-82576"], env).returncode == 0
+    args = {"sim": "igb-82576", "sim_dir": str(d / "sims"), "bin": SRIOVCTL, **task}
+    play = [{"hosts": "localhost", "gather_facts": False, "tasks": [
+        {"sriovctl.sriov.sriovctl_state": args, "register": "r", "ignore_errors": True},
+        {"ansible.builtin.copy": {"content": "{{ r | to_json }}", "dest": str(d / "result.json")}}]}]
+    (d / "p.yml").write_text(yaml.safe_dump(play))
+    (d / "inv.ini").write_text(f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n")
+    return _run([str(BIN / "ansible-playbook"), "-i", str(d / "inv.ini"), str(d / "p.yml"), *extra], env), d
+
+
+def test_destroying_vfs_needs_force(ansible: dict[str, Any]) -> None:
+    """7 → 4 VFs destroys three: the plan's destroys-vfs impact fails the task (nothing written); force: true
+    lets it through."""
+    fewer = {"desired": {"pfs": [{"name": "enp11s0f0", "total-vfs": 4}]}}
+    r, d = _one(ansible, "destroys", fewer)
+    result = json.loads((d / "result.json").read_text())
+    assert result["failed"] and "force=true" in result["msg"] and result["plan"]["impact"][0]["kind"] == "destroys-vfs"
+    assert result["writes"] == 0
+    r, d = _one(ansible, "destroys-forced", {**fewer, "force": True})
+    result = json.loads((d / "result.json").read_text())
+    assert not result.get("failed") and result["changed"] and result["writes"] > 0, result
+
+
+def test_a_rolled_back_apply_fails_with_what_was_restored(ansible: dict[str, Any]) -> None:
+    """igb refuses a minimum rate (and rates without link): sriovctl rolls back (exit 7); the task fails with its
+    one-line error, and `state_apply` says what was applied and that the checkpoint was restored."""
+    r, d = _one(ansible, "rollback", {"desired": {"pfs": [{"name": "enp11s0f0", "vfs": [
+        {"id": 0, "mac-address": "02:00:00:00:00:aa"}, {"id": 1, "min-tx-rate": 10, "max-tx-rate": 100}]}]}})
+    result = json.loads((d / "result.json").read_text())
+    assert result["failed"] and result["rc"] == 7 and "restored" in result["msg"], result
+    assert result["state_apply"]["rolled_back"] is True and result["state_apply"]["restored"] is True
