@@ -229,11 +229,11 @@ def test_destroying_vfs_needs_force(ansible: dict[str, Any]) -> None:
     """7 → 4 VFs destroys three: the plan's destroys-vfs impact fails the task (nothing written); force: true
     lets it through."""
     fewer = {"desired": {"pfs": [{"name": "enp11s0f0", "total-vfs": 4}]}}
-    r, d = _one(ansible, "destroys", fewer)
+    _, d = _one(ansible, "destroys", fewer)
     result = json.loads((d / "result.json").read_text())
     assert result["failed"] and "force=true" in result["msg"] and result["plan"]["impact"][0]["kind"] == "destroys-vfs"
     assert result["writes"] == 0
-    r, d = _one(ansible, "destroys-forced", {**fewer, "force": True})
+    _, d = _one(ansible, "destroys-forced", {**fewer, "force": True})
     result = json.loads((d / "result.json").read_text())
     assert not result.get("failed") and result["changed"] and result["writes"] > 0, result
 
@@ -241,7 +241,7 @@ def test_destroying_vfs_needs_force(ansible: dict[str, Any]) -> None:
 def test_a_rolled_back_apply_fails_with_what_was_restored(ansible: dict[str, Any]) -> None:
     """igb refuses a minimum rate (and rates without link): sriovctl rolls back (exit 7); the task fails with its
     one-line error, and `state_apply` says what was applied and that the checkpoint was restored."""
-    r, d = _one(ansible, "rollback", {"desired": {"pfs": [{"name": "enp11s0f0", "vfs": [
+    _, d = _one(ansible, "rollback", {"desired": {"pfs": [{"name": "enp11s0f0", "vfs": [
         {"id": 0, "mac-address": "02:00:00:00:00:aa"}, {"id": 1, "min-tx-rate": 10, "max-tx-rate": 100}]}]}})
     result = json.loads((d / "result.json").read_text())
     assert result["failed"] and result["rc"] == 7 and "restored" in result["msg"], result
