@@ -28,23 +28,8 @@ options:
     elements: str
     choices: [status, doctor, state]
     default: [status, doctor, state]
-  bin:
-    description:
-      - The sriovctl command on the target (a name looked up on C(PATH), or a path).
-    type: str
-    default: sriovctl
-  sim:
-    description:
-      - Read this simulated host instead of the live one.
-    type: str
-  sim_dir:
-    description:
-      - Where the simulated hosts live (C(SRIOVCTL_SIM_DIR)).
-    type: path
-  root:
-    description:
-      - Read a snapshot of a host instead of the live one.
-    type: path
+extends_documentation_fragment:
+  - sriovctl.sriov.sriovctl
 notes:
   - Always read-only; supports check mode.
 """

@@ -19,6 +19,7 @@ description:
   - Check mode runs the plan only; nothing is written. With C(--diff) the task shows the PFs the state touches
     as state documents, before and after (in check mode the after is sriovctl's prediction).
   - An impact of kind C(destroys-vfs) or C(stop-vm) fails the task unless O(force=true).
+  - With O(root) (a snapshot) the state is only planned against (check mode only).
 author:
   - sriovctl developers (@sriovctl)
 options:
@@ -48,23 +49,8 @@ options:
     description:
       - Seconds to wait for the PFs' locks, for VFs to settle and for drivers to bind.
     type: int
-  bin:
-    description:
-      - The sriovctl command on the target (a name looked up on C(PATH), or a path).
-    type: str
-    default: sriovctl
-  sim:
-    description:
-      - Work on this simulated host instead of the live one (for tests and rehearsals).
-    type: str
-  sim_dir:
-    description:
-      - Where the simulated hosts live (C(SRIOVCTL_SIM_DIR)).
-    type: path
-  root:
-    description:
-      - Plan against a snapshot of a host (a directory or a C(.tar.gz) from C(sriovctl snapshot)); check mode only.
-    type: path
+extends_documentation_fragment:
+  - sriovctl.sriov.sriovctl
 notes:
   - Runs sriovctl's versioned C(--json) documents on the target; see docs/FLEET.md in the sriovctl repository.
   - Exit codes of sriovctl become failures with its one-line message and hint; a rolled-back apply reports what
