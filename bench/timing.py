@@ -15,9 +15,18 @@ SRIOVCTL = str(Path(sys.executable).parent / "sriovctl")
 
 
 def workdir() -> tuple[str, bool]:
-    """A fresh directory on tmpfs (/dev/shm) when there is one, else in the temp dir; and whether it is tmpfs."""
-    base = "/dev/shm" if os.path.isdir("/dev/shm") else None
-    return tempfile.mkdtemp(prefix="sriovctl-bench-", dir=base), base is not None
+    """A fresh directory on tmpfs (/dev/shm) when there is one, else in the temp dir; and whether it is tmpfs.
+    Named by this process's pid: the tree of a benchmark that was killed (its `finally` never ran; a 16 x 256 host
+    is 250,000 inodes) is removed by the next one, once its pid is gone."""
+    base = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
+    import glob
+    import shutil
+
+    for old in glob.glob(os.path.join(base, "sriovctl-bench-*-*")):
+        pid = os.path.basename(old).split("-")[2]
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            shutil.rmtree(old, ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"sriovctl-bench-{os.getpid()}-", dir=base), base == "/dev/shm"
 
 
 def create_bench_host(env: dict[str, str], name: str = "bench") -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -28,7 +29,10 @@ def fast_dir(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
         if base is None:
             import tempfile
 
-            base = _SHM_BASE["dir"] = Path(tempfile.mkdtemp(prefix="sriovctl-tests-", dir=shm))
+            for old in shm.glob("sriovctl-tests-*-*"):  # a killed run's hosts (its sessionfinish never ran)
+                if (pid := old.name.split("-")[2]).isdigit() and not Path(f"/proc/{pid}").exists():
+                    shutil.rmtree(old, ignore_errors=True)
+            base = _SHM_BASE["dir"] = Path(tempfile.mkdtemp(prefix=f"sriovctl-tests-{os.getpid()}-", dir=shm))
         d = base / f"{name}{len(list(base.iterdir()))}"
         d.mkdir()
         return d
@@ -39,8 +43,6 @@ _SHM_BASE: dict[str, Path] = {}
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    import shutil
-
     if "dir" in _SHM_BASE:
         shutil.rmtree(_SHM_BASE.pop("dir"), ignore_errors=True)
 
