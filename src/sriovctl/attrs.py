@@ -53,25 +53,6 @@ class VfAttr:
             return str(want).lower() == str(have).lower()
         return want == have
 
-    def wire(self, value: object) -> int | bytes:
-        """The value as its request's struct carries it (a MAC's six octets, a flag 0/1, a choice's index)."""
-        if self.kind is ValueKind.MAC:
-            return bytes(int(x, 16) for x in str(value).split(":"))
-        if self.kind is ValueKind.CHOICE:
-            return self.choices.index(str(value))
-        return int(bool(value)) if self.kind is ValueKind.BOOL else int(str(value))
-
-    def unwire(self, raw: int | bytes, addr_len: int = 6) -> object:
-        """The reported value; None where the driver does not report it (a flag of ~0, a choice it has no word
-        for)."""
-        if isinstance(raw, bytes):
-            return raw[:addr_len].hex(":")
-        if self.kind is ValueKind.BOOL:
-            return None if raw == 0xFFFFFFFF else bool(raw)
-        if self.kind is ValueKind.CHOICE:
-            return self.choices[raw] if raw < len(self.choices) else None
-        return raw
-
 
 VF_ATTRS: tuple[VfAttr, ...] = (
     VfAttr("mac", "--mac", "IFLA_VF_MAC", "mac", "MAC", "mac-address", ValueKind.MAC, "00:00:00:00:00:00",

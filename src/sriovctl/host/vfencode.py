@@ -27,14 +27,17 @@ def _nla(kind: int, payload: bytes) -> bytes:
 
 
 def _wire(attr: attrs.VfAttr) -> Callable[[object], object]:
-    """VfAttr.wire specialised once per row (this runs for every value of every VF: 6,000 at 1,024 VFs)."""
+    """How a row's value travels in its request's struct — a MAC's octets (``__u8 mac[32]``, zero-padded), a flag
+    0/1, a choice its index in the row's choices (the kernel's codes), a number as it is — made once per row: it
+    runs for every value of every VF (6,000 at 1,024 VFs)."""
     if attr.kind is ValueKind.MAC:
         return lambda v: bytes.fromhex(str(v).replace(":", ""))
     if attr.kind is ValueKind.BOOL:
         return lambda v: 1 if v else 0
-    if attr.kind is ValueKind.INT:
-        return lambda v: v
-    return attr.wire
+    if attr.kind is ValueKind.CHOICE:
+        choices = attr.choices
+        return lambda v: choices.index(str(v))
+    return lambda v: v
 
 
 def _compile(request: attrs.VfRequest) -> Callable[[int, tuple[object, ...]], bytes]:
@@ -61,7 +64,7 @@ def vf_attr(c: VfChange) -> bytes:
     IFLA_VF_VLAN_LIST as struct ifla_vf_vlan_info (vf, vlan, qos, __be16 vlan_proto, padded to 16)."""
     request = attrs.REQUESTS[c.attr]
     values = c.value if isinstance(c.value, tuple) else (c.value,)
-    if c.attr == "vlan" and str(values[2]).lower() == "802.1ad":
+    if _qinq(c):
         info = struct.pack("=III", c.vf, int(str(values[0])), int(str(values[1])))
         return _nla(IFLA_VF_VLAN_LIST, _nla(IFLA_VF_VLAN_INFO, info + struct.pack("!H", ETH_P_8021AD) + b"\0\0"))
     packer = _PACKERS.get(request)
@@ -72,10 +75,12 @@ def vf_attr(c: VfChange) -> bytes:
 
 def encoded_size(c: VfChange) -> int:
     """What ``c`` adds to an IFLA_VF_INFO entry, in bytes (without encoding it)."""
-    size = 4 + struct.calcsize(attrs.REQUESTS[c.attr].layout)
-    if c.attr == "vlan" and str(c.members().get("vlan_proto", "")).lower() == "802.1ad":
-        size += QINQ_EXTRA
-    return size
+    return 4 + struct.calcsize(attrs.REQUESTS[c.attr].layout) + (QINQ_EXTRA if _qinq(c) else 0)
+
+
+def _qinq(c: VfChange) -> bool:
+    """A VLAN of protocol 802.1ad: the encoding the kernel takes only in IFLA_VF_VLAN_LIST."""
+    return c.attr == "vlan" and isinstance(c.value, tuple) and str(c.value[2]).lower() == "802.1ad"
 
 
 def setlink(seq: int, index: int, changes: list[VfChange], flags: int) -> bytes:

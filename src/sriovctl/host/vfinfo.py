@@ -56,15 +56,17 @@ _MAC_VALUE = object()  # a member read as a MAC: its length is the message's (IF
 
 
 def _unwire(attr: attrs.VfAttr) -> Callable[[int], object] | object | None:
-    """VfAttr.unwire specialised once per row (this runs for every value of every VF: 7,000 at 1,024 VFs);
-    None: the value as unpacked."""
+    """How a row's reported value is read — the mirror of vfencode._wire: a flag of ~0 and a choice code with no
+    word are None (not reported), a MAC is as long as the message's addresses (_MAC_VALUE), None: a number as
+    unpacked. Made once per row: it runs for every value of every VF (7,000 at 1,024 VFs)."""
     if attr.kind is ValueKind.MAC:
         return _MAC_VALUE
     if attr.kind is ValueKind.BOOL:
         return lambda raw: None if raw == U32_MAX else raw != 0
-    if attr.kind is ValueKind.INT:
-        return None
-    return attr.unwire
+    if attr.kind is ValueKind.CHOICE:
+        choices = attr.choices
+        return lambda raw: choices[raw] if raw < len(choices) else None
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +178,7 @@ def decode_fields(message: bytes | bytearray) -> list[dict[str, object]]:
 
 def _vf_fields(buf: memoryview, vflist: tuple[int, int], addr_len: int) -> list[dict[str, object]]:
     """Each IFLA_VF_INFO entry decoded by its request rows (attrs.BY_NLA): ``struct ifla_vf_*`` unpacked by the
-    row's layout and each value read back by its attribute (VfAttr.unwire); members of a row that travel
+    row's layout and each value read back by its row's rule (_unwire); members of a row that travel
     elsewhere start at their default (a VLAN is 802.1Q until IFLA_VF_VLAN_LIST says otherwise)."""
     readers = _readers()
     out: list[dict[str, object]] = []

@@ -185,21 +185,21 @@ def import_files(paths: list[str]) -> tuple[str, dict[str, Any]]:
     return convert(files)
 
 
-EXPORT_KINDS = ("device-plugin", "network-attachment", "nfd", "nova")
-NOVA_PARTS = ("compute", "api", "neutron")
-
-
 def export(host: Host, kind: str, path: str | None = None, *, configmap_node: str | None = None,
            part: str = "compute", namespace: str = "default") -> tuple[str, str]:
     """`state export KIND`: (where the state came from, the text to write). The state: the file ``path``, else the
     host's stored state, else the host as `state show` prints it."""
     import json
 
+    from sriovctl.errors import UsageError
     from sriovctl.inventory import read_inventory
     from sriovctl.state import export as ex
     from sriovctl.state.desired import parse
+    from sriovctl.untrusted import shown
 
     inv = read_inventory(host)
+    if kind == "nfd":  # facts of the host and whether it is in its stored state: no state to read here
+        return f"{host.label} (status)", ex.nfd_features(inv, status_of(host).doc.get("in_sync"))
     source: str
     if path is not None:
         st, _ = read_state_file(path)
@@ -217,30 +217,21 @@ def export(host: Host, kind: str, path: str | None = None, *, configmap_node: st
         import yaml
 
         return source, str(yaml.safe_dump_all(ex.network_attachments(st, inv, namespace), sort_keys=False))
-    if kind == "nfd":
-        return source, ex.nfd_features(inv, status_of(host).doc.get("in_sync"))  # the host's stored state
+    if kind != "nova" or part not in ("compute", "api", "neutron"):
+        raise UsageError(f"state export {shown(kind)} --part {shown(part)}: no such export",
+                         hint="device-plugin, network-attachment, nfd or nova (--part compute, api or neutron)")
     return source, ex.nova(st, inv, part)
 
 
 def write_beside(path: str, text: str) -> None:
-    """``text`` as the file ``path``: written as a dot-file beside it, flushed, then renamed over it — a reader
-    (NFD, the device plugin) never sees half a file. The directory must exist."""
+    """``text`` as the file ``path``: written as a dot-file beside it, flushed, then renamed over it
+    (safefs.write_atomic) — a reader (NFD, the device plugin) never sees half a file. The directory must exist."""
     import os
 
+    from sriovctl import safefs
     from sriovctl.errors import NoInputError
 
     directory, name = os.path.split(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise NoInputError(f"{path}: no directory {directory}", hint="create it first")
-    tmp = os.path.join(directory, f".{name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with __import__("contextlib").suppress(OSError):
-            os.unlink(tmp)
-        raise
+    safefs.write_atomic(directory, name, text.encode("utf-8"))

@@ -63,13 +63,10 @@ def _pf_name(pf: PciDevice | NetPf | None, entry: PfState) -> str:
     return entry.selector.name or entry.selector.pci_address or str(entry.selector)
 
 
-def _vf_driver(inv: Inventory, pf: PciDevice | NetPf | None, index: int, want: str | None) -> str | None:
+def _vf_driver(vf: PciDevice | None, want: str | None) -> str | None:
     """The driver a VF is (or will be) on: the state's word, or the host's for ``host`` and for no word."""
     if want not in (None, "host"):
         return None if want == "none" else want
-    if not isinstance(pf, PciDevice):
-        return None
-    vf = next((v for v in inv.vfs_of(pf) if v.vf_index == index), None)
     if vf is None or vf.driver is None or (want == "host" and is_vm_safe(vf.driver)):
         return None
     return vf.driver
@@ -86,8 +83,9 @@ def resources(state: DesiredState, inv: Inventory) -> list[Resource]:
             (pf.numvfs if isinstance(pf, NetPf) else pf.sriov.numvfs if pf is not None and pf.sriov else None) or 0
         listed = [(i, vs.driver, vs.resource, vs.attrs) for vs in entry.vfs or () for i in vs.ids] if entry.vfs else \
             [(i, None, None, {}) for i in range(total)]
+        vfs = {v.vf_index: v for v in inv.vfs_of(pf)} if isinstance(pf, PciDevice) else {}
         for i, want, res_name, attrs in listed:
-            driver = _vf_driver(inv, pf, i, want)
+            driver = _vf_driver(vfs.get(i), want)
             if driver is None and res_name is None:
                 continue  # unbound, or bound to nothing this host can name: nothing to hand out
             key = res_name or resource_name(name, driver or "")
