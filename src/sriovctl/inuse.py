@@ -89,28 +89,39 @@ def _qemu_identity(host: Host, pid: str) -> str | None:
 
 def vfio_holders(host: Host, group: int) -> list[Use]:
     """Processes holding /dev/vfio/GROUP open (a scan of /proc/*/fd, as fuser does)."""
-    target = f"/dev/vfio/{group}"
-    users = []
+    return vfio_holder_map(host, {group}).get(group, [])
+
+
+def vfio_holder_map(host: Host, groups: set[int]) -> dict[int, list[Use]]:
+    """The holders of each of these VFIO groups, from one scan of /proc/*/fd (the exporter asks about every
+    vfio-pci VF at once: a scan per group was groups × processes × fds)."""
+    targets = {f"/dev/vfio/{g}": g for g in groups}
+    out: dict[int, list[Use]] = {}
     from sriovctl.errors import HostPermissionError
 
-    for pid in host.listdir("proc"):
+    for pid in host.listdir("proc") if targets else ():
         if not pid.isdigit():
             continue
         try:
             fds = host.listdir(f"proc/{pid}/fd", strict=True)
         except HostPermissionError:  # fail closed: we cannot tell what this process holds
-            users.append(Use(UseKind.NOT_VISIBLE, pid,
-                             f"process {pid}'s open files are not visible (not root): assuming it holds {target}"))
+            for target, g in targets.items():
+                out.setdefault(g, []).append(Use(
+                    UseKind.NOT_VISIBLE, pid,
+                    f"process {pid}'s open files are not visible (not root): assuming it holds {target}"))
             break
+        held: set[int] = set()
         for fd in fds:
-            if host.readlink(f"proc/{pid}/fd/{fd}") == target:
-                who = _qemu_identity(host, pid)
-                kind = UseKind.QEMU if who is not None else UseKind.PROCESS
-                if who is None:
-                    who = f"process {pid} ({host.read_text(f'proc/{pid}/comm') or '?'})"
-                users.append(Use(kind, pid, f"{who} holds {target} open"))
-                break
-    return users
+            g_ = targets.get(host.readlink(f"proc/{pid}/fd/{fd}") or "")
+            if g_ is None or g_ in held:
+                continue
+            held.add(g_)
+            who = _qemu_identity(host, pid)
+            kind = UseKind.QEMU if who is not None else UseKind.PROCESS
+            if who is None:
+                who = f"process {pid} ({host.read_text(f'proc/{pid}/comm') or '?'})"
+            out.setdefault(g_, []).append(Use(kind, pid, f"{who} holds /dev/vfio/{g_} open"))
+    return out
 
 
 class UsageScan:

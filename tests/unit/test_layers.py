@@ -142,13 +142,13 @@ def test_cli_line_counts_are_reported() -> None:
     print(f"cli/ line counts: {lines}")
     # documents.py declares types only (one TypedDict per JSON object, the schemas' source): no logic to split
     assert lines["main.py"] <= 200 and max(n for name, n in lines.items() if name != "documents.py") <= 500
-    assert lines["documents.py"] <= 700
+    assert lines["documents.py"] <= 760
 
 
 # The layers, lowest first: a unit may import units of its own layer or a lower one (never a higher one)
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors", "leftovers", "sriovctl"),
-    ("safefs", "untrusted", "attrs", "drivers", "pci"),
+    ("safefs", "untrusted", "attrs", "drivers", "pci", "metrics"),
     ("model", "archive"),
     ("host",),
     ("host.sim", "netpfs", "inventory", "vfstats", "inuse", "nodedev", "doctor", "resolve", "snapshot", "virt"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 from pathlib import Path
 
 import pytest
@@ -117,9 +119,7 @@ def test_libvirt_domain_and_moved_netdev_count_as_in_use() -> None:
     vf_net = root / "sys/devices/pci0000:00/0000:00:01.0/0000:0b:11.0/net"
     for nd in list(vf_net.iterdir()):
         (root / "sys/class/net" / nd.name).unlink()
-        for f in nd.iterdir():
-            f.unlink()
-        nd.rmdir()
+        shutil.rmtree(nd)
     r = cli(*S, "vf", "disable", "enp11s0f0")
     assert r.code == 77 and "not in this network namespace" in r.err
 

@@ -572,6 +572,27 @@ class StateExportDocument(TypedDict):
     text: Annotated[str, Doc("what was written, in the target tool's own format")]
 
 
+class ScrapeErrorDoc(TypedDict):
+    source: Literal["inventory", "netlink", "netdev", "owners", "state", "doctor"]
+    message: str
+
+
+class ExporterDocument(TypedDict):
+    schema_version: SchemaVersion
+    output: Annotated[str, Doc("the textfile written (DIR/sriovctl.prom)")]
+    series: Annotated[int, Min(0), Doc("samples written")]
+    up: Annotated[bool, Doc("the host's PCI devices could be read")]
+    errors: Annotated[list[ScrapeErrorDoc], Doc("parts of the scrape that failed (each counted in "
+                                                "sriovctl_scrape_errors_total)")]
+    duration_seconds: Annotated[float, Min(0)]
+
+
+class SimTrafficDocument(TypedDict):
+    schema_version: SchemaVersion
+    device: Annotated[str, Doc("the VF's PCI address")]
+    counters: Annotated[dict[str, int], Doc("the device's IFLA_VF_STATS counters after the step")]
+
+
 class StateValidateDocument(TypedDict):
     schema_version: SchemaVersion
     source: str
@@ -685,5 +706,7 @@ DOCUMENTS: dict[str, tuple[str, type]] = {
     "state-apply": ("sriovctl state apply FILE --json", StateApplyDocument),
     "state-status": ("sriovctl state status [FILE] --json", StateStatusDocument),
     "persist": ("sriovctl persist install|uninstall|status --json", PersistDocument),
+    "exporter": ("sriovctl exporter --textfile DIR --once --json", ExporterDocument),
+    "sim-traffic": ("sriovctl sim traffic NAME VF --json", SimTrafficDocument),
     "error": ("sriovctl --json: the document printed when a command fails (any verb)", ErrorDocument),
 }

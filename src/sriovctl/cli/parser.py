@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sriovctl import __version__
-from sriovctl.cli import persistcmds, reads, statecmds, vm, writes
+from sriovctl.cli import exporter, persistcmds, reads, statecmds, vm, writes
 from sriovctl.cli.context import Ctx, _Parser
 from sriovctl.untrusted import shown
 
@@ -271,6 +271,12 @@ def build_parser() -> argparse.ArgumentParser:
         x.set_defaults(fn=fn)
         if name == "install":
             x.add_argument("file")
+            x.add_argument("--exporter", action="store_true",
+                           help="also a service and timer writing the exporter's metrics every 30 s for "
+                                "node_exporter's textfile collector")
+            x.add_argument("--textfile-dir", metavar="DIR", help="with --exporter: node_exporter's "
+                                                                 "--collector.textfile.directory (default "
+                                                                 "/var/lib/prometheus/node-exporter)")
         x.add_argument("--destdir", metavar="DIR", help="write into this image tree (FILE checked against the "
                                                         "schema only)")
         if name != "uninstall":
@@ -278,6 +284,19 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "(default: this one's absolute path)")
         if name != "status":
             x.add_argument("--dry-run", action="store_true", help="print what would be written or removed")
+
+    sp = verb("exporter", exporter.cmd_exporter, "Prometheus metrics of the VFs (counters, owners, state, doctor): an "
+              "HTTP endpoint, or a file for node_exporter's textfile collector")
+    sp.add_argument("--listen", metavar="ADDR:PORT",
+                    help=f"serve /metrics here (default {exporter.DEFAULT_LISTEN}: this host only; "
+                         f"0.0.0.0:{exporter.DEFAULT_PORT} listens on every address)")
+    sp.add_argument("--textfile", metavar="DIR", help="write DIR/sriovctl.prom instead (node_exporter's "
+                                                      "--collector.textfile.directory; DIR must exist)")
+    sp.add_argument("--once", action="store_true", help="with --textfile: write once and exit (a systemd timer)")
+    sp.add_argument("--interval", type=_seconds, default=30.0, metavar="SECONDS",
+                    help="with --textfile and no --once: write every SECONDS (default 30)")
+    sp.add_argument("--doctor-interval", type=_seconds, default=3600.0, metavar="SECONDS",
+                    help="run doctor for sriovctl_doctor_findings at most this often (default 3600)")
 
     sm = sub.add_parser("sim", help="simulated hosts")
     sms = sm.add_subparsers(dest="sim_verb", metavar="VERB", parser_class=_Parser, required=True)
@@ -290,4 +309,12 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("name")
     x.add_argument("--from", dest="spec", required=True, metavar="SPEC.yaml")
     x.set_defaults(fn=reads.cmd_sim_create)
+    x = sms.add_parser("traffic", help="count traffic on a simulated VF (its device counters, and its netdev's "
+                                       "when it is on a host driver)")
+    x.add_argument("name")
+    x.add_argument("device", help="the VF: address or PF#N")
+    for counter in ("rx-packets", "tx-packets", "rx-bytes", "tx-bytes", "broadcast", "multicast", "rx-dropped",
+                    "tx-dropped"):
+        x.add_argument(f"--{counter}", type=_nonneg_int, default=0, metavar="N")
+    x.set_defaults(fn=reads.cmd_sim_traffic)
     return p

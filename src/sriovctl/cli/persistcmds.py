@@ -49,7 +49,7 @@ def cmd_persist_install(ctx: Ctx) -> int:
     host = _host(ctx)
     if host is not None:
         host.dry_run = a.dry_run
-    _print(ctx, install(host, a.destdir, st, text, a.exec, a.dry_run), "install")
+    _print(ctx, install(host, a.destdir, st, text, a.exec, a.dry_run, a.exporter, a.textfile_dir), "install")
     return 0
 
 

@@ -195,6 +195,25 @@ def cmd_sim_create(ctx: Ctx) -> int:
     return 0
 
 
+def cmd_sim_traffic(ctx: Ctx) -> int:
+    from sriovctl.ops.reads import sim_traffic
+    from sriovctl.ops.session import Session, open_host
+
+    a = ctx.args
+    s = Session(open_host(sim=a.name))
+    d = s.find(a.device)
+    counts = {k: getattr(a, k) for k in ("rx_packets", "tx_packets", "rx_bytes", "tx_bytes", "broadcast", "multicast",
+                                         "rx_dropped", "tx_dropped") if getattr(a, k)}
+    after = sim_traffic(s.host, d, counts)
+    if ctx.json:
+        from sriovctl.cli.documents import SCHEMA_VERSION, SimTrafficDocument
+
+        ctx.emit_json(SimTrafficDocument(schema_version=SCHEMA_VERSION, device=str(d.address), counters=after))
+    else:
+        ctx.out.write(f"{d.address}: " + " ".join(f"{k} {v}" for k, v in after.items()) + "\n")
+    return 0
+
+
 def _sim_done(ctx: Ctx, root: object) -> None:
     from sriovctl.cli.documents import SCHEMA_VERSION, SimResetDocument
 

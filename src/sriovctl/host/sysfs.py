@@ -54,6 +54,7 @@ BIND, UNBIND, MODULE = "bind", "unbind", "module"
 # ---- per-netdev (CLASS_NET/NAME)
 NETDEV_FLAGS = "flags"  # IFF_* as hex: IFF_UP = 0x1
 NETDEV_FILES = ("address", "operstate", "mtu", "ifindex")
+NETDEV_STATISTICS = "statistics"  # the netdev's counters, one file each (net-sysfs.c netstat_attrs)
 # A switch port's names (net/core/net-sysfs.c: reading them answers EOPNOTSUPP where the driver has none): the
 # uplink's "p0", a VF representor's "pf0vf3" (devlink pcivf flavour), the switch's id in hex.
 PHYS_PORT_NAME, PHYS_SWITCH_ID = "phys_port_name", "phys_switch_id"

@@ -43,22 +43,27 @@ def _on_host(host: Host, state: DesiredState) -> tuple[dict[int, str], set[str]]
 
 
 def install(host: Host | None, destdir: str | None, state: DesiredState, text: str, exe: str | None,
-            dry_run: bool) -> PersistReport:
-    """``destdir``: an image tree, the state checked against the schema only (no host to check it against)."""
+            dry_run: bool, exporter: bool = False, textfile_dir: str | None = None) -> PersistReport:
+    """``destdir``: an image tree, the state checked against the schema only (no host to check it against).
+    ``exporter``: also install the exporter's service and timer, writing into ``textfile_dir`` (default:
+    Debian's node_exporter textfile directory)."""
+    if textfile_dir is not None and not exporter:
+        raise UsageError("persist install --textfile-dir: only with --exporter")
     root = _root(host, destdir)
     exe = inst.check_exe(exe) if exe is not None else inst.default_exe()
+    textdir = inst.check_dir(textfile_dir or render.TEXTFILE_DIR) if exporter else None
     drivers: dict[int, str] = {}
     names = {p.selector.name for p in state.pfs if p.selector.name}
     if destdir is None and host is not None:
         drivers, netdevs = _on_host(host, state)
         names |= netdevs
-    items = inst.items(state, text, exe, drivers)
+    items = inst.items(state, text, exe, drivers, textdir)
 
     def record(path: str, value: str) -> None:
         if destdir is None and host is not None:
             host.record(WriteKind.FILE, path, value)
 
-    rep = inst.install(root, items, dry_run, record)
+    rep = inst.install(root, items, dry_run, record, textdir)
     rep.warnings += inst.other_owners(root, names)
     if any(p.create == "module-param" for p in state.pfs) and destdir is not None:
         rep.warnings.append(f"create: module-param: /{render.MODPROBE_PATH} needs the PFs' drivers; install it on "
@@ -86,5 +91,6 @@ def status(host: Host | None, destdir: str | None, exe: str | None) -> PersistRe
         except UsageError:
             run = None
         if run is not None:
-            expected = [it for it in inst.items(state, text, run, {}) if it.path != render.MODPROBE_PATH]
+            expected = [it for it in inst.items(state, text, run, {}, inst.installed_exporter(root))
+                        if it.path != render.MODPROBE_PATH]
     return inst.status(root, expected)

@@ -1,5 +1,6 @@
 """The reading operations front ends call: doctor, libvirt node devices, config-space dumps, snapshots and the
-simulated-host catalog. Each returns data; nothing here writes to a host."""
+simulated-host catalog. Each returns data; nothing here writes to a host but sim_traffic, which counts traffic
+on a simulated one."""
 
 from __future__ import annotations
 
@@ -59,6 +60,19 @@ def sim_reset(name: str) -> Path:
     from sriovctl.host.sim.catalog import reset_sim
 
     return reset_sim(name)
+
+
+def sim_traffic(host: Host, vf: PciDevice, counts: dict[str, int]) -> dict[str, int]:
+    """Count traffic on a simulated VF (host/sim/traffic.py); the device's counters after it."""
+    from sriovctl.errors import UsageError
+    from sriovctl.host.sim.host import SimHost
+    from sriovctl.host.sim.traffic import advance
+
+    if not isinstance(host, SimHost):
+        raise UsageError(f"{host.label}: not a simulated host")
+    if not vf.is_vf:
+        raise UsageError(f"{vf.address}: not a VF", hint="name a VF: its address or PF#N")
+    return advance(host.tree, vf.address, counts)
 
 
 def sim_create(name: str, spec: Path) -> Path:

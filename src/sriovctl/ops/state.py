@@ -118,10 +118,10 @@ def apply_document(host: Host, doc: dict[str, Any], opts: ApplyOptions, pfs: lis
     return apply(host, state, state.digest, opts, pfs)
 
 
-def status(host: Host, state: DesiredState | None, digest: str | None) -> dict[str, Any]:
+def status(host: Host, state: DesiredState | None, digest: str | None, inv: Inventory | None = None) -> dict[str, Any]:
     from sriovctl.ops.desired import engine
 
-    return engine.status(host, state, digest)
+    return engine.status(host, state, digest, inv)
 
 
 @dataclass(frozen=True)
@@ -158,16 +158,16 @@ class StateStatus:
         return EX_DRIFTED if self.verdict in ("drifted", "failed") else 0
 
 
-def status_of(host: Host, path: str | None = None) -> StateStatus:
+def status_of(host: Host, path: str | None = None, inv: Inventory | None = None) -> StateStatus:
     """The status of the state file ``path``, or (None) of the state stored on *this* host — under its root: a
-    simulated host's own, not the machine's /etc."""
+    simulated host's own, not the machine's /etc. ``inv``: compare this inventory (read already) with it."""
     if path is not None:
         st, digest = read_state_file(path)
-        return StateStatus(path, status(host, st, digest))
+        return StateStatus(path, status(host, st, digest, inv))
     stored = read_stored_state(host.root)
     if stored is None:
-        return StateStatus(None, status(host, None, None))
-    return StateStatus(stored.where, status(host, stored.state, stored.digest))
+        return StateStatus(None, status(host, None, None, inv))
+    return StateStatus(stored.where, status(host, stored.state, stored.digest, inv))
 
 
 def to_yaml(doc: dict[str, Any]) -> str:

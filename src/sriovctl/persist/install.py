@@ -69,9 +69,22 @@ def check_exe(exe: str) -> str:
     return exe
 
 
-def items(state: DesiredState, text: str, exe: str, drivers: dict[int, str]) -> list[Item]:
+def check_dir(path: str) -> str:
+    if not path.startswith("/") or path.rstrip("/") == "" or any(
+            c.isspace() or c in "\"'\\$%;`" or not c.isprintable() for c in path) or "/../" in f"{path}/":
+        raise UsageError(f"--textfile-dir {path!r}: must be an absolute path without spaces, quotes, $, % or ..",
+                         hint="systemd would split or expand it")
+    return path.rstrip("/")
+
+
+def items(state: DesiredState, text: str, exe: str, drivers: dict[int, str], exporter: str | None = None) -> list[Item]:
+    """The files to install; ``exporter``: also the exporter's service and timer, writing into that directory."""
     out = [Item(render.STATE_PATH, text), Item(render.UNIT_PATH, render.render_unit(exe, state)),
            Item(render.WANTS_LINK, link=f"../{render.UNIT_NAME}"), Item(render.RULE_PATH, render.render_rule(exe))]
+    if exporter is not None:
+        out += [Item(render.EXPORTER_SERVICE_PATH, render.render_exporter_service(exe, exporter)),
+                Item(render.EXPORTER_TIMER_PATH, render.render_exporter_timer()),
+                Item(render.EXPORTER_WANTS_LINK, link=f"../{render.EXPORTER_TIMER}")]
     conf = render.render_modprobe(state, drivers)
     if conf is not None:
         out.append(Item(render.MODPROBE_PATH, conf))
@@ -126,11 +139,21 @@ def _shown(it: Item) -> str | None:
     return it.content if it.link is None else f"-> {it.link}"
 
 
-def install(root: str, its: list[Item], dry_run: bool, record: object = None) -> PersistReport:
+# Every path an install may write (a manifest is read back from the host: uninstall deletes only these)
+OURS = (render.STATE_PATH, render.UNIT_PATH, render.WANTS_LINK, render.RULE_PATH, render.MODPROBE_PATH,
+        render.EXPORTER_SERVICE_PATH, render.EXPORTER_TIMER_PATH, render.EXPORTER_WANTS_LINK)
+LINKS = (render.WANTS_LINK, render.EXPORTER_WANTS_LINK)
+
+
+def install(root: str, its: list[Item], dry_run: bool, record: object = None,
+            exporter: str | None = None) -> PersistReport:
     """Write every item that differs, then the manifest (last: an interrupted install is re-done by running it
-    again). ``record(path, value)`` logs each write (the live host's write log)."""
+    again). ``record(path, value)`` logs each write (the live host's write log). ``exporter``: the textfile
+    directory the exporter's units write to, kept in the manifest (status renders them again from it)."""
     rep = PersistReport(root, dry_run)
-    manifest = {"files": {it.path: it.digest() for it in its}}
+    manifest: dict[str, object] = {"files": {it.path: it.digest() for it in its}}
+    if exporter is not None:
+        manifest["exporter"] = exporter
     old = _manifest(root)
     for it in its:
         if _current(root, it) == _shown(it):
@@ -148,7 +171,7 @@ def install(root: str, its: list[Item], dry_run: bool, record: object = None) ->
                 record(it.path, _shown(it) or "")
     # a file the previous install wrote that this one does not (modprobe.d when no PF uses module-param now)
     for path, digest in (old or {}).items():
-        if path not in manifest["files"]:
+        if path not in {it.path for it in its}:
             _drop(root, path, digest, rep)
     man = Item(render.MANIFEST_PATH, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     if _current(root, man) != man.content and not dry_run:
@@ -156,20 +179,36 @@ def install(root: str, its: list[Item], dry_run: bool, record: object = None) ->
     return rep
 
 
-def _manifest(root: str) -> dict[str, str] | None:
+def _manifest_doc(root: str) -> dict[str, object] | None:
     text = _current(root, Item(render.MANIFEST_PATH, ""))
     if text is None:
         return None
     try:
         doc = json.loads(text)
-        files = doc["files"]
-    except (ValueError, KeyError, TypeError):
+    except ValueError:
         return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _manifest(root: str) -> dict[str, str] | None:
+    doc = _manifest_doc(root)
+    files = None if doc is None else doc.get("files")
     if not isinstance(files, dict):
         return None
     # only our own paths: a manifest is read back from the host, and uninstall deletes what it names
-    ours = {render.STATE_PATH, render.UNIT_PATH, render.WANTS_LINK, render.RULE_PATH, render.MODPROBE_PATH}
-    return {p: d for p, d in files.items() if p in ours and isinstance(d, str)}
+    return {p: d for p, d in files.items() if p in OURS and isinstance(d, str)}
+
+
+def installed_exporter(root: str) -> str | None:
+    """The textfile directory of the exporter units the manifest lists (None: not installed, or not ours)."""
+    doc = _manifest_doc(root)
+    value = None if doc is None else doc.get("exporter")
+    if not isinstance(value, str):
+        return None
+    try:
+        return check_dir(value)
+    except UsageError:
+        return None
 
 
 def managed_files(root: str) -> set[str]:
@@ -179,12 +218,12 @@ def managed_files(root: str) -> set[str]:
         return set()
     files = _manifest(root)
     if files is None:
-        return {render.STATE_PATH, render.UNIT_PATH, render.WANTS_LINK, render.RULE_PATH, render.MODPROBE_PATH}
+        return set(OURS)
     return set(files)
 
 
 def _drop(root: str, path: str, digest: str, rep: PersistReport) -> None:
-    link = path == render.WANTS_LINK
+    link = path in LINKS
     now = _current(root, Item(path, link=(link and "x") or None, content=None if link else ""))
     if now is None:
         return
@@ -220,7 +259,7 @@ def status(root: str, expected: list[Item] | None) -> PersistReport:
         return rep
     want = {it.path: it for it in expected or []}
     for path, digest in sorted(files.items()):
-        link = path == render.WANTS_LINK
+        link = path in LINKS
         now = _current(root, Item(path, link="x" if link else None, content=None if link else ""))
         if now is None:
             rep.files["/" + path] = "missing"

@@ -16,6 +16,15 @@ RULE_PATH = "etc/udev/rules.d/70-sriovctl.rules"
 MODPROBE_PATH = "etc/modprobe.d/sriovctl.conf"
 MANIFEST_PATH = "etc/sriovctl/persist.json"
 
+# `persist install --exporter`: metrics for node_exporter's textfile collector, written by a oneshot on a timer
+EXPORTER_SERVICE = "sriovctl-exporter.service"
+EXPORTER_TIMER = "sriovctl-exporter.timer"
+EXPORTER_SERVICE_PATH = f"etc/systemd/system/{EXPORTER_SERVICE}"
+EXPORTER_TIMER_PATH = f"etc/systemd/system/{EXPORTER_TIMER}"
+EXPORTER_WANTS_LINK = f"etc/systemd/system/timers.target.wants/{EXPORTER_TIMER}"
+TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"  # Debian's prometheus-node-exporter reads this one
+EXPORTER_INTERVAL = 30  # seconds: node_exporter is scraped every 15-60 s; a scrape of 2 x 256 VFs takes ~50 ms
+
 HEADER = "# Installed by `sriovctl persist install`; `sriovctl persist uninstall` removes it. Do not edit:\n" \
          "# change /etc/sriovctl/state.yaml with `sriovctl persist install FILE`.\n"
 
@@ -98,6 +107,42 @@ def render_rule(exe: str) -> str:
             + 'ATTR{phys_port_name}=="pf*vf*", GOTO="sriovctl_end"\n'
             + f'SUBSYSTEMS=="pci", TEST=="device/sriov_totalvfs", RUN+="{exe} state apply /{STATE_PATH} $id"\n'
             + 'LABEL="sriovctl_end"\n')
+
+
+def render_exporter_service(exe: str, textfile_dir: str) -> str:
+    """One `exporter --once` run. Not ordered after the boot unit on purpose: metrics during a long apply are
+    what an operator wants to see (the scrape takes no PF lock)."""
+    return "\n".join([
+        HEADER.rstrip("\n"),
+        "[Unit]",
+        "Description=SR-IOV metrics for node_exporter's textfile collector (sriovctl exporter --once)",
+        f"ConditionPathIsDirectory={textfile_dir}",
+        "",
+        "[Service]",
+        "Type=oneshot",
+        f"ExecStart={exe} exporter --textfile {textfile_dir} --once",
+        "Nice=10",
+        "IOSchedulingClass=idle",
+        f"TimeoutStartSec={EXPORTER_INTERVAL * 4}",
+        "",
+    ])
+
+
+def render_exporter_timer() -> str:
+    return "\n".join([
+        HEADER.rstrip("\n"),
+        "[Unit]",
+        f"Description=SR-IOV metrics every {EXPORTER_INTERVAL} s ({EXPORTER_SERVICE})",
+        "",
+        "[Timer]",
+        "OnBootSec=15s",
+        f"OnUnitActiveSec={EXPORTER_INTERVAL}s",
+        "AccuracySec=1s",
+        "",
+        "[Install]",
+        "WantedBy=timers.target",
+        "",
+    ])
 
 
 def modprobe_line(module: str, param: str, count: int) -> str:

@@ -34,17 +34,23 @@ def _pci_sources(root: ET.Element, where: str, unknown: list[Unknown] | None) ->
 LIVE_XML_LIMIT = 4 << 20  # a domain's live XML; libvirt's own are tens of KB
 
 
-def libvirt_file_users(host: Host, unknown: list[Unknown] | None = None) -> dict[PciAddress, list[Use]]:
-    """PCI addresses referenced by running libvirt domains, from their live XML under /run/libvirt/qemu.
-    A file that cannot be read or parsed (too large, cut short, an entity bomb) is added to ``unknown``."""
+LIVE_DIR = "run/libvirt/qemu"  # the running domains' live XML (libvirtd's status files)
+DEFINED_DIR = "etc/libvirt/qemu"  # the persistent definitions
+
+
+def libvirt_file_users(host: Host, unknown: list[Unknown] | None = None, folder: str = LIVE_DIR
+                       ) -> dict[PciAddress, list[Use]]:
+    """PCI addresses referenced by running libvirt domains, from their live XML under /run/libvirt/qemu (or by
+    defined ones, ``folder`` DEFINED_DIR). A file that cannot be read or parsed (too large, cut short, an entity
+    bomb) is added to ``unknown``."""
     out: dict[PciAddress, list[Use]] = {}
-    for name in host.listdir("run/libvirt/qemu"):
+    for name in host.listdir(folder):
         if not name.endswith(".xml"):
             continue
-        raw = host.read_bytes(f"run/libvirt/qemu/{name}", LIVE_XML_LIMIT + 1)
-        where = f"libvirt live XML /run/libvirt/qemu/{shown(name)[1:-1]}"
+        raw = host.read_bytes(f"{folder}/{name}", LIVE_XML_LIMIT + 1)
+        where = f"libvirt {'live ' if folder == LIVE_DIR else ''}XML /{folder}/{shown(name)[1:-1]}"
         if raw is None:
-            if host.exists(f"run/libvirt/qemu/{name}") and unknown is not None:
+            if host.exists(f"{folder}/{name}") and unknown is not None:
                 unknown.append(Unknown(where, "cannot be read"))
             continue
         if len(raw) > LIVE_XML_LIMIT:
@@ -104,12 +110,67 @@ def libvirt_api_users(uri: str, unknown: list[Unknown] | None = None) -> dict[Pc
     return out
 
 
-def libvirt_users(host: Host, unknown: list[Unknown] | None = None) -> dict[PciAddress, list[Use]]:
-    """Through libvirt's API on a live host (or wherever $SRIOVCTL_LIBVIRT_URI points), else from files."""
+def _uri(host: Host) -> str | None:
     uri = os.environ.get("SRIOVCTL_LIBVIRT_URI")
     if uri is None and host.root == "/" and any(
             os.path.exists(f"/run/libvirt/{s}") for s in ("libvirt-sock-ro", "virtqemud-sock-ro")):
         uri = "qemu:///system"
+    return uri
+
+
+def _api_domains(uri: str, unknown: list[Unknown]) -> dict[PciAddress, tuple[str, str]] | None:
+    try:
+        import libvirt
+
+        from sriovctl.virt.libvirt_api import state_name
+    except ImportError:
+        return None
+    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+    try:
+        conn = libvirt.openReadOnly(uri)
+    except libvirt.libvirtError:
+        return None
+    out: dict[PciAddress, tuple[str, str]] = {}
+    try:
+        for dom in conn.listAllDomains(0):
+            try:
+                name, state, active = str(dom.name()), state_name(dom), bool(dom.isActive())
+                xmls = ([dom.XMLDesc(0)] if active else []) + \
+                    ([dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)] if dom.isPersistent() else [])
+                for xml in xmls:
+                    for addr in _pci_sources(ET.fromstring(xml), f"libvirt domain {shown(name)}", unknown):
+                        if addr not in out or (active and out[addr][1] == "shut off"):
+                            out[addr] = (name, state)
+            except libvirt.libvirtError as e:
+                if e.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:  # else: it went while we looked
+                    unknown.append(Unknown(f"libvirt domain {shown(str(dom.name()))}", f"cannot be read ({e})"))
+            except ET.ParseError as e:
+                unknown.append(Unknown(f"libvirt domain {shown(str(dom.name()))}'s XML", f"does not parse ({e})"))
+    except libvirt.libvirtError:
+        return None
+    finally:
+        conn.close()
+    return out
+
+
+def domain_owners(host: Host, unknown: list[Unknown]) -> dict[PciAddress, tuple[str, str]]:
+    """Every VF a libvirt domain holds, running or only defined: address → (domain name, its state in virsh's
+    words). Through libvirt's API where libvirt_users would ask it, else the live XML files (running) and the
+    persistent definitions under /etc/libvirt/qemu ("shut off" unless running too)."""
+    uri = _uri(host)
+    api_unknown: list[Unknown] = []
+    found = _api_domains(uri, api_unknown) if uri else None
+    if found is not None:
+        unknown.extend(api_unknown)
+        return found
+    out = {a: (uses[0].id, "shut off") for a, uses in libvirt_file_users(host, unknown, DEFINED_DIR).items()}
+    out.update({a: (uses[0].id, "running") for a, uses in libvirt_file_users(host, unknown).items()})
+    return out
+
+
+def libvirt_users(host: Host, unknown: list[Unknown] | None = None) -> dict[PciAddress, list[Use]]:
+    """Through libvirt's API on a live host (or wherever $SRIOVCTL_LIBVIRT_URI points), else from files."""
+    uri = _uri(host)
     api_unknown: list[Unknown] = []
     found = libvirt_api_users(uri, api_unknown) if uri else None
     if found is not None:

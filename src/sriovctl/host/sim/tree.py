@@ -36,6 +36,11 @@ KILL_HOOK = "SRIOVCTL_SIM_KILL_AFTER"  # tests: SIGKILL this process at its N-th
 _LOCKS: dict[str, list[int]] = {}
 
 
+# The files of a netdev's statistics/ directory the simulator keeps (net-sysfs.c netstat_attrs, a subset)
+NETDEV_STATISTICS = ("rx_packets", "tx_packets", "rx_bytes", "tx_bytes", "rx_dropped", "tx_dropped", "multicast",
+                     "rx_errors", "tx_errors")
+
+
 def _rel(from_dir: str, to: str) -> str:
     return os.path.relpath(to, from_dir)
 
@@ -345,6 +350,8 @@ class SimTree:
                             "type": "1", "carrier": "0", "flags": "0x1002", "addr_len": "6",
                             "broadcast": "ff:ff:ff:ff:ff:ff"}.items():
             self.put(f"{nd}/{name}", value + "\n")
+        for name in NETDEV_STATISTICS:  # a new netdev counts from 0 (alloc_etherdev: zeroed stats)
+            self.put(f"{nd}/statistics/{name}", "0\n")
         self.link(f"{nd}/device", self.devdir(addr))
         self.link(f"sys/class/net/{ifname}", nd)
         return ifname

@@ -340,15 +340,15 @@ def _record(host: Host, digest: str, state: DesiredState, out: StateOutcome) -> 
                                "pfs": [m.label for m in out.plan.matched]})
 
 
-def status(host: Host, state: DesiredState | None, digest: str | None) -> dict[str, JSON]:
-    """Whether the host has drifted from ``state`` (the last applied one's record beside it)."""
+def status(host: Host, state: DesiredState | None, digest: str | None, inv: Inventory | None = None) -> dict[str, JSON]:
+    """Whether the host has drifted from ``state`` (the last applied one's record beside it); ``inv``: an
+    inventory the caller read already (the exporter's scrape), else one is read."""
     record = journal.load_record(host)
     doc: dict[str, JSON] = {"record": record, "pending_journals": journal.pending(host)}
     if state is None:
         doc.update(in_sync=None, drifted=None, changes=[])
         return doc
-    s = Session(host)
-    sp = make_plan(host, s.inv, state, None, scan_users=False)
+    sp = make_plan(host, inv if inv is not None else Session(host).inv, state, None, scan_users=False)
     doc["changes"] = [c.to_json() for c in sp.plan.changes]
     doc["same_as_applied"] = record is not None and record.get("hash") == digest
     doc["drifted"] = not sp.converged
