@@ -332,3 +332,45 @@ def test_refusals_across_messages_name_every_vf_and_attribute() -> None:
         json.dump({"vfs": count, "seconds": round(seconds, 2), "netlink_requests": doc.get("netlink_requests")}, f)
     set_numvfs(bus, 0)
     assert devlink_mode() == "legacy"
+
+
+def test_exporter_scrape_at_1024_vfs(tmp_path: Path) -> None:
+    """The exporter on netdevsim's 1,024 VFs: one RTM_GETLINK past the 64 KiB nest. netdevsim has no
+    ndo_get_vf_stats (the kernel sends zeros): no sriov_vf_* series, one sriovctl_vf_info per VF with the values
+    set through netlink. In-process scrapes (median of 5, warm) and a whole `exporter --textfile --once` process
+    with a cold page cache are recorded (lab/out/netdevsim/exporter.json); the idle numbers go in
+    docs/PERFORMANCE.md."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from sriovctl.host.base import Host
+    from sriovctl.ops.metrics import Exporter
+
+    bus, port = netdevsim()
+    set_numvfs(bus, 1024)
+    assert cli("vf", "set", f"{port}#0-1023", "--vlan", "77")[0] == 0
+    exp = Exporter(Host(root="/", label="lab guest"))
+    times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        scrape = exp.scrape()
+        times.append(time.perf_counter() - t0)
+    assert scrape.up and not scrape.errors, scrape.errors
+    text = scrape.text()
+    fams = {f.name: f for f in text_string_to_metric_families(text)}
+    info = [s for s in fams["sriovctl_vf_info"].samples if s.labels["pf"] == port]
+    assert len(info) == 1024 and {s.labels["vlan"] for s in info} == {"77"}
+    assert {s.labels["stats_source"] for s in info} == {"none"} and not [n for n in fams if n.startswith("sriov_vf_")]
+    series = sum(1 for x in text.splitlines() if x and not x.startswith("#"))
+    out = tmp_path / "textfile"
+    out.mkdir()
+    _drop_caches()
+    t0 = time.perf_counter()
+    r = subprocess.run([SRIOVCTL, "exporter", "--textfile", str(out), "--once"], capture_output=True, text=True,
+                       check=False)
+    whole = time.perf_counter() - t0
+    assert r.returncode == 0, r.stderr
+    assert (out / "sriovctl.prom").read_text().count('sriovctl_vf_info{pciAddr="",pf="' + port) == 1024
+    (LAB_OUT / "exporter.json").write_text(json.dumps({
+        "vfs": 1024, "series": series, "bytes": len(text), "in_process_s": [round(x, 4) for x in times],
+        "in_process_median_s": round(statistics.median(times), 4), "whole_once_cold_s": round(whole, 3)}, indent=1))
+    set_numvfs(bus, 0)

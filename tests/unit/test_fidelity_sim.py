@@ -35,3 +35,12 @@ def test_sim_vf_settings_match_the_recorded_kernel_answers() -> None:
     h.write("sys/bus/pci/devices/0000:0b:00.0/sriov_numvfs", "3")
     sim = json.loads(json.dumps(run_vf_sequence(h, "0000:0b:00.0")))
     assert sim == json.loads(recorded.read_text())
+
+
+def test_sim_exporter_matches_the_recorded_kernel_trace() -> None:
+    """Issue 21: where each VF's counters come from (igb's IFLA_VF_STATS zeros, igbvf's netdev, none on
+    vfio-pci) and who holds it, as the lab's kernel and libvirtd said (tests/lab/test_libvirt.py)."""
+    from fidelity import sim_exporter_trace
+
+    recorded = RECORDED.parent / "fidelity-exporter-kernel.json"
+    assert json.loads(json.dumps(sim_exporter_trace())) == json.loads(recorded.read_text())
