@@ -17,7 +17,6 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from typing import Self
-from xml.sax.saxutils import quoteattr
 
 from sriovctl import attrs, drivers
 from sriovctl.errors import FieldError, UsageError
@@ -311,6 +310,8 @@ def domain_wrapper(device_xml: str, name: str = "sriovctl-validate", qemu_args: 
     ns, extra = "", ""
     if qemu_args:
         ns = " xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'"
+        from xml.sax.saxutils import quoteattr  # here: it imports urllib.request (13 ms), which a scrape never needs
+
         extra = "  <qemu:commandline>\n" + "".join(f"    <qemu:arg value={quoteattr(v)}/>\n" for v in qemu_args) + \
             "  </qemu:commandline>\n"
     devices = f"  <devices>\n{dev}\n  </devices>\n" if dev.strip() else "  <devices/>\n"
