@@ -281,6 +281,14 @@ def test_textfile_mode(tmp_path: Path) -> None:
     (out / ".sriovctl-doctor.json").write_text('{"time": "x", "findings": {"evil": 1}}')
     assert cli("--sim", "igb-82576", "exporter", "--textfile", str(out), "--once").code == 0
     assert 'severity="evil"' not in (out / "sriovctl.prom").read_text()
+    # a link planted at the cache: never read through (its target is well-formed and says 99 failures), replaced
+    planted = tmp_path / "planted.json"
+    planted.write_text(json.dumps({"time": time.time(), "findings": {"fail": 99}}))
+    (out / ".sriovctl-doctor.json").unlink()
+    (out / ".sriovctl-doctor.json").symlink_to(planted)
+    assert cli("--sim", "igb-82576", "exporter", "--textfile", str(out), "--once").code == 0
+    assert 'sriovctl_doctor_findings{severity="fail"} 0' in (out / "sriovctl.prom").read_text()
+    assert not (out / ".sriovctl-doctor.json").is_symlink() and "99" in planted.read_text()
 
 
 @pytest.mark.parametrize("argv", [
@@ -295,6 +303,7 @@ def test_textfile_mode(tmp_path: Path) -> None:
     ["exporter", "--listen", "127.0.0.1:\u0669\u0660"],
     ["exporter", "--listen", "[::1]:x"],
     ["exporter", "--interval", "nan", "--textfile", "/tmp"],
+    ["exporter", "--interval", "0", "--textfile", "/tmp"],
     ["exporter", "--doctor-interval", "-1"],
 ])
 def test_bad_arguments_are_one_line_usage_errors(argv: list[str]) -> None:
@@ -352,3 +361,24 @@ def test_persist_install_exporter_units(tmp_path: Path) -> None:
     assert r.code == 64 and "only with --exporter" in r.err
     r = cli("persist", "uninstall", "--destdir", str(tmp_path))
     assert r.code == 0 and not list((tmp_path / "etc/systemd/system").rglob("*exporter*"))
+
+
+def test_textfile_loop_until_sigterm(tmp_path: Path) -> None:
+    reset_sim("igb-82576")
+    p = subprocess.Popen([*SRIOVCTL, "--sim", "igb-82576", "exporter", "--textfile", str(tmp_path), "--interval", "1"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        prom = tmp_path / "sriovctl.prom"
+        end = time.monotonic() + 300  # a write takes ~0.2 s idle; generous for a loaded machine
+        while time.monotonic() < end and not prom.exists():
+            assert p.poll() is None, p.stderr.read() if p.stderr else ""
+            time.sleep(0.1)
+        first = prom.stat().st_mtime_ns
+        advance(open_sim("igb-82576").tree, vf_address("igb-82576", "enp11s0f0", 0), {"rx_bytes": 4242})
+        while time.monotonic() < end and 'vf="0",pciAddr="0000:0b:10.0",numa_node="0"} 4242' not in prom.read_text():
+            time.sleep(0.1)
+        assert 'vf="0",pciAddr="0000:0b:10.0",numa_node="0"} 4242' in prom.read_text()  # written again, new count
+        assert prom.stat().st_mtime_ns != first
+    finally:
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=120) == 0

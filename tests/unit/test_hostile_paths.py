@@ -98,6 +98,8 @@ def _run(verb: str, want: str, destdir: Path) -> Result:
         "state apply": ["--sim", IGB, "state", "apply", want],
         "state status": ["--sim", IGB, "state", "status", want],
         "persist install": ["persist", "install", want, "--destdir", str(destdir), "--exec", "/usr/bin/sriovctl"],
+        "persist install --exporter": ["persist", "install", want, "--destdir", str(destdir), "--exec",
+                                       "/usr/bin/sriovctl", "--exporter"],
         "persist status": ["persist", "status", "--destdir", str(destdir), "--exec", "/usr/bin/sriovctl"],
         "persist uninstall": ["persist", "uninstall", "--destdir", str(destdir)],
     }[verb]
@@ -114,8 +116,9 @@ def test_every_path_every_hostile_kind(path: OwnPath, kind: str, tmp_path: Path)
     destdir.mkdir()
     if path.persist:
         root = destdir
-        if "install" not in path.verbs or len(path.verbs) > 1:
-            assert cli(*_run_args_install(want, destdir)).code == 0  # status/uninstall look at an installed tree
+        if "install" not in path.verbs or len(path.verbs) > 1:  # status/uninstall look at an installed tree
+            exporter = ["--exporter"] if "persist install --exporter" in path.verbs else []
+            assert cli(*_run_args_install(want, destdir), *exporter).code == 0
     else:
         root = Path(open_sim(IGB).root)
         assert cli("--sim", IGB, "state", "apply", want).code == 0  # the record, the log, the lock exist

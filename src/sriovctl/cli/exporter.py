@@ -27,6 +27,9 @@ def cmd_exporter(ctx: Ctx) -> int:
         raise UsageError("exporter --once: only with --textfile DIR", hint="the HTTP endpoint runs until stopped")
     if a.textfile is not None and a.listen is not None:
         raise UsageError("exporter: --listen and --textfile: choose one mode")
+    if a.interval < 1:
+        raise UsageError(f"exporter --interval {a.interval:g}: at least 1 second", hint="node_exporter reads the "
+                                                                                     "file at its own pace")
     if ctx.json and not a.once:
         raise UsageError("exporter --json: only with --textfile DIR --once (one document per run)")
     directory = textfile_dir(a.textfile) if a.textfile is not None else None
@@ -92,6 +95,7 @@ def _serve(ctx: Ctx, exp: Exporter, host: str, port: int) -> int:
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "sriovctl-exporter"
+        timeout = 60  # a client that connects and sends nothing does not keep its thread for ever
 
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]

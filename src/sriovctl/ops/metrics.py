@@ -108,15 +108,20 @@ class Exporter:
     def _load_doctor(self) -> tuple[float, dict[str, int]] | None:
         if self.doctor_cache is None:
             return None
+        from sriovctl import safefs
+
+        folder, base = os.path.split(self.doctor_cache)
         try:
-            with open(self.doctor_cache, "rb") as f:
-                doc = json.loads(f.read(4096))
+            raw = safefs.read(folder or ".", base, 4096)  # our own file: a link, FIFO or device there is refused
+            if raw is None:
+                return None
+            doc = json.loads(raw)
             at, counts = float(doc["time"]), doc["findings"]
             if isinstance(counts, dict) and all(isinstance(k, str) and type(v) is int for k, v in counts.items()) \
                     and set(counts) <= {"ok", "info", "warn", "fail"}:
                 return at, counts
-        except (OSError, ValueError, KeyError, TypeError):
-            pass  # none yet, or not ours: run doctor again
+        except (SriovctlError, OSError, ValueError, KeyError, TypeError):
+            pass  # none yet, or not ours: run doctor again (and write ours over it)
         return None
 
     def _save_doctor(self, cached: tuple[float, dict[str, int]]) -> None:

@@ -34,6 +34,7 @@ def state_paths(host: Host, key: str) -> list[OwnPath]:
 
 
 PERSIST_VERBS = ("persist install", "persist status", "persist uninstall")
+EXPORTER_INSTALL = "persist install --exporter"
 
 
 def persist_paths(names: list[str]) -> list[OwnPath]:
@@ -42,6 +43,9 @@ def persist_paths(names: list[str]) -> list[OwnPath]:
         (render.STATE_PATH, "the stored state"), (render.UNIT_PATH, "the boot unit"),
         (render.WANTS_LINK, "the unit's .wants link"), (render.RULE_PATH, "the udev rule"),
         (render.MODPROBE_PATH, "modprobe.d options"), (render.MANIFEST_PATH, "the install manifest"))]
+    out += [OwnPath(p, w, (EXPORTER_INSTALL, "persist status", "persist uninstall"), True) for p, w in (
+        (render.EXPORTER_SERVICE_PATH, "the exporter's service"), (render.EXPORTER_TIMER_PATH, "the exporter's timer"),
+        (render.EXPORTER_WANTS_LINK, "the timer's .wants link"))]
     for d, ext, _, _ in OTHER_OWNER_FILES:
         out += [OwnPath(f"{d}/{n}{ext}", "another tool's configuration, scanned for a second owner",
                         ("persist install",), True) for n in names[:1]]
