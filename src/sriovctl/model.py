@@ -40,6 +40,7 @@ class UseKind(StrEnum):
     DEFAULT_ROUTE = "default-route"  # id: netdev carrying the default route
     ADDRESSES = "addresses"  # id: netdev with addresses
     NAMESPACE = "namespace"  # id: device address — bound to a network driver, netdev not in our namespace
+    POOL = "pool"  # id: the owner's name — allocated from a pool (sriovctl pool allocate), not yet released
     NOT_VISIBLE = "not-visible"  # id: pid whose open files we may not read (fail closed)
     UNKNOWN = "unknown"  # id: a source of users that could not be read (fail closed)
 

@@ -426,3 +426,71 @@ def test_exporter_on_the_real_kernel(libvirt_up, paused_domains, host) -> None: 
     finally:
         _cli("virt", "detach", "vm1", f"{ifname}#2", "--live", "--wait", "20")
         _cli("virt", "detach", "vm2", f"{ifname}#5", "--config")
+
+
+def test_pools_hand_out_vfs_to_domains_and_reconcile_frees_leaks(libvirt_up, paused_domains, host) -> None:  # type: ignore[no-untyped-def]
+    """Issue 22 on a real kernel and libvirtd: a running and a transient domain get two different VFs of one pool,
+    with their own MACs and VLANs (read on the PF); destroying the transient domain and undefining a stopped
+    persistent one, then `pool reconcile --apply`, frees their VFs (reset: checked with `ip -d link show`) while
+    a stopped persistent domain keeps its own; a freed VF goes to the next domain."""
+    import json
+    import os
+
+    import libvirt
+
+    from labguest import LAB_OUT
+    from sriovctl.virt.xml import domain_wrapper
+
+    pf = libvirt_up
+    ifname = os.listdir(f"/sys/bus/pci/devices/{pf}/net")[0]
+    sh("ip", "link", "set", "dev", ifname, "up")
+    state = Path(LAB_OUT) / "pool-state.yaml"
+    state.write_text(f"pfs:\n  - name: {ifname}\n    vfs:\n      - id: 3-6\n        pool: lab\n")
+    assert _cli("persist", "install", str(state))[0] == 0
+    conn = libvirt.open("qemu:///system")
+    if not conn.lookupByName("vm1").isActive():
+        conn.lookupByName("vm1").createWithFlags(libvirt.VIR_DOMAIN_START_PAUSED)
+    transient = conn.createXML(domain_wrapper("", name="vm-t"), libvirt.VIR_DOMAIN_START_PAUSED)
+    for name in ("vm-p", "vm-x"):
+        conn.defineXML(domain_wrapper("", name=name))
+    vm2 = conn.lookupByName("vm2")
+    if vm2.isActive():
+        vm2.destroy()
+    log = []
+
+    def attach(domain: str, *extra: str) -> str:
+        code, out, err = _cli("--json", "virt", "attach", domain, "--pool", "lab", *extra)
+        assert code == 0, (domain, err)
+        log.append(f"virt attach {domain} --pool lab {' '.join(extra)}: {json.loads(out)['device']}")
+        return str(json.loads(out)["device"])
+
+    a1 = attach("vm1", "--live", "--mac", "52:54:00:6d:91:01", "--vlan", "101")
+    at = attach("vm-t", "--live", "--mac", "52:54:00:6d:91:02", "--vlan", "102")
+    ap = attach("vm-p", "--config")
+    a2 = attach("vm2", "--config")
+    assert len({a1, at, ap, a2}) == 4
+    index = {os.path.basename(os.readlink(f"/sys/bus/pci/devices/{pf}/virtfn{i}")): i for i in range(7)}
+    line1, linet = _vf_line(ifname, index[a1]), _vf_line(ifname, index[at])
+    assert "52:54:00:6d:91:01" in line1 and "vlan 101" in line1, line1
+    assert "52:54:00:6d:91:02" in linet and "vlan 102" in linet, linet
+    code, out, _ = _cli("--json", "pool", "reconcile")
+    assert code == 0 and json.loads(out)["findings"] == [], out
+    transient.destroy()  # a transient domain that stops is gone
+    conn.lookupByName("vm-p").undefine()  # a stopped persistent domain undefined: gone too
+    code, out, _ = _cli("--json", "pool", "reconcile")
+    leaked = sorted(f["address"] for f in json.loads(out)["findings"] if f["kind"] == "leaked")
+    assert code == 9 and leaked == sorted([at, ap]), out
+    code, out, _ = _cli("--json", "pool", "reconcile", "--apply")
+    assert code == 0 and sorted(json.loads(out)["fixed"]) == sorted([at, ap]), out
+    after = _vf_line(ifname, index[at])
+    assert "vlan" not in after and "00:00:00:00:00:00" in after, after
+    code, out, _ = _cli("--json", "pool", "list")
+    owners = sorted(x["owner"]["name"] for x in json.loads(out)["allocations"])
+    assert owners == ["vm1", "vm2"], owners  # vm2 is stopped but defined: it keeps its VF
+    ax = attach("vm-x", "--config")
+    assert ax == min([at, ap], key=lambda x: index[x])  # the freed VF with the lowest index goes next
+    (LAB_OUT / "pools.txt").write_text("\n".join([*log, f"vm-t's VF on the PF: {linet}", f"after reconcile: {after}",
+                                                  out]) + "\n")
+    for d, live in (("vm1", "--live"), ("vm2", "--config"), ("vm-x", "--config")):
+        _cli("virt", "detach", d, {"vm1": a1, "vm2": a2, "vm-x": ax}[d], live, "--wait", "20")
+    conn.lookupByName("vm-x").undefine()

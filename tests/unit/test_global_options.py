@@ -54,7 +54,12 @@ ARGS: dict[tuple[str, ...], tuple[str, ...]] = {
     ("sim", "reset"): ("igb-82576",),
     ("sim", "create"): ("made", "--from", "@TMP/spec.yaml"),
     ("sim", "traffic"): ("igb-82576", "enp11s0f0#1", "--rx-bytes", "0"),  # adds nothing: the same output each run
-    ("exporter",): ("--textfile", "@TMP/no-such-dir", "--once"),  # 66, the same each run (a scrape's time varies)
+    ("exporter",): ("--textfile", "@TMP/no-such-dir", "--once"),
+    ("pool", "allocate"): ("gold", "--owner", "x"),  # no pools on this host: 66
+    ("pool", "release"): ("enp11s0f0#1",),  # not allocated: 66
+    ("pool", "list"): (),
+    ("pool", "show"): (),
+    ("pool", "reconcile"): (),  # 66, the same each run (a scrape's time varies)
 }
 
 

@@ -535,6 +535,7 @@ StateVfDoc = TypedDict("StateVfDoc", {
     "trust": bool | None,
     "driver": NotRequired[str],  # absent for the VFs of a PF not on PCI (nothing to bind)
     "resource-name": NotRequired[str],  # a state's, not a fact of the host: `state show` never prints it
+    "pool": NotRequired[str],  # likewise
 })
 
 StatePfDoc = TypedDict("StatePfDoc", {
@@ -573,7 +574,7 @@ class StateExportDocument(TypedDict):
 
 
 class ScrapeErrorDoc(TypedDict):
-    source: Literal["inventory", "netlink", "netdev", "owners", "state", "doctor"]
+    source: Literal["inventory", "netlink", "netdev", "owners", "pools", "state", "doctor"]
     message: str
 
 
@@ -591,6 +592,56 @@ class SimTrafficDocument(TypedDict):
     schema_version: SchemaVersion
     device: Annotated[str, Doc("the VF's PCI address")]
     counters: Annotated[dict[str, int], Doc("the device's IFLA_VF_STATS counters after the step")]
+
+
+class PoolOwnerDoc(TypedDict):
+    kind: Literal["libvirt", "qemu", "name"]
+    name: str
+    uuid: NotRequired[str]
+    pid: NotRequired[int]
+    start: NotRequired[int]
+
+
+class PoolAllocationDoc(TypedDict):
+    address: Annotated[str, Doc("the VF's PCI address")]
+    pf: Annotated[str, Doc("its PF's lock key (PCI address)")]
+    vf: Annotated[int, Min(0)]
+    pool: str
+    owner: PoolOwnerDoc
+    state: Literal["pending", "allocated", "releasing"]
+
+
+class PoolDocument(TypedDict):
+    schema_version: SchemaVersion
+    verb: Literal["allocate", "release", "list"]
+    allocations: Annotated[list[PoolAllocationDoc], Doc("allocate: the one made; release: those freed; list: all")]
+    notes: list[str]
+
+
+class PoolCountsDoc(TypedDict):
+    free: Annotated[int, Min(0)]
+    pending: Annotated[int, Min(0)]
+    allocated: Annotated[int, Min(0)]
+    releasing: Annotated[int, Min(0)]
+    unavailable: Annotated[int, Min(0), Doc("not assignable, in use outside the pool, or missing")]
+
+
+class PoolShowDocument(TypedDict):
+    schema_version: SchemaVersion
+    pools: Annotated[dict[str, dict[str, PoolCountsDoc]], Doc("pool → NUMA node (\"-\": none) → counts")]
+
+
+class PoolFindingDoc(TypedDict):
+    kind: Literal["leaked", "unrecorded", "duplicate-mac", "mac-diverged"]
+    address: str
+    message: str
+    fixable: bool
+
+
+class PoolReconcileDocument(TypedDict):
+    schema_version: SchemaVersion
+    findings: list[PoolFindingDoc]
+    fixed: Annotated[list[str], Doc("VFs whose leaked entries --apply freed (reset to the pool's defaults first)")]
 
 
 class StateValidateDocument(TypedDict):
@@ -707,6 +758,9 @@ DOCUMENTS: dict[str, tuple[str, type]] = {
     "state-status": ("sriovctl state status [FILE] --json", StateStatusDocument),
     "persist": ("sriovctl persist install|uninstall|status --json", PersistDocument),
     "exporter": ("sriovctl exporter --textfile DIR --once --json", ExporterDocument),
+    "pool": ("sriovctl pool allocate|release|list --json", PoolDocument),
+    "pool-show": ("sriovctl pool show --json", PoolShowDocument),
+    "pool-reconcile": ("sriovctl pool reconcile --json", PoolReconcileDocument),
     "sim-traffic": ("sriovctl sim traffic NAME VF --json", SimTrafficDocument),
     "error": ("sriovctl --json: the document printed when a command fails (any verb)", ErrorDocument),
 }

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sriovctl import __version__
-from sriovctl.cli import exporter, persistcmds, reads, statecmds, vm, writes
+from sriovctl.cli import exporter, persistcmds, poolcmds, reads, statecmds, vm, writes
 from sriovctl.cli.context import Ctx, _Parser
 from sriovctl.untrusted import shown
 
@@ -171,7 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
         x = vps.add_parser(name, help=help_, description=help_)
         x.set_defaults(fn=fn)
         x.add_argument("domain")
-        x.add_argument("device")
+        x.add_argument("device", nargs="?" if name == "attach" else None,
+                       help="the VF (attach: or --pool POOL)" if name == "attach" else "the VF")
         x.add_argument("--live", action="store_true", help="the running domain")
         x.add_argument("--config", action="store_true",
                        help="its persistent definition (with --live: both; neither: libvirt's current state)")
@@ -182,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="deadline for the VF to be back on its host driver, libvirt's own unplug wait included"
                        if name == "detach" else "deadline for another sriovctl's change of this PF to end")
         if name == "attach":
+            x.add_argument("--pool", metavar="POOL", help="a free VF of this pool, allocated to the domain first "
+                                                          "(`virt detach` releases it)")
             x.add_argument("--mac", help="default: a stable generated 52:54:00 MAC no other VF on the host has")
             x.add_argument("--vlan", type=_nonneg_int)
             x.add_argument("--hostdev", action="store_true",
@@ -297,6 +300,40 @@ def build_parser() -> argparse.ArgumentParser:
                     help="with --textfile and no --once: write every SECONDS (default 30)")
     sp.add_argument("--doctor-interval", type=_seconds, default=3600.0, metavar="SECONDS",
                     help="run doctor for sriovctl_doctor_findings at most this often (default 3600)")
+
+    pl = sub.add_parser("pool", help="hand VFs out from the stored state's pools and take them back clean")
+    pls = pl.add_subparsers(dest="pool_verb", metavar="VERB", parser_class=_Parser, required=True)
+    x = pls.add_parser("allocate", help="a free, assignable VF of POOL for an owner, recorded atomically")
+    x.set_defaults(fn=poolcmds.cmd_pool_allocate)
+    x.add_argument("pool")
+    x.add_argument("--owner", required=True, metavar="NAME", help="who gets it (a libvirt domain's name, …)")
+    x.add_argument("--owner-kind", choices=("libvirt", "qemu", "name"), default="name",
+                   help="libvirt: libvirt sets MAC/VLAN and binds it; qemu: with --owner-pid; name: anything else")
+    x.add_argument("--owner-pid", type=_nonneg_int, metavar="PID", help="a QEMU owner's pid")
+    g = x.add_mutually_exclusive_group()
+    g.add_argument("--numa", type=_nonneg_int, metavar="N", help="a VF on this NUMA node")
+    g.add_argument("--near", metavar="DEVICE", help="a VF on this device's NUMA node")
+    x.add_argument("--policy", choices=("required", "preferred", "legacy"), default="preferred",
+                   help="nova's NUMA words: required (only that node), preferred (it first), legacy (it, or no "
+                        "NUMA information)")
+    x.add_argument("--mac", metavar="MAC", help="set for a non-libvirt owner (read back)")
+    x.add_argument("--vlan", type=_nonneg_int, metavar="VLAN", help="set for a non-libvirt owner (read back)")
+    x.add_argument("--wait", type=_seconds, default=10.0, metavar="SECONDS", help="deadline for each PF's lock")
+    x = pls.add_parser("release", help="give a VF back: reset to the pool's defaults, checked, rebound, freed")
+    x.set_defaults(fn=poolcmds.cmd_pool_release)
+    x.add_argument("device", nargs="?", help="the VF (address or PF#N)")
+    x.add_argument("--owner", metavar="NAME", help="every VF this owner holds")
+    x.add_argument("--force", action="store_true", help="release even while something still holds it")
+    x.add_argument("--wait", type=_seconds, default=10.0, metavar="SECONDS", help="deadline for each PF's lock")
+    x = pls.add_parser("list", help="every allocation")
+    x.set_defaults(fn=poolcmds.cmd_pool_list)
+    x = pls.add_parser("show", help="free, pending and allocated VFs per pool and NUMA node")
+    x.set_defaults(fn=poolcmds.cmd_pool_show)
+    x = pls.add_parser("reconcile", help="the records against the host: leaks, unrecorded users, duplicate and "
+                                         "diverged MACs (exit 9 when something was found)")
+    x.set_defaults(fn=poolcmds.cmd_pool_reconcile)
+    x.add_argument("--apply", action="store_true", help="free the leaked entries (their VFs reset first)")
+    x.add_argument("--wait", type=_seconds, default=10.0, metavar="SECONDS", help="deadline for each PF's lock")
 
     sm = sub.add_parser("sim", help="simulated hosts")
     sms = sm.add_subparsers(dest="sim_verb", metavar="VERB", parser_class=_Parser, required=True)

@@ -49,16 +49,21 @@ def _attach_options(a: argparse.Namespace) -> AttachOptions:
 
     return AttachOptions(live=a.live, config=a.config, connect=a.connect, mac=getattr(a, "mac", None),
                          vlan=getattr(a, "vlan", None), hostdev=getattr(a, "hostdev", False), force=a.force,
-                         wait=getattr(a, "wait", 10.0))
+                         wait=getattr(a, "wait", 10.0), pool=getattr(a, "pool", None))
 
 
 def cmd_virt_attach(ctx: Ctx) -> int:
-    from sriovctl.ops.virt import attach
+    from sriovctl.errors import UsageError
+    from sriovctl.ops.virt import attach, attach_from_pool
 
     a = ctx.args
+    if (a.device is None) == (a.pool is None):
+        raise UsageError("virt attach: name a VF or --pool POOL (one of them)")
     s = ctx.session()
     # warnings of an attach go to stderr as they arise (before a later refusal): stdout is the result
-    outcome = attach(s, a.domain, a.device, _attach_options(a), lambda n: ctx.err.write(notice_text(ctx, n) + "\n"))
+    notify = lambda n: ctx.err.write(notice_text(ctx, n) + "\n")  # noqa: E731
+    o = _attach_options(a)
+    outcome = attach(s, a.domain, a.device, o, notify) if a.pool is None else attach_from_pool(s, a.domain, o, notify)
     if s.host.dry_run:
         return report(ctx, s.host, outcome, notices=False)
     if not ctx.json:

@@ -59,7 +59,8 @@ VF_COUNTERS = (
 
 VF_INFO = Family(
     "sriovctl_vf_info", MetricType.GAUGE,
-    "A VF, who holds it and its PF-side settings (value 1). owner_kind: libvirt, qemu, process, host or none; "
+    "A VF, who holds it and its PF-side settings (value 1). owner_kind: libvirt, qemu, process, pool (allocated, "
+    "its holder not seen), host or none; "
     "stats_source: where its sriov_vf_* series come from (netlink, netdev or none).",
     ("pciAddr", "pf", "vf", "driver", "numa_node", "stats_source", "owner_kind", "owner", "mac", "vlan", "trust",
      "spoof_check", "link_state", "max_tx_rate"))
@@ -70,6 +71,9 @@ PF_TOTAL_VFS = Family("sriovctl_pf_total_vfs", MetricType.GAUGE, "VFs the PF can
 PF_ASSIGNABLE = Family("sriovctl_pf_assignable_vfs", MetricType.GAUGE,
                        "The PF's VFs a VM can own safely (an IOMMU group of their own, or shared only with devices "
                        "that are safe to share it with).", PF_LABELS)
+POOL_VFS = Family("sriovctl_pool_vfs", MetricType.GAUGE,
+                  "A pool's VFs by state (free, pending, allocated, releasing, unavailable) and NUMA node.",
+                  ("pool", "numa_node", "state"))
 STATE_PRESENT = Family("sriovctl_state_present", MetricType.GAUGE,
                        "1 when the host has a stored desired state (/etc/sriovctl/state.yaml).", ())
 STATE_CONVERGED = Family("sriovctl_state_converged", MetricType.GAUGE,
@@ -91,10 +95,10 @@ SCRAPE_ERRORS = Family("sriovctl_scrape_errors_total", MetricType.COUNTER,
 SCRAPE_DURATION = Family("sriovctl_scrape_duration_seconds", MetricType.GAUGE, "How long this scrape took.", ())
 
 FAMILIES: tuple[Family, ...] = (*(c.family for c in VF_COUNTERS), VF_INFO, PF_VFS, PF_TOTAL_VFS, PF_ASSIGNABLE,
-                                STATE_PRESENT, STATE_CONVERGED, STATE_CHANGES, APPLY_SUCCESS, APPLY_TIME,
+                                POOL_VFS, STATE_PRESENT, STATE_CONVERGED, STATE_CHANGES, APPLY_SUCCESS, APPLY_TIME,
                                 DOCTOR_FINDINGS, DOCTOR_TIME, UP, SCRAPE_ERRORS, SCRAPE_DURATION)
 BY_NAME = {f.name: f for f in FAMILIES}
 # Where a scrape can fail, each counted on its own (sriovctl_scrape_errors_total{source})
-ERROR_SOURCES = ("inventory", "netlink", "netdev", "owners", "state", "doctor")
+ERROR_SOURCES = ("inventory", "netlink", "netdev", "owners", "pools", "state", "doctor")
 
 __all__ = ["BY_NAME", "ERROR_SOURCES", "FAMILIES", "VF_COUNTERS", "Family", "MetricType", "VfCounter"]

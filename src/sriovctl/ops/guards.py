@@ -8,15 +8,17 @@ from __future__ import annotations
 from sriovctl.errors import InterlockError
 from sriovctl.host.base import Host
 from sriovctl.inuse import UsageScan
-from sriovctl.model import PciDevice, Use, device_name
+from sriovctl.model import PciDevice, Use, UseKind, device_name
 from sriovctl.ops.plan import Notice, NoticeKind, Plan
 
 
 def scan(host: Host) -> UsageScan:
-    """Who uses what: processes holding VFIO groups, netdevs, and (through virt/) running libvirt domains."""
+    """Who uses what: processes holding VFIO groups, netdevs, (through virt/) running libvirt domains, and the
+    pools' allocation records (an allocated VF is its owner's until released)."""
+    from sriovctl.ops.poolrecords import pool_users
     from sriovctl.virt.users import libvirt_users
 
-    return UsageScan(host, (libvirt_users,))
+    return UsageScan(host, (libvirt_users, pool_users))
 
 
 def refuse_or_note(plan: Plan, force: bool, message: str, hint: str, remedy: str, holders: list[Use]) -> None:
@@ -38,12 +40,17 @@ def refuse_if_in_use(host: Host, devices: list[PciDevice], action: str, force: b
 
 
 def guard_take(host: Host, d: PciDevice, also: list[PciDevice], force: bool, plan: Plan,
-               action: str | None = None, users: UsageScan | None = None) -> None:
+               action: str | None = None, users: UsageScan | None = None, pool_owner: str | None = None) -> None:
     """Taking a device from its driver or its user (to rebind it, or to give it to a guest) is refused while it,
     or a VF that would go with it, is in use. ``action`` names what is refused (default: unbinding its driver);
-    ``users``: the operation's one scan (binding 256 VFs asks /proc and libvirt once, not 256 times)."""
+    ``users``: the operation's one scan (binding 256 VFs asks /proc and libvirt once, not 256 times);
+    ``pool_owner``: the owner the VF was allocated to from a pool (the one taking it: that use is no refusal)."""
     s = users or scan(host)
-    uses = [(None, u) for u in s.uses(d)] + [(v, u) for v in also for u in s.uses(v)]
+    def theirs(u: Use) -> bool:
+        return not (pool_owner is not None and u.kind is UseKind.POOL and u.id == pool_owner)
+
+    uses: list[tuple[PciDevice | None, Use]] = [(None, u) for u in s.uses(d) if theirs(u)]
+    uses += [(v, u) for v in also for u in s.uses(v) if theirs(u)]
     if not uses:
         return
     text = "; ".join(str(u) if v is None else f"{v.address}: {u}" for v, u in uses)

@@ -79,6 +79,7 @@ class Exporter:
         if inv is not None:
             nobody: dict[PciAddress, Owner] = {}
             owners = _part(errors, "owners", lambda: _owners(self.host, inv, errors), nobody)
+            _part(errors, "pools", lambda: _pool_samples(self.host, inv, owners, out), None)
             _vf_samples(self.host, inv, owners, out, errors)
             _pf_samples(inv, out)
             _part(errors, "state", lambda: _state_samples(self.host, inv, out), None)
@@ -292,6 +293,36 @@ def _pf_samples(inv: Inventory, out: list[Sample]) -> None:
     for name, npf in sorted(inv.net_pfs.items()):
         labels = (name, "", "", npf.driver or "")
         out.append((F.PF_VFS.name, labels, npf.numvfs or 0))
+
+
+def _pool_samples(host: Host, inv: Inventory, owners: dict[PciAddress, Owner], out: list[Sample]) -> None:
+    """Each pool's VFs by state and NUMA node; an allocated VF whose holder the owner scan did not see is shown
+    as the pool's (owner_kind "pool", its allocation's owner). Computed before the VF series (owners change)."""
+    from sriovctl.ops.poolrecords import STATES, all_records
+    from sriovctl.ops.pools import members
+
+    recs = all_records(host)
+    for r in recs.values():
+        for a in r.values():
+            addr = PciAddress.parse(a.address)
+            if owners.get(addr, NOBODY).kind in ("host", "none"):
+                owners[addr] = Owner("pool", a.owner.name)
+    for pool, ms in sorted(members(host, inv).items()):
+        counts: dict[tuple[str, str], int] = {}
+        for m in ms:
+            node = "" if m.numa is None else str(m.numa)
+            rec = recs.get(m.key, {}).get(m.vf)
+            if rec is not None:
+                state = rec.state
+            elif m.device is None or (m.device.assignability is not None and not m.device.assignability.assignable) \
+                    or owners.get(m.device.address, NOBODY).kind in ("libvirt", "qemu", "process"):
+                state = "unavailable"
+            else:
+                state = "free"
+            counts[(node, state)] = counts.get((node, state), 0) + 1
+        for node in sorted({n for n, _ in counts}):
+            out.extend((F.POOL_VFS.name, (pool, node, s), counts.get((node, s), 0))
+                       for s in ("free", *STATES, "unavailable"))
 
 
 def _state_samples(host: Host, inv: Inventory, out: list[Sample]) -> None:

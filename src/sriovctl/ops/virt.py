@@ -3,6 +3,7 @@ and QEMU directly (-device arguments, QMP hot(un)plug) — with the interlocks, 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -125,6 +126,7 @@ class AttachOptions:
     hostdev: bool = False
     force: bool = False
     wait: float = 10.0  # detach: the VF back on its host driver (libvirt's own unplug wait included); the lock
+    pool: str | None = None  # attach: take a VF of this pool for the domain (allocated to it first)
 
     @property
     def affect(self) -> str:
@@ -162,7 +164,8 @@ def attach(session: Session, domain: str, device: str, o: AttachOptions,
                              hint=f"detach it from {w.domain} first", remedy="detach-first",
                              holders=(Use(UseKind.LIBVIRT, w.domain, f"libvirt domain {w.domain} ({w.state})"),))
     if o.live or not o.config:  # libvirt takes it from its driver now: the host or a guest outside libvirt may use it
-        guard_take(host, d, [], o.force, plan, f"refusing to give it to {domain}")
+        guard_take(host, d, [], o.force, plan, f"refusing to give it to {domain}",
+                   pool_owner=domain if o.pool is not None else None)
         for n in plan.notices:
             if notify is not None:
                 notify(n)
@@ -214,7 +217,51 @@ def _return_to_host_driver(session: Session, d: PciDevice, out: Outcome) -> None
     out.messages.extend(res.messages)
 
 
+def attach_from_pool(session: Session, domain: str, o: AttachOptions,
+                     notify: Callable[[Notice], None] | None = None) -> Outcome:
+    """A VF of pool ``o.pool`` allocated to ``domain`` (recorded atomically), then attached; the allocation is
+    released again if the attach fails. libvirt's managed interface sets its MAC and VLAN and binds it."""
+    from sriovctl.ops import pools
+
+    assert o.pool is not None
+    if session.host.dry_run:
+        raise UsageError("virt attach --pool --dry-run: which VF a pool gives is decided when it is allocated",
+                         hint="`sriovctl pool show` lists what is free")
+    got = pools.allocate(session.host, o.pool, pools.Owner("libvirt", domain), wait=o.wait)
+    address = got.allocation.address
+    try:
+        out = attach(session, domain, address, o, notify)
+    except BaseException:
+        with contextlib.suppress(SriovctlError):
+            pools.release(session.host, address=address, force=True, wait=o.wait)
+        raise
+    out.messages[:0] = [f"{address}: allocated from pool {o.pool} to {domain}", *got.notes]
+    out.extra["pool"] = o.pool
+    return out
+
+
 def detach(session: Session, domain: str, device: str, o: AttachOptions) -> Outcome:
+    """Take a VF back from a domain; one allocated to it from a pool is then released (reset to the pool's
+    defaults, rebound, freed) — or kept, with a message, while something still holds it."""
+    out = _detach(session, domain, device, o)
+    if session.host.dry_run:
+        return out
+    from sriovctl.ops import pools
+
+    d = session.find(device)
+    recs = pools.all_records(session.host)
+    mine = [a for r in recs.values() for a in r.values() if a.address == str(d.address)
+            and a.owner.kind == "libvirt" and a.owner.name == domain]
+    if mine:
+        try:
+            pools.release(session.host, address=str(d.address), wait=o.wait)
+            out.messages.append(f"{d.address}: released to pool {mine[0].pool} (reset to its defaults)")
+        except SriovctlError as e:
+            out.messages.append(f"{d.address}: still allocated to {domain} from pool {mine[0].pool}: {e.message}")
+    return out
+
+
+def _detach(session: Session, domain: str, device: str, o: AttachOptions) -> Outcome:
     from sriovctl.virt import libvirt_api as lv
 
     host = session.host

@@ -25,10 +25,12 @@ from sriovctl.state.keys import (
     PF_KEYS,
     PF_SETTINGS,
     PF_VFS,
+    POOL_NAME,
     RESOURCE_NAME,
     VF_DRIVER,
     VF_ID,
     VF_KEYS,
+    VF_POOL,
     VF_RESOURCE,
     PfKey,
 )
@@ -88,6 +90,7 @@ class VfState:
     attrs: dict[str, object]  # attrs.VF_ATTRS keys → values; a key absent keeps the VF's value
     driver: str | None  # vfio-pci, host, none or a driver name; None keeps the VF's binding
     resource: str | None = None  # resource-name: handed out at run time by someone else (their attributes theirs)
+    pool: str | None = None  # handed out by `sriovctl pool allocate`: attributes and driver are the pool's defaults
 
 
 @dataclass(frozen=True)
@@ -285,7 +288,14 @@ class _Reader:
         if resource is not None and (not isinstance(resource, str) or not re.fullmatch(RESOURCE_NAME, resource, re.ASCII)):
             raise self.fail(f"{path}.{VF_RESOURCE}", "not a device plugin resource name", resource,
                             hint="letters, digits and underscore (the plugin's rule)")
-        return VfState(path, ids, attrs, self.driver(d.get(VF_DRIVER), f"{path}.driver"), resource)
+        pool = d.get(VF_POOL)
+        if pool is not None and (not isinstance(pool, str) or not re.fullmatch(POOL_NAME, pool, re.ASCII)):
+            raise self.fail(f"{path}.{VF_POOL}", "not a pool name", pool,
+                            hint="a letter or digit, then letters, digits, '_', '.', '-' (64 at most)")
+        if pool is not None and resource is not None:
+            raise self.fail(f"{path}.{VF_POOL}", f"VFs in a pool are not also handed out as resource {resource}",
+                            pool, hint="one hands them out: the device plugin (resource-name) or sriovctl (pool)")
+        return VfState(path, ids, attrs, self.driver(d.get(VF_DRIVER), f"{path}.driver"), resource, pool)
 
     def ids(self, v: Any, path: str, total: int | None) -> tuple[int, ...]:
         limit = total if total is not None else MAX_TOTAL_VFS

@@ -18,7 +18,11 @@ VF_ID, VF_DRIVER = "id", "driver"
 # else configures at run time (sriov-cni at pod attach, neutron at port binding)
 VF_RESOURCE = "resource-name"
 RESOURCE_NAME = r"[A-Za-z0-9_]{1,64}"
-ALL_VF_KEYS = (VF_ID, *VF_KEYS, VF_DRIVER, VF_RESOURCE)
+# a pool sriovctl hands these VFs out from (`sriovctl pool allocate`): the entry's attributes and driver are the
+# pool's defaults, restored at release
+VF_POOL = "pool"
+POOL_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+ALL_VF_KEYS = (VF_ID, *VF_KEYS, VF_DRIVER, VF_RESOURCE, VF_POOL)
 
 # driver: vfio-pci, host (the VF's own driver, the kernel's choice), none (unbound) or a driver name
 DRIVER_WORDS = ("vfio-pci", "host", "none")

@@ -16,8 +16,10 @@ from sriovctl.state.keys import (
     MAX_TOTAL_VFS,
     PF_SETTINGS,
     PF_VFS,
+    POOL_NAME,
     RESOURCE_NAME,
     VF_KEYS,
+    VF_POOL,
     VF_RESOURCE,
     PfKey,
 )
@@ -68,6 +70,9 @@ def definitions(ref: Callable[[str], str]) -> dict[str, dict[str, Any]]:
         VF_RESOURCE: {"type": ["string", "null"], "pattern": f"^{RESOURCE_NAME}$",
                       "description": "the device plugin resource these VFs are handed out under: their run-time "
                                      "attributes are their user's while they are in use"},
+        VF_POOL: {"type": ["string", "null"], "pattern": f"^{POOL_NAME}$",
+                  "description": "the sriovctl pool these VFs are handed out from (`sriovctl pool allocate`): this "
+                                 "entry's attributes and driver are restored at release"},
     }}
     hex16 = {"oneOf": [{"type": "integer", "minimum": 0, "maximum": 0xFFFF},
                        {"type": "string", "pattern": "^0x[0-9a-fA-F]{1,4}$"}]}

@@ -178,3 +178,27 @@ def libvirt_users(host: Host, unknown: list[Unknown] | None = None) -> dict[PciA
             unknown.extend(api_unknown)
         return found
     return libvirt_file_users(host, unknown)
+
+
+def domain_names(host: Host) -> tuple[set[str], set[str], bool]:
+    """(running domains, defined (persistent) domains, whether libvirt's API answered): through the API where
+    libvirt_users would ask it, else from the live XML files and the persistent definitions' file names."""
+    uri = _uri(host)
+    if uri:
+        try:
+            import libvirt
+
+            libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+            conn = libvirt.openReadOnly(uri)
+            try:
+                doms = conn.listAllDomains(0)
+                return ({str(d.name()) for d in doms if d.isActive()},
+                        {str(d.name()) for d in doms if d.isPersistent()}, True)
+            finally:
+                conn.close()
+        except Exception:
+            pass
+    running = {dom for uses in libvirt_file_users(host).values() for dom in (u.id for u in uses)}
+    running |= {n.removesuffix(".xml") for n in host.listdir(LIVE_DIR) if n.endswith(".xml")}
+    defined = {n.removesuffix(".xml") for n in host.listdir(DEFINED_DIR) if n.endswith(".xml")}
+    return running, defined, False

@@ -80,8 +80,9 @@ class StatePlan:
 
 
 def _owned(entry: PfState) -> dict[int, str]:
-    """VF index → the resource it is handed out under (resource-name)."""
-    return {i: v.resource for v in entry.vfs or () if v.resource is not None for i in v.ids}
+    """VF index → what hands it out: its resource (resource-name) or its pool (pool)."""
+    return {i: f"resource {v.resource}" if v.resource is not None else f"pool {v.pool}"
+            for v in entry.vfs or () if v.resource is not None or v.pool is not None for i in v.ids}
 
 
 def wanted_vfs(entry: PfState, count: int) -> dict[int, tuple[dict[str, object], str | None]]:
@@ -170,15 +171,16 @@ def make_plan(host: Host, inv: Inventory, state: DesiredState, only: list[PciDev
         for i, (want, drv) in sorted(wanted_vfs(m.entry, after).items()):
             base = _base(views.get(i), fresh)
             delta = attr_delta(want, base)
-            if delta and i in owned and not fresh and (vf := vf_devs.get(i)) is not None:
+            rebind = drv is not None and (vf := vf_devs.get(i)) is not None and not driver_ok(vf.driver, drv)
+            if (delta or rebind) and i in owned and not fresh and (vf := vf_devs.get(i)) is not None:
                 holders = owners.uses(vf)
-                if holders:  # handed out (resource-name): its run-time attributes are its user's while it has it
+                if holders:  # handed out (resource-name, pool): its run-time settings are its user's meanwhile
                     sp.kept.add((m.key, i))
+                    what = sorted(BY_KEY[k].nmstate or k for k in delta) + (["driver"] if rebind else [])
                     sp.plan.notices.append(Notice(NoticeKind.RUN_TIME, f"{ifname}#{i} ({vf.address}): in use by "
-                                                  f"{holders[0].text}, resource {owned[i]}: its "
-                                                  f"{', '.join(sorted(BY_KEY[k].nmstate or k for k in delta))} "
+                                                  f"{holders[0].text}, {owned[i]}: its {', '.join(what)} "
                                                   "left as its user set them"))
-                    delta = {}
+                    delta, drv = {}, None
             if delta:
                 sp.settings.setdefault(m.key, {})[i] = delta
             for key, value in delta.items():
