@@ -58,6 +58,8 @@ ARGS: dict[tuple[str, ...], tuple[str, ...]] = {
     ("pool", "allocate"): ("gold", "--owner", "x"),  # no pools on this host: 66
     ("pool", "release"): ("enp11s0f0#1",),  # not allocated: 66
     ("pool", "list"): (),
+    ("pool", "create"): ("p1", "enp11s0f0#0-1", "--dry-run"),
+    ("pool", "delete"): ("nosuch", "--dry-run"),  # 66
     ("pool", "show"): (),
     ("pool", "reconcile"): (),  # 66, the same each run (a scrape's time varies)
 }

@@ -299,3 +299,53 @@ def test_the_exporter_shows_pools(e810: Path) -> None:
         return rows[("sriovctl_pool_vfs", (("numa_node", "0"), ("pool", name), ("state", state)))]
 
     assert (pool("gold", "allocated"), pool("gold", "free"), pool("big", "free"), pool("dpdk", "free")) == (1, 31, 256, 8)
+
+
+def test_pool_create_and_delete_edit_the_stored_state(tmp_path: Path) -> None:
+    reset_sim("igb-82576")
+    s = ("--sim", "igb-82576")
+    r = cli(*s, "pool", "create", "p1", "enp11s0f0#0-3", "enp11s0f1#2", "--driver", "vfio-pci")
+    assert r.code == 0, r.err
+    stored = Path(open_sim("igb-82576").root) / "etc/sriovctl/state.yaml"
+    assert "pool: p1" in stored.read_text()
+    assert cli(*s, "state", "validate", str(stored)).code == 0 and cli(*s, "persist", "status").code == 0
+    before = stored.read_text()
+    r = cli(*s, "pool", "create", "p2", "enp11s0f0#3-4")  # VF 3 is p1's
+    assert r.code == 65 and "pfs[0].vfs[1].id: VF 3 is already given by pfs[0].vfs[0]" in r.err, r.err
+    for bad, code in ((("pool", "create", "p 3", "enp11s0f0#5"), 64), (("pool", "create", "p1", "enp11s0f0#5"), 65),
+                      (("pool", "create", "p3", "enp11s0f0"), 64), (("pool", "delete", "nosuch"), 66)):
+        r = cli(*s, *bad)
+        assert r.code == code and r.err.count("\n") == 1, (bad, r.code, r.err)
+    assert stored.read_text() == before
+    assert cli(*s, "pool", "allocate", "p1", "--owner", "t").code == 0
+    r = cli(*s, "pool", "delete", "p1")
+    assert r.code == 77 and "release them first" in r.err
+    assert cli(*s, "pool", "delete", "p1", "--force").code == 0
+    r = cli(*s, "--json", "state", "status")
+    assert json.loads(r.out)["pools_not_in_state"] == ["p1"]
+    r = cli(*s, "state", "status")
+    assert "pool p1: VFs are allocated from it, but the state has no such pool" in r.err
+    assert cli(*s, "pool", "release", "--owner", "t").code == 0
+    assert json.loads(cli(*s, "--json", "state", "status").out)["pools_not_in_state"] == []
+    assert "pool:" not in stored.read_text()
+
+
+def test_an_owner_pid_records_its_start_time_and_a_pool_of_missing_vfs(e810: Path, tmp_path: Path) -> None:
+    root = Path(open_sim("e810-2x256").root)
+    (root / "proc/4242").mkdir(parents=True)
+    (root / "proc/4242/stat").write_text("4242 (qemu-system-x86) S " + " ".join(["0"] * 18) + " 987654 0 0\n")
+    r = cli(*E810, "--json", "pool", "allocate", "gold", "--owner", "vm9", "--owner-kind", "qemu", "--owner-pid", "4242")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["allocations"][0]["owner"] == {"kind": "qemu", "name": "vm9", "pid": 4242, "start": 987654}
+    r = cli(*E810, "pool", "allocate", "gold", "--owner", "vm8", "--owner-kind", "qemu", "--owner-pid", "4343")
+    assert r.code == 66 and "no such process" in r.err
+    # a QEMU that is gone (or whose pid now belongs to another process) leaks its VF
+    (root / "proc/4242/stat").write_text("4242 (bash) S " + " ".join(["0"] * 18) + " 111 0 0\n")
+    r = cli(*E810, "--json", "pool", "reconcile")
+    assert r.code == 9 and [f["kind"] for f in json.loads(r.out)["findings"]] == ["leaked"]
+    # a pool of VFs the PF does not have (an id past its 256 VFs) is refused where the state is stored
+    f = tmp_path / "ghost.yaml"
+    f.write_text(GOLD.replace("      - id: 32-39\n", "      - id: 300\n        pool: ghost\n      - id: 32-39\n"))
+    r = cli(*E810, "persist", "install", str(f), "--exec", "/usr/bin/sriovctl")
+    assert r.code == 65 and "pfs[0].vfs[1].id: the PF will have 256 VFs, got 300" in r.err, r.err
+    assert cli(*E810, "pool", "allocate", "ghost", "--owner", "x").code == 66

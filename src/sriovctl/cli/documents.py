@@ -715,6 +715,7 @@ class StateStatusDocument(TypedDict):
     drifted: Annotated[bool | None, Doc("the host differs from the state (null: no state)")]
     changes: list[ChangeDoc]
     same_as_applied: NotRequired[bool]
+    pools_not_in_state: Annotated[list[str], Doc("pools allocation records name that the state does not have")]
 
 
 class PersistDocument(TypedDict):

@@ -105,3 +105,32 @@ def cmd_pool_reconcile(ctx: Ctx) -> int:
         if not findings:
             ctx.out.write("records match the host\n")
     return EX_DRIFTED if left else 0
+
+
+def _stored(ctx: Ctx, text: str, rep: object) -> int:
+    from sriovctl.cli.persistcmds import _print
+
+    if not ctx.json:
+        ctx.out.write(text if ctx.args.dry_run else "")
+    _print(ctx, rep, "install")  # type: ignore[arg-type]
+    return 0
+
+
+def cmd_pool_create(ctx: Ctx) -> int:
+    from sriovctl.ops.pools import create
+
+    a = ctx.args
+    host = ctx.open_host()
+    host.dry_run = a.dry_run
+    text, rep = create(host, a.name, a.vfs, a.driver, a.dry_run)
+    return _stored(ctx, text, rep)
+
+
+def cmd_pool_delete(ctx: Ctx) -> int:
+    from sriovctl.ops.pools import delete
+
+    a = ctx.args
+    host = ctx.open_host()
+    host.dry_run = a.dry_run
+    text, rep = delete(host, a.name, a.force, a.dry_run)
+    return _stored(ctx, text, rep)

@@ -143,13 +143,16 @@ def cmd_state_status(ctx: Ctx) -> int:
         status_doc = StateStatusDocument(
             schema_version=SCHEMA_VERSION, host=host.label, source=path, record=doc["record"],
             pending_journals=doc["pending_journals"], in_sync=doc["in_sync"], drifted=doc["drifted"],
-            changes=doc["changes"])
+            changes=doc["changes"], pools_not_in_state=doc["pools_not_in_state"])
         if "same_as_applied" in doc:
             status_doc["same_as_applied"] = doc["same_as_applied"]
         ctx.emit_json(status_doc)
         return report.exit_code
     last = (f"last apply: {rec.get('result')} ({rec.get('source')})" + (f": {rec['error']}" if rec.get("error") else "")
             if rec else "last apply: none recorded")
+    for pool in doc["pools_not_in_state"]:
+        ctx.err.write(f"note: pool {pool}: VFs are allocated from it, but the state has no such pool "
+                      "(they stay their owners' until released)\n")
     if report.verdict == "no-state":
         ctx.out.write(f"no state file ({DEFAULT_STATE} absent, none named); {last}\n")
         return report.exit_code

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sriovctl.host.base import Host
+from sriovctl.ops import poolrecords
 from sriovctl.ops.desired import journal
 from sriovctl.persist import render
 from sriovctl.persist.install import OTHER_OWNER_FILES
@@ -29,6 +30,8 @@ def state_paths(host: Host, key: str) -> list[OwnPath]:
         OwnPath(host.write_log_file(), "the write log", ("vf set", "state apply")),
         OwnPath(f"{ledger}/{journal.RECORD}", "the last apply's record", ("state apply", "state status")),
         OwnPath(f"{ledger}/{journal.JOURNAL_DIR}/{key}.json", "the PF's checkpoint journal",
+                ("state apply", "state status")),
+        OwnPath(f"{ledger}/{poolrecords.RECORD_DIR}/{key}.json", "the PF's pool allocation records",
                 ("state apply", "state status")),
     ]
 

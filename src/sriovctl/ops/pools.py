@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from sriovctl import safefs
 from sriovctl.errors import NoInputError, SriovctlError, TemporaryError, UsageError
 from sriovctl.host.base import Host
 from sriovctl.model import Inventory, PciDevice, UseKind
@@ -200,6 +202,8 @@ def allocate(host: Host, pool: str, owner: Owner, *, numa: int | None = None, ne
         raise UsageError(f"--policy {shown(policy)}: not one of {', '.join(POLICIES)}")
     if mac is not None or vlan is not None:
         VfSettings(mac=mac, vlan=vlan).validate(f"pool {pool}", 1)  # before anything is recorded
+    if owner.kind == "qemu" and owner.pid is not None and owner.start is None:
+        owner = Owner(owner.kind, owner.name, owner.uuid, owner.pid, _start_time(host, owner.pid))
     s = Session(host)
     if near is not None:
         numa = s.find(near).numa_node
@@ -239,6 +243,16 @@ def allocate(host: Host, pool: str, owner: Owner, *, numa: int | None = None, ne
     raise TemporaryError(f"pool {shown(pool)}: no free VF on {asked} ({len(ms)} VFs in the pool)",
                          hint=(f"{elsewhere} free on other NUMA nodes (--policy preferred takes them)" if elsewhere
                                else "release one (`sriovctl pool release`), or `sriovctl pool reconcile` for leaks"))
+
+
+def _start_time(host: Host, pid: int) -> int:
+    """A process's start time in clock ticks (/proc/PID/stat field 22): with the pid, who it is — a pid alone is
+    reused. No such process: the owner is refused (66)."""
+    stat = host.read_text(f"proc/{pid}/stat")
+    fields = (stat or "").rsplit(")", 1)[-1].split()
+    if len(fields) < 20 or not fields[19].isdigit():
+        raise NoInputError(f"--owner-pid {pid}: no such process")
+    return int(fields[19])
 
 
 def _count_free(host: Host, ms: list[Member], users: Any) -> int:
@@ -431,3 +445,121 @@ def reconcile(host: Host, apply: bool = False, wait: float = 10.0) -> tuple[list
                 save(host, a.key, now)
                 done.append(a.address)
     return findings, done
+
+
+# ---- the registry: `pool create` / `pool delete` edit the stored state, as `persist install` stores it ----
+
+def _installed_exe(host: Host) -> str | None:
+    """The sriovctl the installed boot unit runs (kept when the state is stored again), if it is one we wrote."""
+    from sriovctl.persist import install as inst
+    from sriovctl.persist.render import UNIT_PATH
+
+    try:
+        raw = safefs.read(host.root, UNIT_PATH, 1 << 16)
+    except (OSError, SriovctlError):
+        return None
+    for line in (raw or b"").decode("utf-8", "replace").splitlines():
+        if line.startswith("ExecStart=") and " state apply " in line:
+            try:
+                return inst.check_exe(line[len("ExecStart="):].split(" ", 1)[0])
+            except SriovctlError:
+                return None
+    return None
+
+
+def _store(host: Host, doc: dict[str, Any], dry_run: bool) -> tuple[str, Any]:
+    from sriovctl.ops.persist import install
+    from sriovctl.ops.state import to_yaml
+    from sriovctl.persist.install import installed_exporter
+    from sriovctl.persist.render import STATE_PATH
+    from sriovctl.state.desired import load as load_state
+
+    text = to_yaml(doc)
+    state = load_state(text, "/" + STATE_PATH)  # the whole file checked again: a VF in two entries is refused here
+    textdir = installed_exporter(host.root)
+    return text, install(host, None, state, text, _installed_exe(host), dry_run, textdir is not None, textdir)
+
+
+def _stored_doc(host: Host) -> dict[str, Any]:
+    import yaml
+
+    from sriovctl.ops.state import read_stored_state
+
+    stored = read_stored_state(host.root)
+    if stored is None:
+        return {"pfs": []}
+    doc = yaml.safe_load(stored.text)  # checked by the strict reader already (read_stored_state)
+    return doc if isinstance(doc, dict) else {"pfs": []}
+
+
+def create(host: Host, name: str, targets: list[str], driver: str | None, dry_run: bool = False) -> tuple[str, Any]:
+    """Pool ``name`` of the VFs ``targets`` name (PF#RANGE, addresses) added to the stored state as VF entries
+    with ``pool: name`` (and ``driver``); stored again as `persist install` does. A VF another entry of its PF
+    entry already names is refused (65, the path named)."""
+    from sriovctl.errors import DataError
+    from sriovctl.ops.session import Session
+    from sriovctl.ops.state import read_stored_state
+    from sriovctl.resolve import format_indices
+    from sriovctl.state.keys import POOL_NAME
+    from sriovctl.state.match import match_all
+
+    if not re.fullmatch(POOL_NAME, name, re.ASCII):
+        raise UsageError(f"pool {shown(name)}: not a pool name", hint="a letter or digit, then letters, digits, "
+                                                                      "'_', '.', '-' (64 at most)")
+    s = Session(host)
+    doc = _stored_doc(host)
+    pfs = doc.setdefault("pfs", [])
+    if any(v.get("pool") == name for p in pfs if isinstance(p, dict) for v in p.get("vfs") or () if isinstance(v, dict)):
+        raise DataError(f"pool {shown(name)}: exists in the stored state", hint="`sriovctl pool delete` it first")
+    by_pf: dict[PciDevice, list[int]] = {}
+    for t in targets:
+        for d in s.find_all(t):
+            if not d.is_vf or d.physfn is None or d.vf_index is None:
+                raise UsageError(f"{t}: {d.address} is not a VF", hint="name VFs: PF#0-7 or their addresses")
+            by_pf.setdefault(s.inv.devices[d.physfn], []).append(d.vf_index)
+    stored = read_stored_state(host.root)
+    entry_of = {m.key: int(m.entry.path.split("[")[1].rstrip("]")) for m in match_all(s.inv, stored.state)} \
+        if stored is not None else {}
+    for pf, idx in sorted(by_pf.items(), key=lambda x: x[0].address):
+        i = entry_of.get(str(pf.address))
+        if i is None:
+            pfs.append({"name": pf.netdevs[0].name} if pf.netdevs else {"pci-address": str(pf.address)})
+            i = len(pfs) - 1
+        entry = pfs[i]
+        if entry.get("vfs") == []:
+            raise DataError(f"pfs[{i}].vfs: [] sets every VF of {pf.address} back to its defaults; a pool there "
+                            "would change that", hint="list the PF's VFs in the file, then create the pool")
+        vfs = entry.get("vfs") or []
+        vfs.append({"id": format_indices(sorted(set(idx))), "pool": name, **({"driver": driver} if driver else {})})
+        entry["vfs"] = vfs
+    return _store(host, doc, dry_run)
+
+
+def delete(host: Host, name: str, force: bool = False, dry_run: bool = False) -> tuple[str, Any]:
+    """Pool ``name``'s VF entries removed from the stored state (their VFs keep their settings). Refused (77)
+    while any of its VFs is allocated, unless ``force`` (the allocations then stay, reported by `state status`)."""
+    from sriovctl.errors import InterlockError
+
+    out = [a for r in all_records(host).values() for a in r.values() if a.pool == name]
+    if out and not force:
+        raise InterlockError(f"pool {shown(name)}: {len(out)} VFs are allocated from it ({out[0].address} to "
+                             f"{out[0].owner.label}…)", hint="release them first", remedy="force")
+    doc = _stored_doc(host)
+    found = False
+    keep = []
+    for p in doc.get("pfs") or []:
+        vfs = p.get("vfs")
+        if isinstance(vfs, list) and any(isinstance(v, dict) and v.get("pool") == name for v in vfs):
+            found = True
+            vfs = [v for v in vfs if not (isinstance(v, dict) and v.get("pool") == name)]
+            if vfs:
+                p["vfs"] = vfs
+            else:
+                del p["vfs"]  # not [] (every VF back to defaults): the PF's VFs left as they are
+                if set(p) <= {"name", "pci-address", "vendor", "device", "index"}:
+                    continue  # an entry that only held the pool
+        keep.append(p)
+    if not found:
+        raise NoInputError(f"pool {shown(name)}: no such pool in the stored state")
+    doc["pfs"] = keep
+    return _store(host, doc, dry_run)

@@ -227,7 +227,10 @@ def attach_from_pool(session: Session, domain: str, o: AttachOptions,
     if session.host.dry_run:
         raise UsageError("virt attach --pool --dry-run: which VF a pool gives is decided when it is allocated",
                          hint="`sriovctl pool show` lists what is free")
-    got = pools.allocate(session.host, o.pool, pools.Owner("libvirt", domain), wait=o.wait)
+    from sriovctl.virt import libvirt_api as lv
+
+    uuid = str(lv.lookup(lv.connect(o.connect), domain).UUIDString())  # the domain must exist before a VF goes out
+    got = pools.allocate(session.host, o.pool, pools.Owner("libvirt", domain, uuid=uuid), wait=o.wait)
     address = got.allocation.address
     try:
         out = attach(session, domain, address, o, notify)

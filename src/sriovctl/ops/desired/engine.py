@@ -340,11 +340,26 @@ def _record(host: Host, digest: str, state: DesiredState, out: StateOutcome) -> 
                                "pfs": [m.label for m in out.plan.matched]})
 
 
+def _orphan_pools(host: Host, state: DesiredState | None) -> list[JSON]:
+    """Pools that allocation records name and the state does not have (a pool deleted, or a state replaced,
+    while its VFs were out): reported, not drift — their VFs stay their owners' until released."""
+    from sriovctl.errors import SriovctlError
+    from sriovctl.ops.poolrecords import all_records
+
+    try:
+        named = {a.pool for r in all_records(host).values() for a in r.values()}
+    except (SriovctlError, OSError):
+        return []
+    have = {v.pool for p in (state.pfs if state else ()) for v in p.vfs or () if v.pool is not None}
+    return sorted(named - have)
+
+
 def status(host: Host, state: DesiredState | None, digest: str | None, inv: Inventory | None = None) -> dict[str, JSON]:
     """Whether the host has drifted from ``state`` (the last applied one's record beside it); ``inv``: an
     inventory the caller read already (the exporter's scrape), else one is read."""
     record = journal.load_record(host)
-    doc: dict[str, JSON] = {"record": record, "pending_journals": journal.pending(host)}
+    doc: dict[str, JSON] = {"record": record, "pending_journals": journal.pending(host),
+                            "pools_not_in_state": _orphan_pools(host, state)}
     if state is None:
         doc.update(in_sync=None, drifted=None, changes=[])
         return doc
