@@ -14,14 +14,13 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 
-from timing import SRIOVCTL, create_bench_host, workdir
+from timing import SRIOVCTL, create_bench_host, in_workdir
 
 
 def _alternate(fs: list[Callable[[], object]], runs: int) -> list[list[float]]:
@@ -47,11 +46,7 @@ def main() -> int:
     p.add_argument("--runs", type=int, default=15)
     p.add_argument("--skip-big", action="store_true", help="leave out the 16 x 256 host (250,000 files to build)")
     a = p.parse_args()
-    work, on_tmpfs = workdir()
-    try:
-        return _run(a, work, on_tmpfs)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    return in_workdir(lambda work, on_tmpfs: _run(a, work, on_tmpfs))
 
 
 def _run(a: argparse.Namespace, work: str, on_tmpfs: bool) -> int:

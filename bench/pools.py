@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import random
-import shutil
 import signal
 import statistics
 import subprocess
@@ -25,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from timing import SRIOVCTL, workdir
+from timing import SRIOVCTL, in_workdir
 
 STATE = """pfs:
   - name: ens2f0
@@ -69,11 +68,7 @@ def main() -> int:
     p.add_argument("--kills", type=int, default=40)
     p.add_argument("--runs", type=int, default=25)
     a = p.parse_args()
-    work, on_tmpfs = workdir()
-    try:
-        return _run(a, work, on_tmpfs)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    return in_workdir(lambda work, on_tmpfs: _run(a, work, on_tmpfs))
 
 
 def _run(a: argparse.Namespace, work: str, on_tmpfs: bool) -> int:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 SPEC_16X256 = Path(__file__).resolve().parent / "spec-16x256.yaml"
@@ -27,6 +28,17 @@ def workdir() -> tuple[str, bool]:
         if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
             shutil.rmtree(old, ignore_errors=True)
     return tempfile.mkdtemp(prefix=f"sriovctl-bench-{os.getpid()}-", dir=base), base == "/dev/shm"
+
+
+def in_workdir(run: Callable[[str, bool], int]) -> int:
+    """``run(work, on_tmpfs)`` in a fresh work directory (workdir), which is removed afterwards."""
+    import shutil
+
+    work, on_tmpfs = workdir()
+    try:
+        return run(work, on_tmpfs)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def create_bench_host(env: dict[str, str], name: str = "bench") -> float:
