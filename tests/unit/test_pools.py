@@ -73,7 +73,8 @@ def test_allocate_sets_and_reads_back_release_resets(e810: Path) -> None:
     assert r.code == 0, r.err
     doc = json.loads(r.out)
     validate(doc, "pool")
-    a = doc["allocations"][0]
+    a = doc["allocation"]
+    assert a == doc["allocations"][0]
     assert (a["pool"], a["state"], a["owner"], a["vf"], a["pf"]) == ("gold", "allocated", {"kind": "name",
                                                                                            "name": "app-1"},
                                                                      0, "0000:17:00.0")

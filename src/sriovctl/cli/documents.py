@@ -614,6 +614,7 @@ class PoolAllocationDoc(TypedDict):
 class PoolDocument(TypedDict):
     schema_version: SchemaVersion
     verb: Literal["allocate", "release", "list"]
+    allocation: NotRequired[Annotated[PoolAllocationDoc, Doc("allocate: the VF handed out")]]
     allocations: Annotated[list[PoolAllocationDoc], Doc("allocate: the one made; release: those freed; list: all")]
     notes: list[str]
 

@@ -23,8 +23,11 @@ def _emit(ctx: Ctx, verb: str, allocs: list[Allocation], notes: list[str]) -> No
     from sriovctl.cli.documents import SCHEMA_VERSION, PoolDocument
 
     if ctx.json:
-        ctx.emit_json(PoolDocument(schema_version=SCHEMA_VERSION, verb=cast(Any, verb),
-                                   allocations=[_doc(a) for a in allocs], notes=notes))
+        doc = PoolDocument(schema_version=SCHEMA_VERSION, verb=cast(Any, verb), allocations=[_doc(a) for a in allocs],
+                           notes=notes)
+        if verb == "allocate":
+            doc["allocation"] = doc["allocations"][0]
+        ctx.emit_json(doc)
         return
     for n in notes:
         ctx.err.write(f"note: {n}\n")

@@ -204,6 +204,10 @@ def allocate(host: Host, pool: str, owner: Owner, *, numa: int | None = None, ne
         VfSettings(mac=mac, vlan=vlan).validate(f"pool {pool}", 1)  # before anything is recorded
     if owner.kind == "qemu" and owner.pid is not None and owner.start is None:
         owner = Owner(owner.kind, owner.name, owner.uuid, owner.pid, _start_time(host, owner.pid))
+    if owner.kind == "libvirt" and owner.uuid is None:
+        from sriovctl.virt.users import domain_uuid
+
+        owner = Owner(owner.kind, owner.name, domain_uuid(host, owner.name))
     s = Session(host)
     if near is not None:
         numa = s.find(near).numa_node

@@ -196,9 +196,27 @@ def domain_names(host: Host) -> tuple[set[str], set[str], bool]:
                         {str(d.name()) for d in doms if d.isPersistent()}, True)
             finally:
                 conn.close()
-        except Exception:
+        except Exception:  # ImportError, libvirt.libvirtError: fall back to the files
             pass
     running = {dom for uses in libvirt_file_users(host).values() for dom in (u.id for u in uses)}
     running |= {n.removesuffix(".xml") for n in host.listdir(LIVE_DIR) if n.endswith(".xml")}
     defined = {n.removesuffix(".xml") for n in host.listdir(DEFINED_DIR) if n.endswith(".xml")}
     return running, defined, False
+
+
+def domain_uuid(host: Host, name: str) -> str | None:
+    """A domain's UUID through libvirt's API (read-only), where libvirt_users would ask it; None otherwise."""
+    uri = _uri(host)
+    if not uri:
+        return None
+    try:
+        import libvirt
+
+        libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+        conn = libvirt.openReadOnly(uri)
+        try:
+            return str(conn.lookupByName(name).UUIDString())
+        finally:
+            conn.close()
+    except Exception:  # ImportError, libvirt.libvirtError: recorded without one
+        return None
