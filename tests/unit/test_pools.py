@@ -97,7 +97,14 @@ def test_allocate_sets_and_reads_back_release_resets(e810: Path) -> None:
 
 
 def test_an_allocated_vf_is_in_use_for_every_interlock(e810: Path, tmp_path: Path) -> None:
+    before = tree_hash(str(e810))
+    r = cli(*E810, "pool", "allocate", "gold", "--owner", "vm-a", "--mac", "02:00:00:00:30:01", "--dry-run")
+    assert r.code == 0 and "0000:17:01.0  pool gold  would be allocated to name 'vm-a'" in r.out, (r.out, r.err)
+    assert tree_hash(str(e810)) == before
     assert cli(*E810, "pool", "allocate", "gold", "--owner", "vm-a").code == 0
+    before = tree_hash(str(e810))
+    r = cli(*E810, "pool", "release", "--owner", "vm-a", "--dry-run")
+    assert r.code == 0 and "would be released" in r.out and tree_hash(str(e810)) == before
     for argv in (("vf", "disable", "ens2f0"), ("vf", "enable", "ens2f0", "64", "--reset"),
                  ("vf", "bind", "ens2f0#0", "vfio-pci"), ("vf", "unbind", "ens2f0#0")):
         before = tree_hash(str(e810 / "sys"))

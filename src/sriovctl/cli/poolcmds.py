@@ -33,6 +33,7 @@ def _emit(ctx: Ctx, verb: str, allocs: list[Allocation], notes: list[str]) -> No
         ctx.err.write(f"note: {n}\n")
     for a in allocs:
         what = {"allocate": "allocated", "release": "released"}.get(verb, a.state)
+        what = f"would be {what}" if ctx.args.pool_verb in ("allocate", "release") and ctx.args.dry_run else what
         ctx.out.write(f"{a.address}  pool {a.pool}  {what} {'to' if verb != 'release' else 'from'} {a.owner.label}\n")
 
 
@@ -44,6 +45,7 @@ def cmd_pool_allocate(ctx: Ctx) -> int:
     if a.owner_pid is not None:
         owner = Owner(owner.kind, owner.name, pid=a.owner_pid)
     host = ctx.open_host()
+    host.dry_run = a.dry_run
     done = allocate(host, a.pool, owner, numa=a.numa, near=a.near, policy=a.policy, mac=a.mac, vlan=a.vlan,
                     wait=a.wait)
     _emit(ctx, "allocate", [done.allocation], done.notes)
@@ -57,7 +59,9 @@ def cmd_pool_release(ctx: Ctx) -> int:
     a = ctx.args
     if (a.device is None) == (a.owner is None):
         raise UsageError("pool release: name a VF or --owner NAME (one of them)")
-    done = release(ctx.open_host(), address=a.device, owner=a.owner, wait=a.wait, force=a.force)
+    host = ctx.open_host()
+    host.dry_run = a.dry_run
+    done = release(host, address=a.device, owner=a.owner, wait=a.wait, force=a.force)
     _emit(ctx, "release", done, [])
     return 0
 

@@ -220,13 +220,16 @@ def allocate(host: Host, pool: str, owner: Owner, *, numa: int | None = None, ne
     for key in dict.fromkeys(m.key for m in tried):  # PF by PF, in the order the policy gives
         with host.pf_lock(key, wait):
             recs = load(host, key)
-            notes += recover(host, s.inv, key, recs, ms)
+            if not host.dry_run:
+                notes += recover(host, s.inv, key, recs, ms)
             for m in (m for m in tried if m.key == key):
                 if _free(m, recs, users) is not None:
                     continue
                 assert m.device is not None
                 a = Allocation(key, m.vf, str(m.device.address), pool, PENDING, owner, os.getpid(),
                                journal.boot_id(host), time.time(), _settings_given(mac, vlan))
+                if host.dry_run:  # what would be handed out now; nothing recorded, nothing set
+                    return Allocated(a, [*notes, f"{a.address}: would be allocated to {owner.label} (dry run)"])
                 recs[m.vf] = a
                 save(host, key, recs)
                 if configure:
@@ -306,6 +309,8 @@ def release(host: Host, *, address: str | None = None, owner: str | None = None,
         if not wanted:
             raise NoInputError(f"owner {shown(owner or '')}: holds no VF from any pool")
     users = scan(host)
+    if host.dry_run:
+        return sorted(wanted, key=lambda x: (x.key, x.vf))  # what would be released; nothing changed
     mem = {(m.key, m.vf): m for ms in members(host, s.inv).values() for m in ms}
     done = []
     for a in sorted(wanted, key=lambda x: (x.key, x.vf)):
