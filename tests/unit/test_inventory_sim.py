@@ -189,3 +189,27 @@ def test_uevent_and_the_attribute_files_give_the_same_inventory(tmp_path) -> Non
     assert (root / vf / "uevent").read_text().startswith("DRIVER=vfio-pci\nPCI_CLASS=")
     t.save()
     assert read_inventory(sim).devices[A("0000:0b:10.0")].driver == "vfio-pci"
+
+
+def test_a_netdev_renamed_while_it_is_read_is_found_under_its_new_name(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """udev renames a new netdev just after its driver bound (eth0 → enp0s11v1): an entry listed can be gone
+    when opened (seen in CI: the lab's `vf bind … host` then read no netdev for the VF)."""
+    import os
+
+    from sriovctl.host import base
+    from sriovctl.host.base import Host
+
+    (tmp_path / "dev/net/eth0").mkdir(parents=True)
+    (tmp_path / "dev/net/eth0/address").write_text("02:00:00:00:00:01\n")
+    real_open = os.open
+    renamed = []
+
+    def racing_open(path, flags, mode=0o777, *, dir_fd=None):  # type: ignore[no-untyped-def]
+        if path == "eth0" and not renamed:
+            renamed.append(True)
+            os.rename(tmp_path / "dev/net/eth0", tmp_path / "dev/net/enp0s11v1")
+        return real_open(path, flags, mode, dir_fd=dir_fd)
+
+    monkeypatch.setattr(base.os, "open", racing_open)
+    _, _, nested = Host(root=str(tmp_path)).read_dir_tree("dev", (), (), "net", ("address",))
+    assert renamed and nested == {"enp0s11v1": {"address": b"02:00:00:00:00:01\n"}}

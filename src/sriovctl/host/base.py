@@ -357,15 +357,26 @@ class Host:
                     sfd = -1
                 if sfd >= 0:
                     try:
-                        for entry in sorted(os.listdir(sfd)):
-                            try:
-                                efd = os.open(entry, dflags, dir_fd=sfd)
-                            except OSError:
-                                continue
-                            try:
-                                nested[entry] = _read_files(efd, sub_files, limit)
-                            finally:
-                                os.close(efd)
+                        # udev renames a new netdev (eth0 → enp0s11v1) just after its driver bound: an entry
+                        # listed can be gone when opened. Listed again (at most 3 times), the renamed one is found
+                        # under its new name — a device is not shown without its netdev (seen in the lab, CI).
+                        for _ in range(3):
+                            nested.clear()
+                            moved = False
+                            for entry in sorted(os.listdir(sfd)):
+                                try:
+                                    efd = os.open(entry, dflags, dir_fd=sfd)
+                                except FileNotFoundError:
+                                    moved = True
+                                    continue
+                                except OSError:
+                                    continue
+                                try:
+                                    nested[entry] = _read_files(efd, sub_files, limit)
+                                finally:
+                                    os.close(efd)
+                            if not moved:
+                                break
                     finally:
                         os.close(sfd)
         finally:
