@@ -70,18 +70,35 @@ def addresses(host: Host) -> dict[str, list[str]]:
         return {}
 
 
-def _qemu_identity(host: Host, pid: str) -> str | None:
-    """'QEMU guest vm1 (pid 1234, QMP /tmp/vm1.sock)' for a QEMU process, None for anything else."""
+def _argv(host: Host, pid: str) -> list[str]:
     raw = host.read_bytes(f"proc/{pid}/cmdline", 1 << 16) or b""
-    argv = raw.decode(errors="replace").split("\0")
-    if not argv or not argv[0].rsplit("/", 1)[-1].startswith("qemu"):
-        return None
-    name = qmp = None
+    return raw.decode(errors="replace").split("\0")
+
+
+def qemu_guest_name(host: Host, pid: str) -> str | None:
+    """The guest name a QEMU process was started with (``-name guest=vm1,…`` or ``-name vm1``), None for a
+    process that is not a QEMU or has none."""
+    argv = _argv(host, pid)
+    return _guest_name(argv) if argv[0].rsplit("/", 1)[-1].startswith("qemu") else None
+
+
+def _guest_name(argv: list[str]) -> str | None:
+    name = None
     for flag, value in itertools.pairwise(argv):
         if flag == "-name":
             first = value.split(",", 1)[0]  # "guest=vm1,debug-threads=on" or plain "vm1"
             name = first.removeprefix("guest=") if first.startswith("guest=") or "=" not in first else None
-        elif flag == "-qmp" and value.startswith("unix:"):
+    return name
+
+
+def _qemu_identity(host: Host, pid: str) -> str | None:
+    """'QEMU guest vm1 (pid 1234, QMP /tmp/vm1.sock)' for a QEMU process, None for anything else."""
+    argv = _argv(host, pid)
+    if not argv[0].rsplit("/", 1)[-1].startswith("qemu"):
+        return None
+    name, qmp = _guest_name(argv), None
+    for flag, value in itertools.pairwise(argv):
+        if flag == "-qmp" and value.startswith("unix:"):
             qmp = value[5:].split(",", 1)[0]
     detail = ", ".join([f"pid {pid}"] + ([f"QMP {qmp}"] if qmp else []))
     return f"QEMU {'guest ' + name if name else 'process'} ({detail})"

@@ -183,16 +183,12 @@ def _owners(host: Host, inv: Inventory, errors: list[tuple[str, str]]) -> dict[P
 
 
 def _holder_name(host: Host, kind: UseKind, pid: str) -> str:
-    """A QEMU's guest name (its -name), else ``COMM[PID]``."""
-    import itertools
+    """A QEMU's guest name (its -name, read as the interlocks read it), else ``COMM[PID]``."""
+    from sriovctl.inuse import qemu_guest_name
 
-    raw = host.read_bytes(f"proc/{pid}/cmdline", 1 << 16) or b""
-    argv = raw.decode(errors="replace").split("\0")
-    if kind is UseKind.QEMU:
-        for flag, value in itertools.pairwise(argv):
-            if flag == "-name":
-                first = value.split(",", 1)[0]
-                return first.removeprefix("guest=")
+    name = qemu_guest_name(host, pid) if kind is UseKind.QEMU else None
+    if name:
+        return name
     comm = (host.read_text(f"proc/{pid}/comm") or "?").strip()
     return f"{comm}[{pid}]"
 
@@ -298,8 +294,8 @@ def _pf_samples(inv: Inventory, out: list[Sample]) -> None:
 def _pool_samples(host: Host, inv: Inventory, owners: dict[PciAddress, Owner], out: list[Sample]) -> None:
     """Each pool's VFs by state and NUMA node; an allocated VF whose holder the owner scan did not see is shown
     as the pool's (owner_kind "pool", its allocation's owner). Computed before the VF series (owners change)."""
-    from sriovctl.ops.poolrecords import STATES, all_records
-    from sriovctl.ops.pools import members
+    from sriovctl.ops.poolrecords import all_records
+    from sriovctl.ops.pools import COUNTED, Member, counts, members
 
     recs = all_records(host)
     for r in recs.values():
@@ -307,22 +303,14 @@ def _pool_samples(host: Host, inv: Inventory, owners: dict[PciAddress, Owner], o
             addr = PciAddress.parse(a.address)
             if owners.get(addr, NOBODY).kind in ("host", "none"):
                 owners[addr] = Owner("pool", a.owner.name)
+    def busy(m: Member) -> bool:
+        return m.device is None or (m.device.assignability is not None and not m.device.assignability.assignable) \
+            or owners.get(m.device.address, NOBODY).kind in ("libvirt", "qemu", "process")
+
     for pool, ms in sorted(members(host, inv).items()):
-        counts: dict[tuple[str, str], int] = {}
-        for m in ms:
-            node = "" if m.numa is None else str(m.numa)
-            rec = recs.get(m.key, {}).get(m.vf)
-            if rec is not None:
-                state = rec.state
-            elif m.device is None or (m.device.assignability is not None and not m.device.assignability.assignable) \
-                    or owners.get(m.device.address, NOBODY).kind in ("libvirt", "qemu", "process"):
-                state = "unavailable"
-            else:
-                state = "free"
-            counts[(node, state)] = counts.get((node, state), 0) + 1
-        for node in sorted({n for n, _ in counts}):
-            out.extend((F.POOL_VFS.name, (pool, node, s), counts.get((node, s), 0))
-                       for s in ("free", *STATES, "unavailable"))
+        by_node = {"" if n is None else str(n): row for n, row in counts(ms, recs, busy).items()}
+        for node, row in sorted(by_node.items()):
+            out.extend((F.POOL_VFS.name, (pool, node, s), row[s]) for s in COUNTED)
 
 
 def _state_samples(host: Host, inv: Inventory, out: list[Sample]) -> None:

@@ -14,6 +14,7 @@ import contextlib
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,15 +140,20 @@ def recover(host: Host, inv: Inventory, key: str, recs: dict[int, Allocation], m
     for i, a in sorted(recs.items()):
         if a.state == ALLOCATED:
             continue
-        m = by_vf.get(i)
-        if m is not None and m.device is not None:
-            reset(host, inv, m)
-        del recs[i]
-        save(host, key, recs)
+        _give_back(host, inv, key, recs, i, by_vf.get(i))
         gone = "another boot" if a.boot_id != journal.boot_id(host) else "gone"
         notes.append(f"{a.address}: {a.state} entry of pid {a.pid} ({gone}) "
                      f"{'rolled back' if a.state == PENDING else 'released'}")
     return notes
+
+
+def _give_back(host: Host, inv: Inventory, key: str, recs: dict[int, Allocation], vf: int, m: Member | None) -> None:
+    """Under the PF's lock: the VF back to its pool's defaults (when the pool still has it), then its entry freed —
+    in that order, so a VF is never handed out dirty."""
+    if m is not None and m.device is not None:
+        reset(host, inv, m)
+    del recs[vf]
+    save(host, key, recs)
 
 
 def reset(host: Host, inv: Inventory, m: Member) -> None:
@@ -252,14 +258,19 @@ def allocate(host: Host, pool: str, owner: Owner, *, numa: int | None = None, ne
                                else "release one (`sriovctl pool release`), or `sriovctl pool reconcile` for leaks"))
 
 
+def _start_ticks(stat: str) -> int | None:
+    """A process's start time in clock ticks, field 22 of its /proc/PID/stat (after the command in parentheses,
+    which may hold spaces): with the pid, who it is — a pid alone is reused."""
+    fields = stat.rsplit(")", 1)[-1].split()
+    return int(fields[19]) if len(fields) > 19 and fields[19].isdigit() else None
+
+
 def _start_time(host: Host, pid: int) -> int:
-    """A process's start time in clock ticks (/proc/PID/stat field 22): with the pid, who it is — a pid alone is
-    reused. No such process: the owner is refused (66)."""
-    stat = host.read_text(f"proc/{pid}/stat")
-    fields = (stat or "").rsplit(")", 1)[-1].split()
-    if len(fields) < 20 or not fields[19].isdigit():
+    """A QEMU owner's start time; no such process: the owner is refused (66)."""
+    ticks = _start_ticks(host.read_text(f"proc/{pid}/stat") or "")
+    if ticks is None:
         raise NoInputError(f"--owner-pid {pid}: no such process")
-    return int(fields[19])
+    return ticks
 
 
 def _count_free(host: Host, ms: list[Member], users: Any) -> int:
@@ -330,15 +341,28 @@ def release(host: Host, *, address: str | None = None, owner: str | None = None,
             recs[a.vf] = Allocation(**{**cur.__dict__, "state": RELEASING, "pid": os.getpid(),
                                        "boot_id": journal.boot_id(host)})
             save(host, a.key, recs)
-            if m is not None and m.device is not None:
-                reset(host, s.inv, m)
-            del recs[a.vf]
-            save(host, a.key, recs)
+            _give_back(host, s.inv, a.key, recs, a.vf, m)
             done.append(cur)
     return done
 
 
 # ---- what the pools hold, and what the records say against the truth ----
+
+COUNTED = ("free", *STATES, "unavailable")
+
+
+def counts(ms: list[Member], recs: dict[str, dict[int, Allocation]], busy: Callable[[Member], bool]
+           ) -> dict[int | None, dict[str, int]]:
+    """A pool's VFs by NUMA node (None: none) and state (COUNTED): its entry's state, else unavailable when
+    ``busy`` says so (not assignable, missing, held outside the pool), else free. `pool show` and the exporter
+    each judge ``busy`` with what they have read."""
+    out: dict[int | None, dict[str, int]] = {}
+    for m in ms:
+        row = out.setdefault(m.numa, dict.fromkeys(COUNTED, 0))
+        a = recs.get(m.key, {}).get(m.vf)
+        row[a.state if a is not None else "unavailable" if busy(m) else "free"] += 1
+    return out
+
 
 def show(host: Host) -> dict[str, dict[str, dict[str, int]]]:
     """Pool → NUMA node ("-": none) → counts of free, pending, allocated, releasing, unavailable."""
@@ -348,17 +372,9 @@ def show(host: Host) -> dict[str, dict[str, dict[str, int]]]:
     s = Session(host)
     users = scan(host)
     recs = all_records(host)
-    out: dict[str, dict[str, dict[str, int]]] = {}
-    for pool, ms in sorted(members(host, s.inv).items()):
-        for m in ms:
-            node = "-" if m.numa is None else str(m.numa)
-            row = out.setdefault(pool, {}).setdefault(node, dict.fromkeys(("free", *STATES, "unavailable"), 0))
-            a = recs.get(m.key, {}).get(m.vf)
-            if a is not None:
-                row[a.state] += 1
-            else:
-                row["free" if _free(m, {}, users) is None else "unavailable"] += 1
-    return out
+    return {pool: {"-" if n is None else str(n): row
+                   for n, row in counts(ms, recs, lambda m: _free(m, {}, users) is not None).items()}
+            for pool, ms in sorted(members(host, s.inv).items())}
 
 
 @dataclass(frozen=True)
@@ -378,8 +394,7 @@ def _qemu_alive(host: Host, o: Owner) -> bool:
     stat = host.read_text(f"proc/{o.pid}/stat")
     if stat is None:
         return False
-    fields = stat.rsplit(")", 1)[-1].split()
-    return o.start is None or (len(fields) > 19 and fields[19] == str(o.start))
+    return o.start is None or _start_ticks(stat) == o.start
 
 
 def reconcile(host: Host, apply: bool = False, wait: float = 10.0) -> tuple[list[Finding], list[str]]:
@@ -416,8 +431,9 @@ def reconcile(host: Host, apply: bool = False, wait: float = 10.0) -> tuple[list
                 findings.append(Finding("leaked", a.address, f"{a.address}: pool {a.pool}, {a.owner.label}: {why}",
                                         True))
     users = scan(host)
+    pools = members(host, s.inv)
     recorded = {a.address for r in recs.values() for a in r.values()}
-    for ms in members(host, s.inv).values():
+    for ms in pools.values():
         for m in ms:
             if m.device is None or str(m.device.address) in recorded:
                 continue
@@ -440,18 +456,14 @@ def reconcile(host: Host, apply: bool = False, wait: float = 10.0) -> tuple[list
                                     False))
     done: list[str] = []
     if apply:
-        mem = {(m.key, m.vf): m for ms in members(host, s.inv).values() for m in ms}
+        mem = {(m.key, m.vf): m for ms in pools.values() for m in ms}
         for a in leaked:
             with host.pf_lock(a.key, wait):
                 now = load(host, a.key)
                 cur = now.get(a.vf)
                 if cur is None or cur.owner != a.owner or cur.time != a.time:
                     continue
-                mm = mem.get((a.key, a.vf))
-                if mm is not None and mm.device is not None:
-                    reset(host, s.inv, mm)
-                del now[a.vf]
-                save(host, a.key, now)
+                _give_back(host, s.inv, a.key, now, a.vf, mem.get((a.key, a.vf)))
                 done.append(a.address)
     return findings, done
 
@@ -489,16 +501,17 @@ def _store(host: Host, doc: dict[str, Any], dry_run: bool) -> tuple[str, Any]:
     return text, install(host, None, state, text, _installed_exe(host), dry_run, textdir is not None, textdir)
 
 
-def _stored_doc(host: Host) -> dict[str, Any]:
+def _stored_doc(host: Host) -> tuple[dict[str, Any], Any]:
+    """The stored state as a document to edit, and as read (None: there is none)."""
     import yaml
 
     from sriovctl.ops.state import read_stored_state
 
     stored = read_stored_state(host.root)
     if stored is None:
-        return {"pfs": []}
+        return {"pfs": []}, None
     doc = yaml.safe_load(stored.text)  # checked by the strict reader already (read_stored_state)
-    return doc if isinstance(doc, dict) else {"pfs": []}
+    return (doc if isinstance(doc, dict) else {"pfs": []}), stored
 
 
 def create(host: Host, name: str, targets: list[str], driver: str | None, dry_run: bool = False) -> tuple[str, Any]:
@@ -507,7 +520,6 @@ def create(host: Host, name: str, targets: list[str], driver: str | None, dry_ru
     entry already names is refused (65, the path named)."""
     from sriovctl.errors import DataError
     from sriovctl.ops.session import Session
-    from sriovctl.ops.state import read_stored_state
     from sriovctl.resolve import format_indices
     from sriovctl.state.keys import POOL_NAME
     from sriovctl.state.match import match_all
@@ -516,7 +528,7 @@ def create(host: Host, name: str, targets: list[str], driver: str | None, dry_ru
         raise UsageError(f"pool {shown(name)}: not a pool name", hint="a letter or digit, then letters, digits, "
                                                                       "'_', '.', '-' (64 at most)")
     s = Session(host)
-    doc = _stored_doc(host)
+    doc, stored = _stored_doc(host)
     pfs = doc.setdefault("pfs", [])
     if any(v.get("pool") == name for p in pfs if isinstance(p, dict) for v in p.get("vfs") or () if isinstance(v, dict)):
         raise DataError(f"pool {shown(name)}: exists in the stored state", hint="`sriovctl pool delete` it first")
@@ -526,7 +538,6 @@ def create(host: Host, name: str, targets: list[str], driver: str | None, dry_ru
             if not d.is_vf or d.physfn is None or d.vf_index is None:
                 raise UsageError(f"{t}: {d.address} is not a VF", hint="name VFs: PF#0-7 or their addresses")
             by_pf.setdefault(s.inv.devices[d.physfn], []).append(d.vf_index)
-    stored = read_stored_state(host.root)
     entry_of = {m.key: int(m.entry.path.split("[")[1].rstrip("]")) for m in match_all(s.inv, stored.state)} \
         if stored is not None else {}
     for pf, idx in sorted(by_pf.items(), key=lambda x: x[0].address):
@@ -553,7 +564,7 @@ def delete(host: Host, name: str, force: bool = False, dry_run: bool = False) ->
     if out and not force:
         raise InterlockError(f"pool {shown(name)}: {len(out)} VFs are allocated from it ({out[0].address} to "
                              f"{out[0].owner.label}…)", hint="release them first", remedy="force")
-    doc = _stored_doc(host)
+    doc, _ = _stored_doc(host)
     found = False
     keep = []
     for p in doc.get("pfs") or []:

@@ -62,16 +62,20 @@ def default_exe() -> str:
                      hint="name it with --exec /path/to/sriovctl")
 
 
+def _unit_safe(path: str) -> bool:
+    """An absolute path systemd and udev take as one word, unexpanded (no space, quote, $, %, ;, `)."""
+    return path.startswith("/") and not any(c.isspace() or c in "\"'\\$%;`" or not c.isprintable() for c in path)
+
+
 def check_exe(exe: str) -> str:
-    if not exe.startswith("/") or any(c.isspace() or c in "\"'\\$%;`" or not c.isprintable() for c in exe):
+    if not _unit_safe(exe):
         raise UsageError(f"--exec {exe!r}: must be an absolute path without spaces, quotes or $ and %",
                          hint="systemd and udev would split or expand it")
     return exe
 
 
 def check_dir(path: str) -> str:
-    if not path.startswith("/") or path.rstrip("/") == "" or any(
-            c.isspace() or c in "\"'\\$%;`" or not c.isprintable() for c in path) or "/../" in f"{path}/":
+    if not _unit_safe(path) or path.rstrip("/") == "" or "/../" in f"{path}/":
         raise UsageError(f"--textfile-dir {path!r}: must be an absolute path without spaces, quotes, $, % or ..",
                          hint="systemd would split or expand it")
     return path.rstrip("/")

@@ -4,8 +4,11 @@ domain XML under /run/libvirt/qemu/. Unreadable or unparseable sources make ever
 
 from __future__ import annotations
 
+import contextlib
 import os
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from typing import Any
 
 from sriovctl.host.base import Host
 from sriovctl.inuse import Unknown
@@ -71,20 +74,37 @@ def libvirt_file_users(host: Host, unknown: list[Unknown] | None = None, folder:
     return out
 
 
-def libvirt_api_users(uri: str, unknown: list[Unknown] | None = None) -> dict[PciAddress, list[Use]] | None:
-    """PCI addresses referenced by active domains, asked through a read-only libvirt connection; None when
-    libvirt-python is missing or nobody answers at ``uri`` (the caller falls back to the files)."""
+@contextlib.contextmanager
+def _read_only(uri: str) -> Iterator[tuple[Any, Any] | None]:
+    """(the libvirt module, a read-only connection to ``uri``), closed afterwards; None when libvirt-python is
+    missing or nobody answers (each caller then falls back to the files, or goes without)."""
     try:
         import libvirt
-
-        from sriovctl.virt.libvirt_api import state_name
     except ImportError:
-        return None
+        yield None
+        return
     libvirt.registerErrorHandler(lambda _ctx, _err: None, None)  # libvirt prints its errors to stderr otherwise
     try:
         conn = libvirt.openReadOnly(uri)
     except libvirt.libvirtError:
-        return None
+        yield None
+        return
+    try:
+        yield libvirt, conn
+    finally:
+        conn.close()
+
+
+def libvirt_api_users(uri: str, unknown: list[Unknown] | None = None) -> dict[PciAddress, list[Use]] | None:
+    """PCI addresses referenced by active domains, asked through a read-only libvirt connection; None when
+    libvirt-python is missing or nobody answers at ``uri`` (the caller falls back to the files)."""
+    with _read_only(uri) as ro:
+        return None if ro is None else _active_users(*ro, unknown)
+
+
+def _active_users(libvirt: Any, conn: Any, unknown: list[Unknown] | None) -> dict[PciAddress, list[Use]] | None:
+    from sriovctl.virt.libvirt_api import state_name
+
     out: dict[PciAddress, list[Use]] = {}
     try:
         for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
@@ -105,8 +125,6 @@ def libvirt_api_users(uri: str, unknown: list[Unknown] | None = None) -> dict[Pc
                 out.setdefault(addr, []).append(Use(UseKind.LIBVIRT, dom.name(), f"libvirt domain {dom.name()} ({state})"))
     except libvirt.libvirtError:
         return None
-    finally:
-        conn.close()
     return out
 
 
@@ -119,17 +137,13 @@ def _uri(host: Host) -> str | None:
 
 
 def _api_domains(uri: str, unknown: list[Unknown]) -> dict[PciAddress, tuple[str, str]] | None:
-    try:
-        import libvirt
+    with _read_only(uri) as ro:
+        return None if ro is None else _all_domains(*ro, unknown)
 
-        from sriovctl.virt.libvirt_api import state_name
-    except ImportError:
-        return None
-    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
-    try:
-        conn = libvirt.openReadOnly(uri)
-    except libvirt.libvirtError:
-        return None
+
+def _all_domains(libvirt: Any, conn: Any, unknown: list[Unknown]) -> dict[PciAddress, tuple[str, str]] | None:
+    from sriovctl.virt.libvirt_api import state_name
+
     out: dict[PciAddress, tuple[str, str]] = {}
     try:
         for dom in conn.listAllDomains(0):
@@ -148,8 +162,6 @@ def _api_domains(uri: str, unknown: list[Unknown]) -> dict[PciAddress, tuple[str
                 unknown.append(Unknown(f"libvirt domain {shown(str(dom.name()))}'s XML", f"does not parse ({e})"))
     except libvirt.libvirtError:
         return None
-    finally:
-        conn.close()
     return out
 
 
@@ -184,20 +196,15 @@ def domain_names(host: Host) -> tuple[set[str], set[str], bool]:
     """(running domains, defined (persistent) domains, whether libvirt's API answered): through the API where
     libvirt_users would ask it, else from the live XML files and the persistent definitions' file names."""
     uri = _uri(host)
-    if uri:
-        try:
-            import libvirt
-
-            libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
-            conn = libvirt.openReadOnly(uri)
+    with _read_only(uri) if uri else contextlib.nullcontext() as ro:
+        if ro is not None:
+            libvirt, conn = ro
             try:
                 doms = conn.listAllDomains(0)
                 return ({str(d.name()) for d in doms if d.isActive()},
                         {str(d.name()) for d in doms if d.isPersistent()}, True)
-            finally:
-                conn.close()
-        except Exception:  # ImportError, libvirt.libvirtError: fall back to the files
-            pass
+            except libvirt.libvirtError:
+                pass  # fall back to the files
     running = {dom for uses in libvirt_file_users(host).values() for dom in (u.id for u in uses)}
     running |= {n.removesuffix(".xml") for n in host.listdir(LIVE_DIR) if n.endswith(".xml")}
     defined = {n.removesuffix(".xml") for n in host.listdir(DEFINED_DIR) if n.endswith(".xml")}
@@ -207,16 +214,11 @@ def domain_names(host: Host) -> tuple[set[str], set[str], bool]:
 def domain_uuid(host: Host, name: str) -> str | None:
     """A domain's UUID through libvirt's API (read-only), where libvirt_users would ask it; None otherwise."""
     uri = _uri(host)
-    if not uri:
-        return None
-    try:
-        import libvirt
-
-        libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
-        conn = libvirt.openReadOnly(uri)
+    with _read_only(uri) if uri else contextlib.nullcontext() as ro:
+        if ro is None:
+            return None
+        libvirt, conn = ro
         try:
             return str(conn.lookupByName(name).UUIDString())
-        finally:
-            conn.close()
-    except Exception:  # ImportError, libvirt.libvirtError: recorded without one
-        return None
+        except libvirt.libvirtError:
+            return None  # recorded without one

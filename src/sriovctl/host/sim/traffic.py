@@ -11,11 +11,13 @@ import os
 from sriovctl.errors import UsageError
 from sriovctl.host.sim.tree import NETDEV_STATISTICS, SimTree
 from sriovctl.host.vfinfo import STATS_NAMES
+from sriovctl.metrics.families import VF_COUNTERS
 from sriovctl.pci.address import PciAddress
 
 COUNTERS = tuple(STATS_NAMES.values())  # rx_packets … tx_dropped, in IFLA_VF_STATS_* names
-# IFLA_VF_STATS name → the netdev statistics file that counts the same frames (no broadcast file: no series)
-NETDEV_FILE = {k: k for k in COUNTERS if k != "broadcast"}
+# IFLA_VF_STATS name → the netdev statistics file that counts the same frames (the exporter's table: a netdev
+# has no broadcast file)
+NETDEV_FILE = {c.netlink: c.netdev for c in VF_COUNTERS if c.netdev is not None}
 MAX_STEP = 1 << 48  # one advance: a counter wraps at 2^64, the test that needs that can step many times
 
 
